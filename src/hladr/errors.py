@@ -1,0 +1,46 @@
+"""Exception types of hladr.
+
+Bad input raises one of these; a fit that the data do not support is *not* an
+exception but a falsy result (see ``calibrate.FitFailure``). Every message is one
+line that names the file or parameter at fault and, where possible, what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HladrError",
+    "ReadError",
+    "ChannelError",
+    "GateError",
+    "CalibrationError",
+    "LotError",
+    "ConfigError",
+]
+
+
+class HladrError(Exception):
+    """Base class of every error hladr raises on purpose."""
+
+
+class ReadError(HladrError):
+    """An FCS file cannot be read (missing, truncated, malformed)."""
+
+
+class ChannelError(HladrError):
+    """A channel the analysis needs (CD14, HLA-DR, scatter, ...) is not in the file."""
+
+
+class GateError(HladrError):
+    """A gate cannot be applied (wrong shape, unknown channel, bad template)."""
+
+
+class CalibrationError(HladrError):
+    """A calibration record or bead file cannot be used."""
+
+
+class LotError(HladrError):
+    """A QuantiBRITE lot is unknown or its file is invalid."""
+
+
+class ConfigError(HladrError):
+    """A configuration, worklist or rule table is invalid."""

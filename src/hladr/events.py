@@ -1,0 +1,98 @@
+"""The event matrix of one FCS dataset, with its metadata and provenance.
+
+``Events`` is what every core stage passes along: an (N, D) float32 array whose
+columns are the file's channels in file order, plus the channel names, the TEXT
+keywords and the SHA-256 of the file it came from. It is frozen; stages that
+transform values (compensation) return a new ``Events``.
+
+Keyword keys are normalised to lower case without the leading ``$``
+(``"cyt"``, ``"p1n"``, ``"spillover"``), the convention of flowio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+__all__ = ["Events"]
+
+
+@dataclass(frozen=True, eq=False)
+class Events:
+    """Events of one dataset of one FCS file.
+
+    Parameters
+    ----------
+    data : (N, D) float32 ndarray
+        Channel values after $PnE log decoding and $PnG gain (linear scale).
+    pnn, pns : tuple of str
+        $PnN and $PnS of each column ("" when $PnS is absent).
+    pnr : tuple of float
+        Upper limit of each column on the same scale as ``data`` (the decoded
+        $PnR), used for saturation checks.
+    keywords : mapping of str to str
+        TEXT keywords, keys lower case without ``$``.
+    path : str
+        The file the events were read from.
+    sha256 : str
+        SHA-256 of the whole file, hex.
+    dataset : int
+        Which dataset of the file (1-based).
+    n_datasets : int
+        How many datasets the file holds.
+    quirks : tuple of str
+        Deviations from the FCS standard that the reader tolerated.
+    compensated : tuple of str
+        Channels (``pnn``) that have been compensated.
+    """
+
+    data: np.ndarray
+    pnn: tuple[str, ...]
+    pns: tuple[str, ...]
+    pnr: tuple[float, ...]
+    keywords: Mapping[str, str]
+    path: str = ""
+    sha256: str = ""
+    dataset: int = 1
+    n_datasets: int = 1
+    quirks: tuple[str, ...] = ()
+    compensated: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2 or self.data.shape[1] != len(self.pnn):
+            raise ValueError(
+                f"data has shape {self.data.shape} but {len(self.pnn)} channel names were given"
+            )
+        if len(self.pns) != len(self.pnn) or len(self.pnr) != len(self.pnn):
+            raise ValueError("pnn, pns and pnr must have one entry per column")
+
+    @property
+    def n_events(self) -> int:
+        """Number of events (rows)."""
+        return int(self.data.shape[0])
+
+    def index(self, pnn: str) -> int:
+        """Column index of channel ``pnn`` (exact $PnN)."""
+        try:
+            return self.pnn.index(pnn)
+        except ValueError:
+            raise KeyError(f"channel {pnn!r} not in {list(self.pnn)}") from None
+
+    def column(self, pnn: str) -> np.ndarray:
+        """Values of channel ``pnn`` as a contiguous float32 vector."""
+        return np.ascontiguousarray(self.data[:, self.index(pnn)])
+
+    def upper_limit(self, pnn: str) -> float:
+        """Decoded $PnR of channel ``pnn`` (the saturation level)."""
+        return float(self.pnr[self.index(pnn)])
+
+    def keyword(self, name: str, default: str | None = None) -> str | None:
+        """A TEXT keyword by name, with or without ``$``, any case; stripped."""
+        value = self.keywords.get(name.lower().lstrip("$"))
+        return default if value is None else str(value).strip()
+
+    def with_data(self, data: np.ndarray, **changes) -> Events:
+        """A copy with new values (same channels), e.g. after compensation."""
+        return replace(self, data=data, **changes)
