@@ -1,0 +1,461 @@
+"""The daily run: find the files, calibrate, analyse every sample, write the outputs.
+
+This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
+the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
+sample tubes out (``--workers``), writes ``results.csv``, ``results.json``,
+``calibration.json`` and ``report.html`` atomically, and prints the table.
+One bad file gives that sample ``qc=fail``; the run completes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from . import __version__
+from .errors import CalibrationError, ConfigError, HladrError, LotError
+from .lots import Lot, find_lot, lot_folders, read_lot_file
+from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+
+__all__ = ["run_folder", "calibrate_file", "gate_file", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+FCS_SUFFIXES = (".fcs", ".lmd")
+RESULT_COLUMNS = [
+    "sample_id", "subject_id", "visit", "file", "monocyte_count", "hladr_abc",
+    "hladr_abc_geomean", "ferritin_ng_ml", "phenotype", "qc", "flags",
+]
+_WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit")
+
+
+# --------------------------------------------------------------------------- small I/O helpers
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt_number(x: float | None, digits: int = 0) -> str:
+    if x is None:
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def read_worklist(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a worklist CSV (header row; columns in any order; extra columns kept)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: worklist not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: worklist cannot be read ({exc})") from None
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    for need in ("file", "role"):
+        if need not in header:
+            raise ConfigError(f"{p}: worklist has no '{need}' column (columns: {', '.join(header)})")
+    rows = []
+    for n, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue
+        role = row.get("role", "").lower()
+        if role not in ("beads", "sample"):
+            raise ConfigError(f"{p} line {n}: role must be 'beads' or 'sample', not {row.get('role')!r}")
+        row["role"] = role
+        if not row.get("file"):
+            raise ConfigError(f"{p} line {n}: the 'file' column is empty")
+        rows.append(row)
+    return rows
+
+
+def _fcs_files(run_dir: Path) -> list[Path]:
+    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES)
+
+
+def _resolve_lot(lot_id: str | None, lot_file: str | None, worklist_lot: str | None) -> tuple[Lot, str | None]:
+    """The bead lot, and a note when it was chosen without being named."""
+    if lot_file:
+        return read_lot_file(lot_file), None
+    if lot_id:
+        return find_lot(lot_id), None
+    if worklist_lot:
+        return find_lot(worklist_lot), None
+    known = []
+    for folder in lot_folders():
+        known += [read_lot_file(f) for f in sorted(folder.glob("*.toml"))]
+    if len(known) == 1:
+        return known[0], f"no lot given: using the only registered lot {known[0].id}"
+    ids = ", ".join(lot.id for lot in known) or "none"
+    raise LotError(f"no bead lot given and several are registered ({ids}): use --lot ID or --lot-file FILE")
+
+
+def _looks_like_beads(path: Path) -> bool:
+    """Bead tube recognised from its data: >= 3 narrow PE populations, most events in them."""
+    import numpy as np
+
+    from .calibrate import find_bead_singlets, find_pe_peaks
+    from .channels import find_panel
+    from .read import read_events
+
+    try:
+        ev = read_events(path)
+        panel = find_panel(ev, require=("hladr",))
+    except HladrError:
+        return False
+    idx = find_bead_singlets(ev, panel)
+    if idx.size < 200:
+        return False
+    pe = ev.column(panel.hladr).astype(np.float64)[idx]
+    pops = find_pe_peaks(pe)
+    if len(pops) < 3:
+        return False
+    narrow, covered = 0, 0
+    for _, member in pops:
+        x = np.log10(pe[member & (pe > 0)])
+        if x.size and 1.4826 * np.median(np.abs(x - np.median(x))) < 0.1:
+            narrow += 1
+            covered += x.size
+    return narrow >= 3 and covered >= 0.6 * idx.size
+
+
+# --------------------------------------------------------------------------- progress
+class _Progress:
+    """A one-line progress bar on stderr (only on a terminal, never with --quiet)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty() and total > 1
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label[:30]:<30}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+# --------------------------------------------------------------------------- the run
+def _analyse_all(
+    inputs: list[SampleInput], calibration: Calibration | None, config: RunConfig, workers: int,
+    on_done: Callable[[SampleResult], None],
+) -> list[SampleResult]:
+    if workers <= 1 or len(inputs) <= 1:
+        out = []
+        for inp in inputs:
+            r = analyze_sample(inp, calibration, config)
+            on_done(r)
+            out.append(r)
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+
+    results: list[SampleResult | None] = [None] * len(inputs)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(analyze_sample, inp, calibration, config): k for k, inp in enumerate(inputs)}
+        from concurrent.futures import as_completed
+
+        for fut in as_completed(futures):
+            r = fut.result()
+            results[futures[fut]] = r
+            on_done(r)
+    return [r for r in results if r is not None]
+
+
+def _sample_inputs(run_dir: Path, rows: list[dict[str, str]]) -> list[SampleInput]:
+    out = []
+    for row in rows:
+        extra = tuple((k, v) for k, v in row.items() if k not in _WORKLIST_COLUMNS)
+        out.append(SampleInput(
+            path=str(run_dir / row["file"]),
+            sample_id=row.get("sample_id", ""),
+            subject_id=row.get("subject_id", ""),
+            visit=row.get("visit", ""),
+            ferritin=row.get("ferritin", ""),
+            ferritin_unit=row.get("ferritin_unit", ""),
+            extra=extra,
+        ))
+    return out
+
+
+def run_folder(
+    run_dir: str,
+    out_dir: str,
+    *,
+    worklist: str | None = None,
+    lot_id: str | None = None,
+    lot_file: str | None = None,
+    calibration_file: str | None = None,
+    gates_file: str | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    db: str | None = None,
+    quiet: bool = False,
+    config: RunConfig = RunConfig(),
+) -> int:
+    """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5."""
+    rd = Path(run_dir)
+    if not rd.is_dir():
+        raise ConfigError(f"{rd}: run folder not found")
+    for opt, val in (("--gates", gates_file), ("--scheduler", scheduler), ("--db", db)):
+        if val:
+            raise ConfigError(f"{opt} is not available in hladr {__version__} yet")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
+    rows = read_worklist(wl_path) if (worklist or wl_path.is_file()) else None
+    notes: list[str] = []
+
+    if rows is not None:
+        bead_rows = [r for r in rows if r["role"] == "beads"]
+        sample_rows = [r for r in rows if r["role"] == "sample"]
+        bead_paths = [rd / r["file"] for r in bead_rows]
+        if len(bead_paths) > 1:
+            notes.append(f"{len(bead_paths)} bead tubes in the worklist: using {bead_rows[0]['file']}")
+        worklist_lot = (bead_rows[0].get("lot") or None) if bead_rows else None
+    else:
+        files = _fcs_files(rd)
+        if not files:
+            raise ConfigError(f"{rd}: no FCS files (.fcs, .lmd) in the run folder")
+        bead_paths = [] if calibration_file else [f for f in files if _looks_like_beads(f)]
+        if len(bead_paths) > 1:
+            notes.append(f"{len(bead_paths)} files look like bead tubes: using {bead_paths[0].name}")
+        sample_rows = [{"file": f.name} for f in files if f not in bead_paths]
+        worklist_lot = None
+    if not sample_rows:
+        raise ConfigError(f"{rd}: no sample tubes to analyse")
+
+    calibration: Calibration | None = None
+    cal_record: dict
+    if calibration_file:
+        try:
+            cal_record = json.loads(Path(calibration_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CalibrationError(f"{calibration_file}: cannot read calibration record ({exc})") from None
+        calibration = Calibration.from_dict(cal_record, where=calibration_file)
+        if not calibration.accepted:
+            raise CalibrationError(f"{calibration_file}: this calibration was rejected; it cannot be used")
+    else:
+        if not bead_paths:
+            raise CalibrationError(
+                f"{rd}: no bead tube found and no --calibration given (mark it role=beads in the worklist)"
+            )
+        lot, note = _resolve_lot(lot_id, lot_file, worklist_lot)
+        if note:
+            notes.append(note)
+        bead = bead_paths[0]
+        try:
+            fit = calibrate_beads(str(bead), lot, config)
+        except HladrError as exc:
+            fit = None
+            cal_record = {"accepted": False, "flags": ["bead_tube_unusable"], "reasons": [str(exc)],
+                          "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
+        else:
+            if isinstance(fit, Calibration):
+                calibration = fit
+                cal_record = fit.to_dict()
+            else:
+                cal_record = {"accepted": False, "flags": [fit.code], "reasons": [fit.reason],
+                              "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
+        if calibration is None or not calibration.accepted:
+            why = "; ".join(cal_record.get("reasons", [])) or "rejected"
+            notes.append(f"bead calibration not accepted ({bead.name}): {why}")
+
+    inputs = _sample_inputs(rd, sample_rows)
+    progress = _Progress(len(inputs), enabled=not quiet)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
+    progress.close()
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(out, results, cal_record, notes=notes, started=started, run_dir=str(rd))
+    if not quiet:
+        for n in notes:
+            print(f"note: {n}", file=sys.stderr)
+        print(format_table(results))
+        print(f"\nwrote {out / 'results.csv'}, results.json, calibration.json, report.html")
+    return 1 if any(r.qc == "fail" for r in results) else 0
+
+
+def results_csv(results: Iterable[SampleResult]) -> str:
+    """results.csv text: the SPEC columns, then the worklist's extra columns."""
+    results = list(results)
+    extra_cols: list[str] = []
+    for r in results:
+        for k, _ in r.extra:
+            if k not in extra_cols and k not in RESULT_COLUMNS:
+                extra_cols.append(k)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RESULT_COLUMNS + ["qc_reasons", "sha256", "calibration_id", "ruleset", "software_version"]
+               + extra_cols)
+    for r in results:
+        extra = dict(r.extra)
+        w.writerow([
+            r.sample_id, r.subject_id, r.visit, r.file,
+            "" if r.monocyte_count is None else r.monocyte_count,
+            _fmt_number(r.hladr_abc), _fmt_number(r.hladr_abc_geomean),
+            "" if r.ferritin_ng_ml is None else f"{r.ferritin_ng_ml:g}",
+            r.phenotype, r.qc,
+            ";".join(f.code for f in r.flags if f.severity != "info" or f.code == "gated_without_cd45"),
+            " | ".join(f.message for f in r.flags if f.severity == "fail"),
+            r.sha256 or "", r.calibration_id or "", r.ruleset, r.software_version,
+        ] + [extra.get(k, "") for k in extra_cols])
+    return buf.getvalue()
+
+
+def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
+                  started: _dt.datetime, run_dir: str) -> None:
+    """Write results.csv, results.json, calibration.json and report.html atomically."""
+    from .report import render_report
+
+    doc = {
+        "hladr_version": __version__,
+        "run_dir": run_dir,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "notes": notes,
+        "calibration": cal_record,
+        "samples": [r.to_dict() for r in results],
+    }
+    write_atomic(out / "results.csv", results_csv(results))
+    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
+    write_atomic(out / "calibration.json", json.dumps(cal_record, indent=2, default=_json_default) + "\n")
+    write_atomic(out / "report.html", render_report(results, cal_record, notes=notes))
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (_dt.date, _dt.datetime)):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def format_table(results: list[SampleResult]) -> str:
+    """The readable table printed by ``hladr run``."""
+    head = ("sample", "monocytes", "HLA-DR AB/C", "ferritin ng/mL", "phenotype", "QC", "flags")
+    rows = [head]
+    for r in results:
+        rows.append((
+            r.sample_id,
+            "" if r.monocyte_count is None else f"{r.monocyte_count:,}",
+            "" if r.hladr_abc is None else f"{r.hladr_abc:,.0f}",
+            (r.ferritin_text + (f" {r.ferritin_unit}" if r.ferritin_unit else "")) or "-",
+            r.phenotype,
+            r.qc,
+            ";".join(f.code for f in r.flags if f.severity != "info"),
+        ))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [str(c).rjust(w) if i in (1, 2) else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- calibrate / gate
+def calibrate_file(beads: str, *, lot_id: str | None, lot_file: str | None, out: str | None) -> int:
+    """``hladr calibrate``: fit one bead tube, print the fit, write the record."""
+    lot, _ = _resolve_lot(lot_id, lot_file, None)
+    fit = calibrate_beads(beads, lot)
+    if not isinstance(fit, Calibration):
+        raise CalibrationError(f"{Path(beads).name}: {fit.reason}")
+    record = fit.to_dict()
+    print(format_calibration(record))
+    if out:
+        write_atomic(out, json.dumps(record, indent=2, default=_json_default) + "\n")
+    return 0 if fit.accepted else 1
+
+
+def format_calibration(record: dict) -> str:
+    """Text summary of a calibration record."""
+    f = record["fit"]
+    lines = [
+        f"lot {record['lot']['id']}  PE channel {record.get('pe_channel', '?')}  "
+        f"instrument {record.get('instrument') or '?'}",
+        f"fit: log10(PE/bead) = {f['intercept']:.4f} + {f['slope']:.4f} * log10(MFI)   R² = {f['r2']:.5f}",
+        f"{'level':<9} {'events':>7} {'median MFI':>11} {'rCV %':>6} {'cert. PE':>9} {'fitted PE':>10} "
+        f"{'resid %':>8}  used",
+    ]
+    for lv in record["levels"]:
+        def n(x, fmt):
+            return format(x, fmt) if x is not None else "-"
+        lines.append(
+            f"{lv['name']:<9} {lv['events']:>7} {n(lv['mfi'], '11.1f'):>11} {n(lv['rcv_pct'], '6.1f'):>6} "
+            f"{lv['pe_per_bead']:>9.0f} {n(lv['fitted_pe'], '10.0f'):>10} {n(lv['residual_pct'], '+8.2f'):>8}"
+            f"  {'yes' if lv['used'] else 'no'}{' (saturated)' if lv['saturated'] else ''}"
+        )
+    verdict = "ACCEPTED" if record["accepted"] else "REJECTED"
+    lines.append(f"verdict: {verdict}" + ("".join(f"\n  - {r}" for r in record.get("reasons", []))))
+    return "\n".join(lines)
+
+
+def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
+    """``hladr gate``: the monocyte gating of one tube alone."""
+    from .channels import find_panel
+    from .compensate import compensate, spillover_of
+    from .gate import GateFailure, fit_monocyte_gate
+    from .read import read_events
+
+    if gates_file:
+        raise ConfigError(f"--gates is not available in hladr {__version__} yet")
+    events = read_events(path)
+    panel = find_panel(events, require=("cd14",))
+    events = compensate(events, spillover_of(events))
+    gate = fit_monocyte_gate(events, panel)
+    if isinstance(gate, GateFailure):
+        counts = {"cells": 0, "singlets": 0, "leukocytes": None, "monocytes": 0}
+        flags = list(panel.flags) + [gate.code]
+        status = 1
+    else:
+        res = gate.apply(events)
+        counts = {k: res.counts[k] for k in ("cells", "singlets", "leukocytes", "monocytes")}
+        flags = list(res.flags)
+        status = 0
+    if as_json:
+        print(json.dumps({"gates": counts, "channels": panel.to_dict(), "flags": flags}))
+    else:
+        print(f"{Path(path).name}: {events.n_events:,} events")
+        for k, v in counts.items():
+            print(f"  {k:<11} {'-' if v is None else f'{v:,}':>10}")
+        print(f"  channels: {panel.to_dict()}")
+        if flags:
+            print(f"  flags: {';'.join(flags)}")
+        if isinstance(gate, GateFailure):
+            print(f"  gating failed: {gate.reason}")
+    return status

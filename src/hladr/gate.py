@@ -1,0 +1,307 @@
+"""Automated monocyte gating: cells -> singlets -> CD45+ leukocytes -> CD14+ monocytes.
+
+Calling contract: ``fit_monocyte_gate(events, panel, ...)`` estimates a frozen
+``MonocyteGate`` (plain numbers: thresholds and an ellipse) from a subsample of
+the tube, or returns a falsy ``GateFailure`` when the data do not support a
+gate; ``gate.apply(events)`` evaluates it on every event with one fused Numba
+pass and returns a ``GateResult`` (final mask and the events kept by each step).
+
+Notes
+-----
+Each step is fitted to the tube itself, with no positions tuned to an
+instrument:
+
+1. cells: events piled up at a scatter channel's maximum are off-scale; debris
+   is cut at the density valley below the lowest substantial FSC-A peak
+   (lymphocytes), when there is such a valley.
+2. singlets: the FSC-A/FSC-H ratio (or FSC-W) of singlets is nearly constant;
+   keep median +/- 4 robust SD (doublets have a larger ratio).
+3. leukocytes: CD45 >= the density valley below the lowest substantial CD45
+   peak (granulocytes are CD45-dim, CD45-negative debris lies below).
+4. monocytes: a 4-component Gaussian mixture on (asinh CD14, asinh SSC); the
+   component with the highest CD14 is the monocytes; the gate is its 99 %
+   ellipse. Granulocytes are CD14-dim with high SSC, lymphocytes CD14-negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _kernels
+from .channels import Panel
+from .events import Events
+
+__all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak"]
+
+_CHI2_99_2DOF = 9.210340371976184  # chi-square 0.99 quantile, 2 degrees of freedom
+_MAX_FIT_EVENTS = 20_000
+_SINGLET_SD = 4.0
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """The data do not support a gate (falsy); ``reason`` is one line."""
+
+    code: str
+    reason: str
+    counts: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Outcome of applying a gate to a tube."""
+
+    mask: np.ndarray
+    counts: dict
+    flags: tuple[str, ...] = ()
+
+    @property
+    def n_monocytes(self) -> int:
+        return int(self.counts["monocytes"])
+
+
+@dataclass(frozen=True)
+class MonocyteGate:
+    """Fitted gate chain; every parameter is a number on the tube's raw scale,
+    except the monocyte ellipse, which lives in (asinh(CD14/cof_cd14), asinh(SSC/cof_ssc))."""
+
+    panel: Panel
+    fsc_range: tuple[float, float]
+    ssc_range: tuple[float, float]
+    singlet_channel: str | None
+    singlet_is_ratio: bool
+    singlet_range: tuple[float, float]
+    cd45_min: float | None
+    cof_cd14: float
+    cof_ssc: float
+    centre: tuple[float, float]
+    inv_cov: tuple[float, float, float]  # (a, b, c) of [[a, b], [b, c]]
+    d2max: float
+    flags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def to_dict(self) -> dict:
+        """Plain record of the fitted parameters (stored with each result)."""
+        return {
+            "fsc_range": list(self.fsc_range),
+            "ssc_range": list(self.ssc_range),
+            "singlet_channel": self.singlet_channel,
+            "singlet_is_ratio": self.singlet_is_ratio,
+            "singlet_range": list(self.singlet_range),
+            "cd45_min": self.cd45_min,
+            "cofactors": {"cd14": self.cof_cd14, "ssc": self.cof_ssc},
+            "ellipse": {"centre": list(self.centre), "inv_cov": list(self.inv_cov), "d2max": self.d2max},
+        }
+
+    def _args(self, events: Events) -> tuple:
+        p = self.panel
+        i_sing = events.index(self.singlet_channel) if self.singlet_channel else -1
+        i_cd45 = events.index(p.cd45) if (p.cd45 and self.cd45_min is not None) else -1
+        return (
+            events.index(p.fsc_a), i_sing, events.index(p.ssc_a), i_cd45, events.index(p.cd14),
+            self.fsc_range[0], self.fsc_range[1], self.ssc_range[0], self.ssc_range[1],
+            self.singlet_range[0], self.singlet_range[1], self.singlet_is_ratio,
+            self.cd45_min if self.cd45_min is not None else -np.inf,
+            self.cof_cd14, self.cof_ssc, self.centre[0], self.centre[1],
+            self.inv_cov[0], self.inv_cov[1], self.inv_cov[2], self.d2max,
+        )
+
+    def apply(self, events: Events, *, reference: bool = False) -> GateResult:
+        """Evaluate the chain on every event (``reference=True``: the NumPy twin)."""
+        data = np.ascontiguousarray(events.data, dtype=np.float32)
+        fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
+        mask, c = fn(data, *self._args(events))
+        counts = {
+            "events": events.n_events,
+            "cells": int(c[0]),
+            "singlets": int(c[1]),
+            "leukocytes": int(c[2]) if self.cd45_min is not None else None,
+            "monocytes": int(c[3]),
+        }
+        return GateResult(mask=np.asarray(mask, dtype=bool), counts=counts, flags=self.flags)
+
+
+# --------------------------------------------------------------------------- density helpers
+def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | None:
+    """Density valley below the lowest substantial peak of ``values``, or None.
+
+    A peak is substantial when its smoothed density is at least 20 % of the
+    highest peak. The valley must lie between that peak and a lower maximum (a
+    peak or a pile-up at the low edge) and be at most half as dense as both.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
+    v = values[np.isfinite(values)]
+    if v.size < 100:
+        return None
+    lo, hi = np.percentile(v, [0.1, 99.9])
+    if not hi > lo:
+        return None
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    dens = gaussian_filter1d(hist.astype(float), 2.0)
+    padded = np.concatenate([[0.0], dens, [0.0]])
+    peaks, _ = find_peaks(padded, prominence=0.02 * dens.max())
+    peaks = peaks - 1
+    substantial = [p for p in peaks if dens[p] >= 0.2 * dens.max()]
+    if not substantial:
+        return None
+    first = substantial[0]
+    lower = [p for p in peaks if p < first]
+    if not lower:
+        return None
+    left = lower[-1]
+    j = left + int(np.argmin(dens[left : first + 1]))
+    if dens[j] > 0.5 * min(dens[left], dens[first]):
+        return None
+    return float(0.5 * (edges[j] + edges[j + 1]))
+
+
+def _pileup_max(x: np.ndarray) -> float:
+    """Upper bound excluding a pile-up of saturated events at the maximum value."""
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.inf
+    top = finite.max()
+    if np.count_nonzero(finite >= top) >= max(2, 5e-4 * finite.size):
+        return float(top)  # the half-open range [lo, top) drops the pile-up
+    return np.inf
+
+
+def _cofactor(upper: float) -> float:
+    return max(1.0, float(upper) / 1000.0)
+
+
+# --------------------------------------------------------------------------- fitting
+def fit_monocyte_gate(
+    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = _MAX_FIT_EVENTS
+) -> MonocyteGate | GateFailure:
+    """Fit the cells -> singlets -> CD45+ -> CD14+ monocyte chain to one tube.
+
+    Parameters
+    ----------
+    events : Events
+        The (compensated) tube.
+    panel : Panel
+        Channel roles; ``panel.cd14`` is required.
+    seed : int
+        Seed of the subsample and mixture fit (the gate is reproducible).
+    max_fit_events : int
+        Events used for each fit (the gate is applied to all events).
+
+    Returns
+    -------
+    MonocyteGate or GateFailure
+    """
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    flags = list(panel.flags)
+    n = events.n_events
+    if n < 200:
+        return GateFailure("too_few_events", f"only {n} events in the tube")
+    fsc = events.column(panel.fsc_a).astype(np.float64)
+    ssc = events.column(panel.ssc_a).astype(np.float64)
+
+    # 1. cells
+    fsc_hi, ssc_hi = _pileup_max(fsc), _pileup_max(ssc)
+    on_scale = (fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)
+    idx = np.flatnonzero(on_scale)
+    if idx.size > 4 * max_fit_events:
+        idx = np.sort(rng.choice(idx, 4 * max_fit_events, replace=False))
+    debris = valley_below_first_peak(np.log10(fsc[idx]))
+    fsc_lo = 10.0**debris if debris is not None else np.nextafter(0.0, 1.0)
+    if debris is None:
+        flags.append("no_debris_valley")
+    tiny = np.nextafter(0.0, 1.0)
+    cells = idx[fsc[idx] >= fsc_lo]
+    if cells.size < 100:
+        return GateFailure("no_cells", f"only {cells.size} events inside the scatter range")
+
+    # 2. singlets
+    sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
+    if panel.fsc_h or panel.fsc_w:
+        sing_ch = panel.fsc_h or panel.fsc_w
+        is_ratio = panel.fsc_h is not None
+        m = events.column(sing_ch)[cells].astype(np.float64)
+        if is_ratio:
+            ok = m > 0
+            m = np.where(ok, fsc[cells] / np.where(ok, m, 1.0), np.nan)
+        m = m[np.isfinite(m) & (m > 0)]
+        if m.size < 100:
+            return GateFailure("no_singlets", f"the {sing_ch} channel holds no usable values")
+        lm = np.log(m)
+        med = np.median(lm)
+        sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
+        sing_range = (float(np.exp(med - _SINGLET_SD * sd)), float(np.exp(med + _SINGLET_SD * sd)))
+    singlets = cells
+    if sing_ch:
+        mm = events.column(sing_ch)[cells].astype(np.float64)
+        if is_ratio:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mm = np.where(mm > 0, fsc[cells] / mm, np.nan)
+        singlets = cells[(mm >= sing_range[0]) & (mm < sing_range[1])]
+
+    # 3. leukocytes (CD45+)
+    cd45_min = None
+    leuk = singlets
+    if panel.cd45:
+        cd45 = events.column(panel.cd45)[singlets].astype(np.float64)
+        cof45 = _cofactor(events.upper_limit(panel.cd45))
+        valley = valley_below_first_peak(np.arcsinh(cd45 / cof45))
+        if valley is None:
+            flags.append("no_cd45_valley")
+            cd45_min = -np.inf
+        else:
+            cd45_min = float(np.sinh(valley) * cof45)
+        leuk = singlets[cd45 >= cd45_min]
+    else:
+        flags.append("gated_without_cd45")
+    if leuk.size < 50:
+        return GateFailure("no_leukocytes", f"only {leuk.size} leukocytes found")
+
+    # 4. monocytes: mixture on (asinh CD14, asinh SSC)
+    fit_idx = leuk if leuk.size <= max_fit_events else rng.choice(leuk, max_fit_events, replace=False)
+    cof14 = _cofactor(events.upper_limit(panel.cd14))
+    cofs = _cofactor(events.upper_limit(panel.ssc_a))
+    X = np.column_stack(
+        [np.arcsinh(events.column(panel.cd14)[fit_idx] / cof14), np.arcsinh(ssc[fit_idx] / cofs)]
+    )
+    X = X[np.all(np.isfinite(X), axis=1)]
+    k = 4 if X.shape[0] >= 400 else 2
+    gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=1,
+                          max_iter=200, reg_covar=1e-4)
+    gmm.fit(X)
+    weights, means, covs = gmm.weights_, gmm.means_, gmm.covariances_
+    candidates = [j for j in range(k) if weights[j] >= 0.005]
+    mono = max(candidates, key=lambda j: means[j, 0])
+    others = [j for j in range(k) if j != mono and weights[j] >= 0.05]
+    if others:
+        near = min(others, key=lambda j: abs(means[mono, 0] - means[j, 0]))
+        dist = abs(means[mono, 0] - means[near, 0])
+        ashman = np.sqrt(2.0) * dist / np.sqrt(covs[mono][0, 0] + covs[near][0, 0])
+        if ashman < 2.0:
+            flags.append("monocytes_poorly_separated")
+    inv = np.linalg.inv(covs[mono])
+    return MonocyteGate(
+        panel=panel,
+        fsc_range=(float(fsc_lo), float(fsc_hi)),
+        ssc_range=(float(tiny), float(ssc_hi)),
+        singlet_channel=sing_ch,
+        singlet_is_ratio=is_ratio,
+        singlet_range=(float(sing_range[0]), float(sing_range[1])),
+        cd45_min=cd45_min,
+        cof_cd14=cof14,
+        cof_ssc=cofs,
+        centre=(float(means[mono, 0]), float(means[mono, 1])),
+        inv_cov=(float(inv[0, 0]), float(inv[0, 1]), float(inv[1, 1])),
+        d2max=_CHI2_99_2DOF,
+        flags=tuple(flags),
+    )

@@ -1,0 +1,87 @@
+"""Self-contained HTML run report: calibration curve, results table, notes.
+
+matplotlib is imported inside the plotting function (no import-time cost);
+figures are embedded as base64 PNG so the report is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+from .run import SampleResult
+
+__all__ = ["render_report", "calibration_figure_png"]
+
+
+def calibration_figure_png(cal: dict) -> bytes | None:
+    """PNG of the bead fit: certificate PE vs MFI per level, fitted line, residuals."""
+    if "fit" not in cal:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fit = cal["fit"]
+    fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=100)
+    levels = [lv for lv in cal["levels"] if lv.get("mfi")]
+    for lv in levels:
+        style = dict(color="tab:blue") if lv["used"] else dict(color="tab:red", marker="x")
+        ax.scatter([lv["mfi"]], [lv["pe_per_bead"]], zorder=3, **style)
+        ax.annotate(f"{lv['name']} ({lv['residual_pct']:+.1f} %)" if lv.get("residual_pct") is not None
+                    else lv["name"], (lv["mfi"], lv["pe_per_bead"]), textcoords="offset points",
+                    xytext=(6, -10), fontsize=8)
+    if levels:
+        mfi = np.array([lv["mfi"] for lv in levels])
+        x = np.logspace(np.log10(mfi.min()) - 0.3, np.log10(mfi.max()) + 0.3, 50)
+        ax.plot(x, 10 ** (fit["intercept"] + fit["slope"] * np.log10(x)), color="0.3", lw=1,
+                label=f"log10 PE = {fit['intercept']:.3f} + {fit['slope']:.3f}·log10 MFI, R²={fit['r2']:.4f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("median PE fluorescence (MFI, compensated)")
+    ax.set_ylabel("PE molecules per bead (certificate)")
+    ax.set_title(f"QuantiBRITE PE lot {cal['lot']['id']} — {'accepted' if cal['accepted'] else 'REJECTED'}")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -> str:
+    """The run report as one HTML page."""
+    e = html.escape
+    png = calibration_figure_png(cal)
+    img = (f'<img alt="bead calibration" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+           if png else "<p>No calibration fit.</p>")
+    rows = []
+    for r in results:
+        cls = {"fail": "fail", "warn": "warn"}.get(r.qc, "")
+        rows.append(
+            f'<tr class="{cls}"><td>{e(r.sample_id)}</td><td>{e(r.file)}</td>'
+            f"<td>{'' if r.monocyte_count is None else r.monocyte_count}</td>"
+            f"<td>{'' if r.hladr_abc is None else f'{r.hladr_abc:,.0f}'}</td>"
+            f"<td>{e(r.ferritin_text)} {e(r.ferritin_unit)}</td><td>{e(r.phenotype)}</td><td>{e(r.qc)}</td>"
+            f"<td>{'<br>'.join(e(f.message) for f in r.flags if f.severity != 'info')}</td></tr>"
+        )
+    reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
+    note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px}} tr.fail{{background:#fdd}}
+tr.warn{{background:#ffd}}</style></head><body>
+<h1>hladr run report</h1>
+<h2>Calibration</h2>{img}<ul>{reasons}</ul>
+<h2>Samples</h2>
+<table><tr><th>sample</th><th>file</th><th>monocytes</th><th>HLA-DR AB/C</th><th>ferritin</th>
+<th>phenotype</th><th>QC</th><th>reasons</th></tr>
+{''.join(rows)}</table>
+<h2>Notes</h2><ul>{note_html or '<li>none</li>'}</ul>
+</body></html>
+"""

@@ -1,0 +1,417 @@
+"""One tube, start to finish: ``analyze_sample(input, calibration, config) -> SampleResult``.
+
+This is a pure function of (tube file, calibration, configuration): it reads the
+file, finds the channels, compensates, gates, quantifies and calls the
+phenotype, and returns a plain result carrying its provenance (file SHA-256,
+calibration, rule-set and software versions). It can run in another process or
+on another machine; the batch runner, store, report and exports consume its
+result as is. Bad input never raises out of it: the sample gets ``qc="fail"``
+with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .calibrate import BeadCurve, FitFailure, fit_bead_curve
+from .channels import Panel, find_panel
+from .compensate import Spillover, compensate, spillover_of
+from .errors import CalibrationError, HladrError
+from .events import Events
+from .gate import GateFailure, fit_monocyte_gate
+from .lots import Lot
+from .phenotype import call_phenotype, parse_ferritin
+from .quantify import summarise_monocytes
+from .read import read_events
+from .rules import DEFAULT_RULESET, RuleSet, load_rules
+
+__all__ = [
+    "Flag",
+    "RunConfig",
+    "SampleInput",
+    "SampleResult",
+    "AcquisitionSettings",
+    "Calibration",
+    "analyze_sample",
+    "calibrate_beads",
+    "acquisition_settings",
+]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A machine-readable code with its human message; severity info, warn or fail."""
+
+    code: str
+    message: str
+    severity: str = "warn"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything besides the file and calibration that decides a result."""
+
+    ruleset: str = DEFAULT_RULESET
+    gate_seed: int = 0
+    max_fit_events: int = 20_000
+
+    def rules(self) -> RuleSet:
+        return load_rules(self.ruleset)
+
+    def digest(self) -> str:
+        """SHA-256 of the configuration, recorded with each result."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SampleInput:
+    """One worklist row: the tube and what the lab knows about it."""
+
+    path: str
+    sample_id: str = ""
+    subject_id: str = ""
+    visit: str = ""
+    ferritin: str = ""
+    ferritin_unit: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AcquisitionSettings:
+    """Settings that must match between the bead tube and every sample (SPEC.md §3)."""
+
+    instrument: str | None
+    serial: str | None
+    pe_channel: str | None
+    pe_voltage: str | None
+    pe_gain: str | None
+    date: str | None
+    spillover: dict | None
+
+    def mismatches(self, sample: AcquisitionSettings) -> list[str]:
+        """Human-readable differences (bead value first), empty when they match."""
+        out = []
+        pairs = [
+            ("instrument", self.instrument, sample.instrument),
+            ("instrument serial", self.serial, sample.serial),
+            ("PE voltage", self.pe_voltage, sample.pe_voltage),
+            ("PE gain", _norm_gain(self.pe_gain), _norm_gain(sample.pe_gain)),
+        ]
+        for what, a, b in pairs:
+            if a is not None and b is not None and a != b:
+                out.append(f"{what} {a} vs {b}")
+            elif (a is None) != (b is None) and what in ("PE voltage", "instrument"):
+                out.append(f"{what} {a or 'absent'} vs {b or 'absent'}")
+        sa, sb = self.spillover, sample.spillover
+        if (sa is None) != (sb is None):
+            out.append("spillover present in only one of beads and sample")
+        elif sa is not None and sb is not None:
+            a = Spillover(tuple(sa["channels"]), _np_array(sa["matrix"]))
+            b = Spillover(tuple(sb["channels"]), _np_array(sb["matrix"]))
+            if not a.same_as(b):
+                out.append("spillover matrix differs")
+        return out
+
+
+def _norm_gain(g: str | None) -> str | None:
+    if g is None:
+        return None
+    try:
+        return f"{float(g):g}"
+    except ValueError:
+        return g
+
+
+def _np_array(x):
+    import numpy as np
+
+    return np.asarray(x, dtype=float)
+
+
+def acquisition_settings(events: Events, panel: Panel, spill: Spillover | None) -> AcquisitionSettings:
+    """The settings of one tube, read from its keywords."""
+    pe = panel.hladr
+    k = events.index(pe) + 1 if pe else None
+    return AcquisitionSettings(
+        instrument=events.keyword("cyt") or None,
+        serial=events.keyword("cytsn") or None,
+        pe_channel=pe,
+        pe_voltage=(events.keyword(f"p{k}v") or None) if k else None,
+        pe_gain=(events.keyword(f"p{k}g") or None) if k else None,
+        date=events.keyword("date") or None,
+        spillover=spill.to_dict() if spill is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An accepted (or rejected) bead calibration with what is needed to check samples."""
+
+    curve: BeadCurve
+    lot: Lot
+    settings: AcquisitionSettings
+    inputs: tuple[tuple[str, str], ...]
+    software_version: str = __version__
+
+    @property
+    def accepted(self) -> bool:
+        return self.curve.accepted
+
+    @property
+    def id(self) -> str:
+        """Short identity: SHA-256 of the bead file(s) and lot, first 16 hex digits."""
+        text = self.lot.id + "|" + "|".join(sha for _, sha in self.inputs)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """The calibration record of SPEC.md §5 (``calibration.json``)."""
+        c = self.curve
+        return {
+            "id": self.id,
+            "fit": {"slope": c.slope, "intercept": c.intercept, "r2": c.r2},
+            "accepted": c.accepted,
+            "reasons": list(c.reasons),
+            "levels": [lv.to_dict() for lv in c.levels],
+            "flags": list(c.flags),
+            "lot": self.lot.to_dict(),
+            "inputs": [{"file": f, "sha256": h} for f, h in self.inputs],
+            "pe_channel": c.pe_channel,
+            "bead_events": c.events,
+            "bead_singlets": c.singlets,
+            "settings": asdict(self.settings),
+            "instrument": self.settings.instrument,
+            "software_version": self.software_version,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, *, where: str = "calibration record") -> Calibration:
+        """Rebuild from a record written by :meth:`to_dict` (``--calibration CAL.json``)."""
+        from .calibrate import BeadLevel
+        from .lots import parse_lot
+
+        try:
+            levels = tuple(
+                BeadLevel(
+                    name=lv["name"], pe_per_bead=float(lv["pe_per_bead"]), mfi=lv.get("mfi"),
+                    events=int(lv.get("events", 0)),
+                    rcv=None if lv.get("rcv_pct") is None else lv["rcv_pct"] / 100.0,
+                    saturated=bool(lv.get("saturated", False)), used=bool(lv["used"]),
+                    fitted_pe=lv.get("fitted_pe"), residual_pct=lv.get("residual_pct"),
+                )
+                for lv in d["levels"]
+            )
+            fit = d["fit"]
+            curve = BeadCurve(
+                slope=float(fit["slope"]), intercept=float(fit["intercept"]), r2=float(fit["r2"]),
+                levels=levels, accepted=bool(d["accepted"]), flags=tuple(d.get("flags", ())),
+                reasons=tuple(d.get("reasons", ())), pe_channel=d.get("pe_channel", ""),
+                singlets=int(d.get("bead_singlets", 0)), events=int(d.get("bead_events", 0)),
+            )
+            lot_d = dict(d["lot"])
+            lot_d.pop("path", None)
+            lot = parse_lot({"lot": {k: v for k, v in lot_d.items() if v is not None}}, where=where)
+            settings = AcquisitionSettings(**d["settings"])
+            inputs = tuple((i["file"], i["sha256"]) for i in d["inputs"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CalibrationError(f"{where}: not a valid calibration record ({exc!r})") from None
+        return cls(curve=curve, lot=lot, settings=settings, inputs=inputs,
+                   software_version=str(d.get("software_version", "")))
+
+
+def calibrate_beads(path: str, lot: Lot, config: RunConfig = RunConfig()) -> Calibration | FitFailure:
+    """Read a QuantiBRITE bead tube and fit its calibration curve.
+
+    Raises ``ReadError``/``ChannelError`` for a file that cannot be used at all;
+    returns a falsy ``FitFailure`` when the tube holds no recognisable bead levels.
+    """
+    events = read_events(path)
+    panel = find_panel(events, require=("hladr",))
+    spill = spillover_of(events)
+    events = compensate(events, spill)
+    curve = fit_bead_curve(events, panel, lot, config.rules())
+    if not curve:
+        return curve
+    return Calibration(
+        curve=curve,
+        lot=lot,
+        settings=acquisition_settings(events, panel, spill),
+        inputs=((os.path.basename(path), events.sha256),),
+    )
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """Result of one sample tube, with its provenance."""
+
+    sample_id: str
+    subject_id: str
+    visit: str
+    file: str
+    sha256: str | None
+    qc: str
+    phenotype: str
+    phenotype_reasons: tuple[str, ...]
+    monocyte_count: int | None = None
+    hladr_abc: float | None = None
+    hladr_abc_geomean: float | None = None
+    median_pe: float | None = None
+    rcv_pct: float | None = None
+    ferritin_ng_ml: float | None = None
+    ferritin_text: str = ""
+    ferritin_unit: str = ""
+    flags: tuple[Flag, ...] = ()
+    gate_counts: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)
+    gate: dict = field(default_factory=dict)
+    instrument: str | None = None
+    calibration_id: str | None = None
+    ruleset: str = ""
+    config_sha256: str = ""
+    software_version: str = __version__
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["flags"] = [asdict(f) for f in self.flags]
+        d["extra"] = dict(self.extra)
+        d["phenotype_reasons"] = list(self.phenotype_reasons)
+        return d
+
+
+def _qc_of(flags: list[Flag]) -> str:
+    if any(f.severity == "fail" for f in flags):
+        return "fail"
+    if any(f.severity == "warn" for f in flags):
+        return "warn"
+    return "pass"
+
+
+def _default_sample_id(events: Events | None, path: str) -> str:
+    if events is not None:
+        for key in ("smno", "src", "fil"):
+            v = events.keyword(key)
+            if v:
+                return v
+    return Path(path).stem
+
+
+def analyze_sample(
+    inp: SampleInput, calibration: Calibration | None, config: RunConfig = RunConfig()
+) -> SampleResult:
+    """Analyse one sample tube: read -> channels -> compensate -> gate -> quantify -> phenotype.
+
+    Parameters
+    ----------
+    inp : SampleInput
+        The tube file and its worklist data (sample id, ferritin, ...).
+    calibration : Calibration or None
+        The run's bead calibration; without an accepted one HLA-DR is not reported.
+    config : RunConfig
+        Rule set and gating options.
+
+    Returns
+    -------
+    SampleResult
+        Never raises for bad input: a failure is ``qc="fail"`` with a flag.
+    """
+    rules = config.rules()
+    flags: list[Flag] = []
+    events: Events | None = None
+    sha = None
+    panel = None
+    gate_counts: dict = {}
+    gate_params: dict = {}
+    summary = None
+    name = os.path.basename(inp.path)
+    try:
+        events = read_events(inp.path)
+        sha = events.sha256
+        panel = find_panel(events, require=("cd14", "hladr"))
+        spill = spillover_of(events)
+        events = compensate(events, spill)
+        if calibration is None:
+            flags.append(Flag("no_calibration", "no accepted bead calibration for this run", "fail"))
+        elif not calibration.accepted:
+            flags.append(Flag("calibration_rejected", "the run's bead calibration was rejected", "fail"))
+        else:
+            diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill))
+            for d in diffs:
+                flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
+        gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events)
+        if isinstance(gate, GateFailure):
+            flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
+        else:
+            result = gate.apply(events)
+            gate_counts = result.counts
+            gate_params = gate.to_dict()
+            for code in gate.flags:
+                sev = "warn" if code == "monocytes_poorly_separated" else "info"
+                flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), sev))
+            n = result.n_monocytes
+            if n < rules.monocytes_fail_below:
+                flags.append(Flag("monocytes_too_few",
+                                  f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
+            elif n < rules.monocytes_warn_below:
+                flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
+            if calibration is not None and calibration.accepted and n > 0:
+                pe = events.data[result.mask, events.index(panel.hladr)]
+                summary = summarise_monocytes(pe, calibration.curve)
+                for code in summary.flags:
+                    flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
+    except HladrError as exc:
+        code = type(exc).__name__.replace("Error", "").lower() or "error"
+        flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
+    qc = _qc_of(flags)
+    hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
+    ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
+    call = call_phenotype(hladr, ferritin, rules=rules)
+    if ferritin.problem and ferritin.text.strip():
+        flags.append(Flag("ferritin_unusable", ferritin.problem, "warn"))
+        qc = _qc_of(flags)
+    return SampleResult(
+        sample_id=inp.sample_id or _default_sample_id(events, inp.path),
+        subject_id=inp.subject_id,
+        visit=inp.visit,
+        file=name,
+        sha256=sha,
+        qc=qc,
+        phenotype=call.label,
+        phenotype_reasons=tuple(call.reasons),
+        monocyte_count=gate_counts.get("monocytes") if gate_counts else None,
+        hladr_abc=hladr,
+        hladr_abc_geomean=summary.hladr_abc_geomean if (summary and hladr is not None) else None,
+        median_pe=summary.median_pe if summary else None,
+        rcv_pct=summary.rcv_pct if summary else None,
+        ferritin_ng_ml=ferritin.ng_ml,
+        ferritin_text=inp.ferritin,
+        ferritin_unit=inp.ferritin_unit,
+        flags=tuple(flags),
+        gate_counts=gate_counts,
+        channels=panel.to_dict() if panel else {},
+        gate=gate_params,
+        instrument=events.keyword("cyt") if events is not None else None,
+        calibration_id=calibration.id if calibration is not None else None,
+        ruleset=rules.label,
+        config_sha256=config.digest(),
+        extra=inp.extra,
+    )
+
+
+_GATE_FLAG_TEXT = {
+    "gated_without_cd45": "no CD45 channel: monocytes gated on CD14/SSC only",
+    "no_debris_valley": "no debris valley on FSC: only off-scale events removed",
+    "no_cd45_valley": "no CD45-negative population: CD45 gate keeps all singlets",
+    "no_singlet_channel": "no FSC-H/FSC-W: doublets not excluded",
+    "fsc_height_only": "only FSC-H available: used as forward scatter",
+    "monocytes_poorly_separated": "CD14+ monocytes are poorly separated from other cells",
+}
+_QUANT_FLAG_TEXT = {
+    "extrapolated_below_low_bead": "median PE below the low bead: value extrapolated",
+    "extrapolated_above_high_bead": "median PE above the highest bead used: value extrapolated",
+    "hladr_not_measurable": "monocyte PE not positive: HLA-DR not measurable",
+}
