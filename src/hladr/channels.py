@@ -43,6 +43,7 @@ _SCATTER = {
     "ssc_a": ["ssca", "ssint", "ssintlin", "ssclin", "ssc", "ss", "ssca1"],
     "ssc_h": ["ssch", "sspeak", "sspeaklin", "sscheight", "ssh"],
 }
+_OTHER_MARKER = re.compile(r"(?<![a-z0-9])(cd[\s_\-]?\d+|hla|mhc|ig[gmade]\b|ki[\s\-]?67)")
 _AREA_SUFFIX = re.compile(r"(-a|\sint|-int|_a)$", re.I)
 _HEIGHT_SUFFIX = re.compile(r"(-h|\speak|_h)$", re.I)
 
@@ -132,13 +133,10 @@ def find_panel(events: Events, *, require: tuple[str, ...] = ("cd14",)) -> Panel
     for role in ("hladr", "cd14", "cd45"):
         if roles[role] is None:
             ch = _by_name(events, _DETECTORS[role], taken)
-            # A detector name only counts when its $PnS names no other marker.
-            if ch is not None:
-                pns = events.pns[events.index(ch)].strip()
-                if pns and not any(p.search(pns.lower()) for p in _MARKERS.values()) and len(
-                    normalise(pns)
-                ) > len(normalise(ch)) + 2:
-                    ch = None  # e.g. PE-A labelled 'CD3 PE': not our marker
+            # A detector name only counts when its $PnS names no other marker
+            # (PE-A labelled 'CD3 PE' carries CD3, not HLA-DR).
+            if ch is not None and _OTHER_MARKER.search(events.pns[events.index(ch)].lower()):
+                ch = None
             roles[role] = ch
             if ch:
                 taken.add(ch)

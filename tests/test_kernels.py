@@ -1,0 +1,90 @@
+"""Each Numba kernel agrees with its NumPy twin, including on awkward values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hladr import _kernels as K
+
+
+def _awkward(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.lognormal(6, 2, size=n)
+    x[rng.random(n) < 0.05] *= -1          # negatives (compensation)
+    x[rng.random(n) < 0.02] = np.nan       # NaN
+    x[rng.random(n) < 0.02] = 0.0          # zeros
+    x[rng.random(n) < 0.02] = 262143.0     # saturated
+    return x
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1001])
+def test_abc_kernels_agree_with_reference(n):
+    rng = np.random.default_rng(n)
+    pe = _awkward(rng, n)
+    a, b = 0.12, 1.03
+    np.testing.assert_allclose(K.abc_from_pe(pe, a, b), K.abc_from_pe_ref(pe, a, b), rtol=1e-12)
+    got, ref = K.abc_summary(pe[np.isfinite(pe)], a, b), K.abc_summary_ref(pe[np.isfinite(pe)], a, b)
+    np.testing.assert_allclose(got[:2], ref[:2], rtol=1e-12, equal_nan=True)
+    assert got[2] == ref[2]
+
+
+def test_abc_of_nonpositive_is_zero_and_ranked_lowest():
+    pe = np.array([-5.0, 0.0, 10.0, 100.0, 1000.0])
+    abc = K.abc_from_pe(pe, 0.0, 1.0)
+    assert abc[0] == 0 and abc[1] == 0
+    np.testing.assert_allclose(abc[2:], [10.0, 100.0, 1000.0])
+    med, geo, npos = K.abc_summary(pe, 0.0, 1.0)
+    assert med == pytest.approx(10.0)       # the two non-positive events count, as 0
+    assert geo == pytest.approx(100.0)      # geometric mean of positive values only
+    assert npos == 3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compensation_kernel_agrees_and_inverts_spillover(seed):
+    rng = np.random.default_rng(seed)
+    true = rng.lognormal(5, 1, size=(500, 5)).astype(np.float32)
+    spill = np.eye(3) + rng.uniform(0, 0.2, size=(3, 3)) * (1 - np.eye(3))
+    cols = np.array([1, 2, 4])
+    observed = true.copy()
+    observed[:, cols] = (true[:, cols].astype(np.float64) @ spill).astype(np.float32)
+    inv = np.linalg.inv(spill)
+    got = K.compensate_columns(observed, cols, inv)
+    ref = K.compensate_columns_ref(observed, cols, inv)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(got, true, rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(got[:, [0, 3]], observed[:, [0, 3]])  # unlisted untouched
+
+
+def _chain_args(i_sing=1, sing_is_ratio=True, i_cd45=3):
+    sing = (1.0, 1.4) if sing_is_ratio else (1e4, 2e5)  # ratio FSC-A/FSC-H, or FSC-W itself
+    return (0, i_sing, 2, i_cd45, 4,
+            100.0, 200000.0, 1.0, 250000.0,
+            sing[0], sing[1], sing_is_ratio,
+            500.0,
+            262.0, 262.0, 3.0, 4.0, 2.0, 0.3, 3.0, 9.21)
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(i_sing=-1), dict(i_cd45=-1), dict(sing_is_ratio=False)])
+def test_monocyte_chain_agrees_with_reference(variant):
+    rng = np.random.default_rng(3)
+    n = 20000
+    data = np.empty((n, 5), dtype=np.float32)
+    data[:, 0] = rng.uniform(-1000, 260000, n)
+    data[:, 1] = data[:, 0] / rng.uniform(0.6, 1.3, n)
+    data[:, 2] = rng.uniform(-100, 262143, n)
+    data[:, 3] = rng.lognormal(7, 1.5, n)
+    data[:, 4] = rng.lognormal(7, 1.5, n)
+    data[rng.random(n) < 0.01, 4] = np.nan
+    data[rng.random(n) < 0.01, 1] = 0.0
+    args = _chain_args(**variant)
+    m1, c1 = K.monocyte_chain(data, *args)
+    m2, c2 = K.monocyte_chain_ref(data, *args)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(c1, c2)
+    assert c1[0] >= c1[1] >= c1[2] >= c1[3] > 0   # each step keeps a subset of its parent
+
+
+def test_monocyte_chain_on_empty_input():
+    data = np.zeros((0, 5), dtype=np.float32)
+    m, c = K.monocyte_chain(data, *_chain_args())
+    assert m.shape == (0,) and list(c) == [0, 0, 0, 0]
