@@ -217,9 +217,10 @@ def run_folder(
     scheduler: str | None = None,
     db: str | None = None,
     quiet: bool = False,
-    config: RunConfig = RunConfig(),
+    config: RunConfig | None = None,
 ) -> int:
     """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5."""
+    config = config or RunConfig()
     rd = Path(run_dir)
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
@@ -289,7 +290,7 @@ def run_folder(
 
     inputs = _sample_inputs(rd, sample_rows)
     progress = _Progress(len(inputs), enabled=not quiet)
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = _dt.datetime.now(_dt.UTC)
     results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
     progress.close()
 
@@ -340,7 +341,7 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
         "hladr_version": __version__,
         "run_dir": run_dir,
         "started_utc": started.isoformat(timespec="seconds"),
-        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "notes": notes,
         "calibration": cal_record,
         "samples": [r.to_dict() for r in results],

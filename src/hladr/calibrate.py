@@ -252,7 +252,10 @@ def fit_bead_curve(events: Events, panel: Panel, lot: Lot, rules: RuleSet) -> Be
             levels.append(BeadLevel(name, lot.pe_per_bead[k], med, cnt, rcv, sat, used=not sat))
             if sat:
                 flags.append(f"saturated:{name}")
-                reasons.append(f"level {name} is saturated (median {med:.0f} near the channel limit {upper:.0f}); dropped from the fit")
+                reasons.append(
+                    f"level {name} is saturated (median {med:.0f} near the channel limit {upper:.0f}); "
+                    "dropped from the fit"
+                )
         else:
             levels.append(BeadLevel(name, lot.pe_per_bead[k], None, 0, None, False, used=False))
             flags.append(f"level_missing:{name}")

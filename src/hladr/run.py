@@ -223,12 +223,13 @@ class Calibration:
                    software_version=str(d.get("software_version", "")))
 
 
-def calibrate_beads(path: str, lot: Lot, config: RunConfig = RunConfig()) -> Calibration | FitFailure:
+def calibrate_beads(path: str, lot: Lot, config: RunConfig | None = None) -> Calibration | FitFailure:
     """Read a QuantiBRITE bead tube and fit its calibration curve.
 
     Raises ``ReadError``/``ChannelError`` for a file that cannot be used at all;
     returns a falsy ``FitFailure`` when the tube holds no recognisable bead levels.
     """
+    config = config or RunConfig()
     events = read_events(path)
     panel = find_panel(events, require=("hladr",))
     spill = spillover_of(events)
@@ -301,7 +302,7 @@ def _default_sample_id(events: Events | None, path: str) -> str:
 
 
 def analyze_sample(
-    inp: SampleInput, calibration: Calibration | None, config: RunConfig = RunConfig()
+    inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None
 ) -> SampleResult:
     """Analyse one sample tube: read -> channels -> compensate -> gate -> quantify -> phenotype.
 
@@ -319,6 +320,7 @@ def analyze_sample(
     SampleResult
         Never raises for bad input: a failure is ``qc="fail"`` with a flag.
     """
+    config = config or RunConfig()
     rules = config.rules()
     flags: list[Flag] = []
     events: Events | None = None
