@@ -36,7 +36,7 @@ from .events import Events
 __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak"]
 
 _CHI2_99_2DOF = 9.210340371976184  # chi-square 0.99 quantile, 2 degrees of freedom
-_MAX_FIT_EVENTS = 20_000
+_MAX_FIT_EVENTS = 10_000
 _SINGLET_SD = 4.0
 
 
@@ -201,6 +201,7 @@ def fit_monocyte_gate(
     MonocyteGate or GateFailure
     """
     from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     flags = list(panel.flags)
@@ -277,8 +278,11 @@ def fit_monocyte_gate(
     X = X[np.all(np.isfinite(X), axis=1)]
     k = 4 if X.shape[0] >= 400 else 2
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=1,
-                          max_iter=200, reg_covar=1e-4)
-    gmm.fit(X)
+                          max_iter=200, reg_covar=1e-4, init_params="k-means++")
+    # a 2-D fit on 10k points gains nothing from threads; with them it stalls
+    # on a busy machine (thread oversubscription), so keep it single-threaded.
+    with threadpool_limits(limits=1):
+        gmm.fit(X)
     weights, means, covs = gmm.weights_, gmm.means_, gmm.covariances_
     candidates = [j for j in range(k) if weights[j] >= 0.005]
     mono = max(candidates, key=lambda j: means[j, 0])

@@ -58,7 +58,7 @@ class RunConfig:
 
     ruleset: str = DEFAULT_RULESET
     gate_seed: int = 0
-    max_fit_events: int = 20_000
+    max_fit_events: int = 10_000
 
     def rules(self) -> RuleSet:
         return load_rules(self.ruleset)
