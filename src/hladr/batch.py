@@ -45,6 +45,9 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are shared lab files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -344,7 +347,7 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
         "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "notes": notes,
         "calibration": cal_record,
-        "samples": [r.to_dict() for r in results],
+        "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
     }
     write_atomic(out / "results.csv", results_csv(results))
     write_atomic(out / "results.json", json.dumps(doc, indent=2, default=_json_default) + "\n")

@@ -12,7 +12,7 @@ import io
 
 from .run import SampleResult
 
-__all__ = ["render_report", "calibration_figure_png"]
+__all__ = ["render_report", "calibration_figure_png", "sample_figure_png"]
 
 
 def calibration_figure_png(cal: dict) -> bytes | None:
@@ -53,6 +53,63 @@ def calibration_figure_png(cal: dict) -> bytes | None:
     return buf.getvalue()
 
 
+def sample_figure_png(r: SampleResult) -> bytes | None:
+    """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""
+    fig_data, gate = r.figure, r.gate
+    if not fig_data or "density" not in fig_data:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 2.8), dpi=72)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
+    h = np.asarray(fig_data["density"], dtype=float)
+    xr, yr = fig_data["x_range"], fig_data["y_range"]
+    a1.imshow(np.log1p(h.T), origin="lower", aspect="auto", extent=[xr[0], xr[1], yr[0], yr[1]], cmap="viridis")
+    if gate.get("ellipse"):
+        e = gate["ellipse"]
+        a, b, c = e["inv_cov"]
+        cov = np.linalg.inv(np.array([[a, b], [b, c]]))
+        vals, vecs = np.linalg.eigh(cov)
+        t = np.linspace(0, 2 * np.pi, 100)
+        circle = np.stack([np.cos(t), np.sin(t)])
+        pts = vecs @ (np.sqrt(vals * e["d2max"])[:, None] * circle)
+        a1.plot(pts[0] + e["centre"][0], pts[1] + e["centre"][1], color="red", lw=1.2)
+    a1.set_xlabel(fig_data["x_label"], fontsize=7)
+    a1.set_ylabel(fig_data["y_label"], fontsize=7)
+    a1.set_title(f"{r.sample_id}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
+    a1.tick_params(labelsize=6)
+    hist = fig_data.get("abc_hist")
+    if hist:
+        counts = np.asarray(hist["counts"])
+        edges = np.linspace(hist["log10_edges"][0], hist["log10_edges"][1], counts.size + 1)
+        a2.stairs(counts, 10**edges, fill=True, color="tab:blue", alpha=0.6)
+        a2.set_xscale("log")
+        if r.hladr_abc:
+            a2.axvline(r.hladr_abc, color="black", lw=1)
+            a2.text(r.hladr_abc, counts.max() * 0.95, f" median {r.hladr_abc:,.0f}", fontsize=7)
+        a2.axvline(5000, color="red", lw=0.8, ls="--")
+        a2.set_xlabel("HLA-DR antibodies bound per cell (AB/C)", fontsize=7)
+        a2.set_ylabel("monocytes", fontsize=7)
+        a2.tick_params(labelsize=6)
+    else:
+        a2.axis("off")
+        a2.text(0.5, 0.5, "no calibrated HLA-DR", ha="center", va="center")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
 def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -> str:
     """The run report as one HTML page."""
     e = html.escape
@@ -71,6 +128,7 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
         )
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
+    figures = "".join(f"<div>{_img(sample_figure_png(r), r.sample_id)}</div>" for r in results)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -82,6 +140,10 @@ tr.warn{{background:#ffd}}</style></head><body>
 <table><tr><th>sample</th><th>file</th><th>monocytes</th><th>HLA-DR AB/C</th><th>ferritin</th>
 <th>phenotype</th><th>QC</th><th>reasons</th></tr>
 {''.join(rows)}</table>
+<h2>Gating and HLA-DR per sample</h2>
+<p>Left: CD14 vs side scatter of all events (density), with the fitted monocyte gate (red).
+Right: monocyte HLA-DR distribution with its median (black) and the 5000 AB/C threshold (red, dashed).</p>
+{figures}
 <h2>Notes</h2><ul>{note_html or '<li>none</li>'}</ul>
 </body></html>
 """

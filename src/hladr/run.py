@@ -270,6 +270,7 @@ class SampleResult:
     channels: dict = field(default_factory=dict)
     gate: dict = field(default_factory=dict)
     instrument: str | None = None
+    figure: dict = field(default_factory=dict)
     calibration_id: str | None = None
     ruleset: str = ""
     config_sha256: str = ""
@@ -329,6 +330,7 @@ def analyze_sample(
     gate_counts: dict = {}
     gate_params: dict = {}
     summary = None
+    figure: dict = {}
     name = os.path.basename(inp.path)
     try:
         events = read_events(inp.path)
@@ -360,9 +362,11 @@ def analyze_sample(
                                   f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
+            figure = _figure_data(events, panel, gate, result.mask)
             if calibration is not None and calibration.accepted and n > 0:
                 pe = events.data[result.mask, events.index(panel.hladr)]
                 summary = summarise_monocytes(pe, calibration.curve)
+                figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
     except HladrError as exc:
@@ -397,11 +401,41 @@ def analyze_sample(
         channels=panel.to_dict() if panel else {},
         gate=gate_params,
         instrument=events.keyword("cyt") if events is not None else None,
+        figure=figure,
         calibration_id=calibration.id if calibration is not None else None,
         ruleset=rules.label,
         config_sha256=config.digest(),
         extra=inp.extra,
     )
+
+
+def _figure_data(events: Events, panel: Panel, gate, mask) -> dict:
+    """Compact data for the report's gating plot: CD14 vs SSC density (asinh), 48 x 48."""
+    import numpy as np
+
+    step = max(1, events.n_events // 50_000)
+    x = np.arcsinh(events.column(panel.cd14)[::step] / gate.cof_cd14)
+    y = np.arcsinh(events.column(panel.ssc_a)[::step] / gate.cof_ssc)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 10:
+        return {}
+    xr = [float(np.percentile(x, 0.5)), float(np.percentile(x, 99.9))]
+    yr = [float(np.percentile(y, 0.5)), float(np.percentile(y, 99.9))]
+    h, _, _ = np.histogram2d(x, y, bins=48, range=[xr, yr])
+    return {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
+            "x_label": f"asinh({panel.cd14}/{gate.cof_cd14:g})", "y_label": f"asinh({panel.ssc_a}/{gate.cof_ssc:g})"}
+
+
+def _abc_histogram(pe, curve: BeadCurve) -> dict:
+    """Histogram of monocyte log10 AB/C (positive events), 60 bins over 1..6."""
+    import numpy as np
+
+    from .quantify import pe_to_abc
+
+    abc = pe_to_abc(pe, curve)
+    counts, edges = np.histogram(np.log10(abc[abc > 0]), bins=60, range=(1.0, 6.0))
+    return {"counts": counts.tolist(), "log10_edges": [1.0, 6.0]}
 
 
 _GATE_FLAG_TEXT = {
