@@ -1,0 +1,818 @@
+"""Synthetic daily runs with ground truth: one QuantiBRITE PE bead tube + patient tubes.
+
+Calling contract: ``simulate_bead_events`` / ``simulate_sample_events`` take an
+explicit ``rng`` and return :class:`TubeEvents` (the exact values a file will
+hold, one label and the true PE molecules per event); ``simulate_bead_tube`` /
+``simulate_sample_tube`` write one FCS 3.1 file from those and return a frozen
+truth record; :func:`simulate_run` writes a whole run (``beads.fcs``,
+``P001_HLADR.fcs``, ..., ``worklist.csv``, ``truth.csv``, ``truth.json``). No
+global random state: the same seed gives byte-identical files.
+
+Notes
+-----
+PE response (same for beads and cells on one instrument, voltage and day)::
+
+    MFI(m) = 10**(c0 + c1*log10(m) + c2*(log10(m) - 3.5)**2)
+
+with ``m`` PE molecules (1 PE per antibody), c1 in the profile's range (0.95-1.04),
+|c2| <= 0.008 and c0 set so that 65,000 PE land at ``high_bead_fraction`` of
+$PnR (+-0.03-0.05 decade day to day); gain ~ voltage**7 for PMTs (CytoFLEX APD:
+gain**1). The reference calibration is the least-squares line
+``log10(PE per bead) = intercept + slope*log10(MFI)`` through the noise-free
+response at the four lot levels (``BeadTubeTruth.calibration_slope``).
+
+Per event: population spread (beads: lognormal CV 3-8 % per level with median
+= certificate value; cells: lognormal HLA-DR with log10 SD 0.15-0.25 per
+patient), then optical mixing ``observed = signals @ S`` (S = the $SPILLOVER
+written, rows = source dye), then photon noise (variance = q*signal, q = channel
+units per photoelectron, 0.2-0.35 photoelectrons per PE molecule) and Gaussian
+electronic noise, then clipping at $PnR - 1 (saturation) and, for Beckman-like
+profiles, at 0. Compensation with inv(S) recovers the noise-free PE MFI exactly
+in expectation; the curvature is applied per dye before mixing.
+
+Cells have PE autofluorescence of 3-15 PE-molecule equivalents (monocytes ~8), so
+the antibody count stays recoverable within ~2 % at 500 AB/C. Autofluorescence
+in the empty FITC detector spills into PE by the FITC row of S and is removed
+by compensation. HLA-DR is drawn independently of CD14, CD45 and scatter; the
+monocyte singlets' draw is centred so that their sample median AB/C equals
+``hladr_abc`` exactly (the truth is what is in the tube). Per-patient AB/C keeps
+a 10 % margin from the 5000 threshold and ferritin a 5 % margin from 4420, so
+an assay within its 5 % acceptance cannot flip the expected phenotype.
+
+Sample tube (lysed whole blood): debris 5-15 %, lymphocytes 20-35 % (B cells
+10-15 % of them, 20,000-40,000 AB/C), monocytes 5-10 %, granulocytes (rest,
+CD14 1-1.5 decades below monocytes, CD45 dim, high SSC), doublets 3-5 %
+(FSC-A summed, FSC-H = max + 0.1-0.45 * min), ~0.2 % off-scale clumps. Singlet
+FSC-H = FSC-A * N(0.85, 0.02). Bead tube: singlets ~88 % in four near-equal
+levels, doublets 5-8 %, debris 3-5 %, a few tens of carry-over cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .fcswrite import write_fcs
+from .instruments import (
+    INSTRUMENTS,
+    Channel,
+    InstrumentProfile,
+    PEResponse,
+    acquire,
+    get_instrument,
+)
+from .lots import LEVEL_NAMES, Lot, find_lot
+from .rules import RuleSet, load_rules
+
+__all__ = [
+    "INSTRUMENTS",
+    "InstrumentProfile",
+    "PEResponse",
+    "TubeEvents",
+    "BeadTubeTruth",
+    "SampleTubeTruth",
+    "SampleRecord",
+    "SimulatedRun",
+    "simulate_bead_events",
+    "simulate_sample_events",
+    "simulate_bead_tube",
+    "simulate_sample_tube",
+    "simulate_run",
+    "expected_phenotype",
+]
+
+BEAD_LABELS = tuple(f"bead_{n}" for n in LEVEL_NAMES)
+_CELL_LABELS = ("lymphocyte", "b_cell", "monocyte", "granulocyte")
+
+
+@dataclass(frozen=True, eq=False)
+class TubeEvents:
+    """Events of one simulated tube, exactly as written, with per-event truth.
+
+    ``data`` (N, D) float64 holds the file's values (float32-rounded or integer);
+    ``labels`` (N,) str the population; ``pe_molecules`` (N,) the true PE from
+    antibodies or beads (no autofluorescence); ``pe_true`` (N,) the noise-free
+    compensated PE MFI (autofluorescence included).
+    """
+
+    data: np.ndarray
+    channels: tuple[Channel, ...]
+    labels: np.ndarray
+    pe_molecules: np.ndarray
+    pe_true: np.ndarray
+    response: PEResponse
+    profile: InstrumentProfile
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def pnn(self) -> tuple[str, ...]:
+        return tuple(ch.pnn for ch in self.channels)
+
+    def column(self, role: str) -> np.ndarray:
+        """Values of the channel with ``role`` (``pe``, ``fsc_a``, ...)."""
+        for j, ch in enumerate(self.channels):
+            if ch.role == role:
+                return self.data[:, j]
+        raise KeyError(f"no channel with role {role!r}")
+
+    def counts(self) -> dict[str, int]:
+        names, n = np.unique(self.labels, return_counts=True)
+        return {str(a): int(b) for a, b in zip(names, n, strict=True)}
+
+
+@dataclass(frozen=True)
+class BeadTubeTruth:
+    """Truth of a bead tube; per-level tuples run low, med-low, med-high, high."""
+
+    path: str
+    instrument: str
+    lot_id: str
+    pe_per_bead: tuple[float, ...]
+    mfi_true: tuple[float, ...]  # noise-free, compensated PE scale (may exceed PnR)
+    level_cv: tuple[float, ...]
+    level_events: tuple[int, ...]
+    saturated_levels: tuple[int, ...]
+    missing_level: int | None
+    response: PEResponse
+    pe_voltage: float
+    pnr: float
+    calibration_slope: float
+    calibration_intercept: float
+    counts: Mapping[str, int]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["response"] = self.response.to_dict()
+        d["level_names"] = list(LEVEL_NAMES)
+        return d
+
+
+@dataclass(frozen=True)
+class SampleTubeTruth:
+    """Truth of a patient tube: ``hladr_abc`` is the monocyte singlets' median AB/C."""
+
+    path: str
+    sample_id: str
+    instrument: str
+    hladr_abc: float
+    hladr_log10_sd: float
+    n_monocytes: int
+    monocyte_fraction: float
+    b_cell_abc: float
+    pe_saturated_monocytes: int
+    has_cd45: bool
+    has_cd14: bool
+    response: PEResponse
+    pe_voltage: float
+    counts: Mapping[str, int]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["response"] = self.response.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One worklist/truth row of a run."""
+
+    sample_id: str
+    subject_id: str
+    visit: str
+    file: str
+    ferritin_text: str
+    ferritin_unit: str
+    ferritin_ng_ml: float
+    expected_phenotype: str
+    tube: SampleTubeTruth
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    """What :func:`simulate_run` wrote."""
+
+    out_dir: Path
+    instrument: str
+    seed: int
+    files: list[Path]
+    worklist: Path
+    truth_csv: Path
+    truth_json: Path
+    beads: BeadTubeTruth
+    samples: tuple[SampleRecord, ...]
+
+
+# ---------------------------------------------------------------- populations
+
+
+def _lognorm(rng: np.random.Generator, median: float, log10_sd: float, n: int) -> np.ndarray:
+    return median * 10.0 ** (log10_sd * rng.standard_normal(n))
+
+
+def _draw_patient(rng: np.random.Generator, hladr_abc: float, hladr_log10_sd: float) -> dict:
+    """Per-patient population centres (scatter as fractions of the scatter range)."""
+    return {
+        "hladr_abc": float(hladr_abc),
+        "hladr_log10_sd": float(hladr_log10_sd),
+        "b_abc": float(10 ** rng.uniform(math.log10(20_000), math.log10(40_000))),
+        "lymph_fsc": rng.uniform(0.17, 0.20),
+        "lymph_ssc": rng.uniform(0.040, 0.050),
+        "mono_fsc": rng.uniform(0.29, 0.34),
+        "mono_ssc": rng.uniform(0.10, 0.14),
+        "gran_fsc": rng.uniform(0.35, 0.40),
+        "gran_ssc": rng.uniform(0.33, 0.45),
+        "mono_cd14": float(10 ** rng.uniform(math.log10(12_000), math.log10(30_000))),
+        "gran_cd14_decades": rng.uniform(1.0, 1.5),
+    }
+
+
+def _cells(rng: np.random.Generator, label: str, n: int, pat: dict, *, centred: bool = False):
+    """Singlet cells of one population: scatter fractions and dye amounts (molecules)."""
+    ln = _lognorm
+    if label in ("lymphocyte", "b_cell"):
+        b = label == "b_cell"
+        c = {
+            "fsc": ln(rng, pat["lymph_fsc"], 0.035, n), "ssc": ln(rng, pat["lymph_ssc"], 0.08, n),
+            "cd45": ln(rng, 32_000 if b else 40_000, 0.10, n), "cd14": ln(rng, 150, 0.25, n),
+            "fitc": ln(rng, 150, 0.2, n), "af_pe": ln(rng, 5, 0.2, n),
+            "abc": ln(rng, pat["b_abc"], 0.15, n) if b else ln(rng, 80, 0.35, n),
+        }
+    elif label == "monocyte":
+        z = rng.standard_normal(n)
+        if centred and n:
+            z = z - np.median(z)  # the tube's median AB/C is exactly hladr_abc
+        c = {
+            "fsc": ln(rng, pat["mono_fsc"], 0.04, n), "ssc": ln(rng, pat["mono_ssc"], 0.08, n),
+            "cd45": ln(rng, 25_000, 0.10, n), "cd14": ln(rng, pat["mono_cd14"], 0.15, n),
+            "fitc": ln(rng, 400, 0.2, n), "af_pe": ln(rng, 8, 0.2, n),
+            "abc": pat["hladr_abc"] * 10.0 ** (pat["hladr_log10_sd"] * z),
+        }
+    elif label == "granulocyte":
+        cd14 = pat["mono_cd14"] / 10 ** pat["gran_cd14_decades"]
+        c = {
+            "fsc": ln(rng, pat["gran_fsc"], 0.035, n), "ssc": ln(rng, pat["gran_ssc"], 0.07, n),
+            "cd45": ln(rng, 9_000, 0.10, n), "cd14": ln(rng, cd14, 0.2, n),
+            "fitc": ln(rng, 900, 0.2, n), "af_pe": ln(rng, 15, 0.2, n),
+            "abc": ln(rng, 40, 0.3, n),
+        }
+    elif label == "debris":
+        c = {
+            "fsc": 0.012 + rng.exponential(0.03, n), "ssc": ln(rng, 0.012, 0.3, n),
+            "cd45": ln(rng, 100, 0.4, n), "cd14": ln(rng, 80, 0.4, n),
+            "fitc": ln(rng, 60, 0.4, n), "af_pe": ln(rng, 3, 0.3, n),
+            "abc": ln(rng, 20, 0.5, n),
+        }
+    else:
+        raise ValueError(f"unknown population {label!r}")
+    c["fsc_h"] = c["fsc"] * rng.normal(0.85 if label != "debris" else 0.9, 0.02, n)
+    c["ssc_h"] = c["ssc"] * rng.normal(0.90, 0.03, n)
+    return c
+
+
+def _concat(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _pool(rng: np.random.Generator, n: int, pat: dict, weights: dict[str, float]) -> dict:
+    """``n`` random singlet cells, populations drawn with ``weights``, in random order."""
+    names = list(weights)
+    p = np.array([weights[k] for k in names], dtype=float)
+    which = rng.choice(len(names), size=n, p=p / p.sum())
+    parts = [_cells(rng, names[i], int((which == i).sum()), pat) for i in range(len(names))]
+    pool = _concat(parts)
+    order = rng.permutation(n)
+    return {k: v[order] for k, v in pool.items()}
+
+
+def _merge(a: dict, b: dict, rng: np.random.Generator) -> dict:
+    """Doublets: areas and dyes add; the height grows by only part of the smaller one."""
+    out = {k: a[k] + b[k] for k in a}
+    for h in ("fsc_h", "ssc_h"):
+        f = rng.uniform(0.10, 0.45, len(a[h]))
+        out[h] = np.maximum(a[h], b[h]) + f * np.minimum(a[h], b[h])
+    return out
+
+
+# ---------------------------------------------------------------- acquisition
+
+
+def _tube_channels(profile: InstrumentProfile, drop: tuple[str, ...] = ()) -> tuple[Channel, ...]:
+    return tuple(ch for ch in profile.channels if ch.role not in drop)
+
+
+def _shuffled(rng, channels, data, labels, pe_molecules, pe_true):
+    """Random acquisition order; the time column stays increasing."""
+    order = rng.permutation(len(labels))
+    data = data[order]
+    for j, ch in enumerate(channels):
+        if ch.role == "time":
+            data[:, j] = np.sort(data[:, j])
+    return data, labels[order], pe_molecules[order], pe_true[order]
+
+
+def simulate_sample_events(
+    *,
+    rng: np.random.Generator,
+    instrument: str | InstrumentProfile = "canto",
+    hladr_abc: float,
+    n_events: int = 50_000,
+    monocyte_fraction: float | None = None,
+    hladr_log10_sd: float | None = None,
+    has_cd45: bool = True,
+    has_cd14: bool = True,
+    response: PEResponse | None = None,
+    pe_voltage: float | None = None,
+) -> TubeEvents:
+    """Events of one lysed-whole-blood tube (see the module Notes for the model).
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    instrument : str or InstrumentProfile
+    hladr_abc : float
+        The monocyte singlets' median HLA-DR antibodies bound per cell (exact).
+    n_events : int
+        Events in the tube (all populations).
+    monocyte_fraction : float, optional
+        Fraction of events that are monocyte singlets (default: uniform 5-10 %).
+    hladr_log10_sd : float, optional
+        Log10 SD of monocyte AB/C (default: uniform 0.15-0.25).
+    has_cd45, has_cd14 : bool
+        Whether the panel (and file) has the CD45 / CD14 channel.
+    response : PEResponse, optional
+        The day's PE response (default: the profile's nominal one).
+    pe_voltage : float, optional
+        PE voltage/gain; shifts the response from its own voltage.
+
+    Returns
+    -------
+    TubeEvents
+        Labels ``debris``, ``lymphocyte`` (T/NK), ``b_cell``, ``monocyte``,
+        ``granulocyte``, ``doublet``, ``offscale``; ``pe_molecules`` is antibodies
+        bound per event (summed for doublets and clumps).
+    """
+    profile = get_instrument(instrument)
+    if hladr_abc <= 0 or n_events < 100:
+        raise ValueError("hladr_abc must be > 0 and n_events >= 100")
+    resp = response or profile.nominal_response()
+    if pe_voltage is not None:
+        resp = resp.at_voltage(pe_voltage)
+    f_mono = rng.uniform(0.05, 0.10) if monocyte_fraction is None else float(monocyte_fraction)
+    sd = rng.uniform(0.15, 0.25) if hladr_log10_sd is None else float(hladr_log10_sd)
+    pat = _draw_patient(rng, hladr_abc, sd)
+    n = int(n_events)
+    n_off = max(1, round(0.002 * n))
+    n_dbl = round(rng.uniform(0.03, 0.05) * n)
+    n_deb = round(rng.uniform(0.05, 0.15) * n)
+    n_mono = round(f_mono * n)
+    n_lym = round(rng.uniform(0.20, 0.35) * n)
+    n_b = round(rng.uniform(0.10, 0.15) * n_lym)
+    n_gran = n - n_off - n_dbl - n_deb - n_mono - n_lym
+    if n_gran < 0:
+        raise ValueError("monocyte_fraction too large for the other populations")
+    counts = {"debris": n_deb, "lymphocyte": n_lym - n_b, "b_cell": n_b,
+              "monocyte": n_mono, "granulocyte": n_gran}
+    parts = [_cells(rng, k, v, pat, centred=True) for k, v in counts.items()]
+    weights = {k: counts[k] for k in _CELL_LABELS}
+    dbl = _merge(_pool(rng, n_dbl, pat, weights), _pool(rng, n_dbl, pat, weights), rng)
+    clump = _pool(rng, n_off, pat, weights)
+    for _ in range(3):
+        clump = _merge(clump, _pool(rng, n_off, pat, weights), rng)
+    clump["fsc"] = rng.uniform(0.95, 1.6, n_off) / profile.scatter_scale
+    clump["ssc"] = rng.uniform(0.4, 1.6, n_off) / profile.scatter_scale
+    clump["fsc_h"] = clump["fsc"] * 0.7
+    clump["ssc_h"] = clump["ssc"] * 0.8
+    ev = _concat([*parts, dbl, clump])
+    labels = np.concatenate(
+        [np.full(v, k) for k, v in counts.items()] + [np.full(n_dbl, "doublet"),
+                                                      np.full(n_off, "offscale")]
+    )
+    drop = tuple(r for r, keep in (("cd45", has_cd45), ("cd14", has_cd14)) if not keep)
+    channels = _tube_channels(profile, drop)
+    data, pe_true = acquire(rng, profile, resp, channels, ev)
+    data, labels, abc, pe_true = _shuffled(rng, channels, data, labels, ev["abc"], pe_true)
+    params = {"monocyte_fraction": n_mono / n, "hladr_log10_sd": sd, "b_cell_abc": pat["b_abc"],
+              "hladr_abc": float(hladr_abc)}
+    return TubeEvents(data, channels, labels, abc, pe_true, resp, profile, params)
+
+
+def _saturating_voltage(resp: PEResponse, high_pe: float, pnr: float) -> float:
+    """A PE voltage/gain that puts the high bead at ~1.4 x the channel maximum."""
+    ratio = 1.4 * pnr / float(resp.mfi(high_pe))
+    return float(math.ceil(resp.voltage * ratio ** (1.0 / resp.voltage_exponent)))
+
+
+def simulate_bead_events(
+    *,
+    rng: np.random.Generator,
+    instrument: str | InstrumentProfile = "canto",
+    lot: Lot,
+    n_events: int = 10_000,
+    saturate_high: bool = False,
+    missing_level: int | None = None,
+    stray_cells: int = 30,
+    response: PEResponse | None = None,
+    pe_voltage: float | None = None,
+) -> TubeEvents:
+    """Events of a QuantiBRITE PE tube.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    instrument : str or InstrumentProfile
+    lot : Lot
+        Certified PE molecules per bead of the four levels (bead medians).
+    n_events : int
+        Events in the tube.
+    saturate_high : bool
+        Raise the PE voltage/gain until the high bead (~1.4 x $PnR) piles up at
+        the channel maximum.
+    missing_level : int, optional
+        Level (0 = low ... 3 = high) left out of the tube.
+    stray_cells : int
+        Carry-over cells from a stained sample.
+    response, pe_voltage
+        As in :func:`simulate_sample_events`.
+
+    Returns
+    -------
+    TubeEvents
+        Labels ``bead_low``, ``bead_med-low``, ``bead_med-high``, ``bead_high``,
+        ``bead_doublet``, ``bead_debris``, ``stray_cell``; ``pe_molecules`` is the
+        PE per event (summed for doublets).
+    """
+    profile = get_instrument(instrument)
+    if missing_level is not None and missing_level not in range(4):
+        raise ValueError(f"missing_level must be 0-3 or None, not {missing_level!r}")
+    if saturate_high and pe_voltage is not None:
+        raise ValueError("give saturate_high or pe_voltage, not both")
+    resp = response or profile.nominal_response()
+    if pe_voltage is not None:
+        resp = resp.at_voltage(pe_voltage)
+    pe_per_bead = np.asarray(lot.pe_per_bead, dtype=float)
+    if saturate_high:
+        resp = resp.at_voltage(_saturating_voltage(resp, pe_per_bead[3], profile.pnr))
+    n = int(n_events)
+    n_deb = round(rng.uniform(0.03, 0.05) * n)
+    n_dbl = round(rng.uniform(0.05, 0.08) * n)
+    n_stray = int(stray_cells)
+    n_single = n - n_deb - n_dbl - n_stray
+    if n_single < 100:
+        raise ValueError("n_events too small for the bead tube")
+    levels = np.array([k for k in range(4) if k != missing_level])
+    level_cv = (rng.uniform(0.05, 0.08), rng.uniform(0.04, 0.06),
+                rng.uniform(0.03, 0.05), rng.uniform(0.03, 0.05))
+    cv = np.asarray(level_cv)
+
+    def beads(m: int) -> tuple[np.ndarray, dict]:
+        lv = rng.choice(levels, size=m)
+        ev = {
+            "fsc": _lognorm(rng, 0.30, 0.013, m), "ssc": _lognorm(rng, 0.075, 0.02, m),
+            "abc": pe_per_bead[lv] * np.exp(cv[lv] * rng.standard_normal(m)),
+            "af_pe": np.zeros(m), "fitc": _lognorm(rng, 20, 0.2, m),
+            "cd14": np.zeros(m), "cd45": np.zeros(m),
+        }
+        ev["fsc_h"] = ev["fsc"] * rng.normal(0.90, 0.01, m)
+        ev["ssc_h"] = ev["ssc"] * rng.normal(0.92, 0.02, m)
+        return lv, ev
+
+    lv, single = beads(n_single)
+    dbl = _merge(beads(n_dbl)[1], beads(n_dbl)[1], rng)
+    debris = {
+        "fsc": 0.01 + rng.exponential(0.025, n_deb), "ssc": _lognorm(rng, 0.01, 0.3, n_deb),
+        "abc": _lognorm(rng, 30, 0.5, n_deb), "af_pe": np.zeros(n_deb),
+        "fitc": _lognorm(rng, 20, 0.3, n_deb), "cd14": np.zeros(n_deb), "cd45": np.zeros(n_deb),
+    }
+    debris["fsc_h"] = debris["fsc"] * rng.normal(0.9, 0.03, n_deb)
+    debris["ssc_h"] = debris["ssc"] * rng.normal(0.9, 0.03, n_deb)
+    carry = _draw_patient(rng, 10 ** rng.uniform(math.log10(500), math.log10(60_000)), 0.2)
+    stray = _pool(rng, n_stray, carry, {"lymphocyte": 25, "b_cell": 4, "monocyte": 7,
+                                        "granulocyte": 60})
+    ev = _concat([single, dbl, debris, stray])
+    labels = np.concatenate([np.array(BEAD_LABELS)[lv], np.full(n_dbl, "bead_doublet"),
+                             np.full(n_deb, "bead_debris"), np.full(n_stray, "stray_cell")])
+    channels = _tube_channels(profile)
+    data, pe_true = acquire(rng, profile, resp, channels, ev)
+    data, labels, pe, pe_true = _shuffled(rng, channels, data, labels, ev["abc"], pe_true)
+    params = {"level_cv": tuple(float(c) for c in level_cv), "missing_level": missing_level,
+              "lot_id": lot.id, "pe_per_bead": tuple(float(v) for v in pe_per_bead)}
+    return TubeEvents(data, channels, labels, pe, pe_true, resp, profile, params)
+
+
+# ---------------------------------------------------------------- files
+
+
+def _keywords(ev: TubeEvents, *, path: Path, sample_id: str, extra: Mapping[str, str] | None):
+    p = ev.profile
+    kw = {
+        "$CYT": p.cyt, "$CYTSN": p.cytsn, p.software[0]: p.software[1],
+        "$DATE": "20-NOV-2026", "$BTIM": "09:00:00", "$ETIM": "09:01:00",
+        "$SRC": sample_id, "$SMNO": sample_id, "$FIL": path.name,
+        "$TIMESTEP": f"{p.timestep:g}", "$SPILLOVER": p.spillover_keyword(ev.channels),
+    }
+    for j, ch in enumerate(ev.channels, start=1):
+        if ch.voltage is not None:
+            volts = ev.response.voltage if ch.role == "pe" else ch.voltage
+            kw[f"$P{j}V"] = f"{volts:g}"
+        kw[f"$P{j}G"] = "1"
+    kw.update(extra or {})
+    return kw
+
+
+def _write(path: str | os.PathLike, ev: TubeEvents, *, sample_id: str, keywords=None) -> Path:
+    path = Path(path)
+    p = ev.profile
+    write_fcs(
+        path, ev.data, ev.pnn, pns=[ch.pns for ch in ev.channels],
+        pnr=[p.pnr] * len(ev.channels), datatype=p.datatype, bits=p.bits,
+        byteorder=p.byteorder,
+        keywords=_keywords(ev, path=path, sample_id=sample_id, extra=keywords),
+    )
+    return path
+
+
+def simulate_bead_tube(
+    path: str | os.PathLike,
+    *,
+    rng: np.random.Generator,
+    instrument: str | InstrumentProfile = "canto",
+    lot: Lot,
+    n_events: int = 10_000,
+    saturate_high: bool = False,
+    missing_level: int | None = None,
+    stray_cells: int = 30,
+    response: PEResponse | None = None,
+    pe_voltage: float | None = None,
+    keywords: Mapping[str, str] | None = None,
+    rules: RuleSet | None = None,
+) -> BeadTubeTruth:
+    """Write a QuantiBRITE PE bead tube; return its truth (see :class:`BeadTubeTruth`).
+
+    A level counts as saturated when its noise-free MFI + ``saturation_sd`` (rule
+    table, 2.5) population SDs reaches $PnR. The calibration reference fits all
+    four lot levels on the noise-free response, whatever is saturated or missing.
+    """
+    ev = simulate_bead_events(
+        rng=rng, instrument=instrument, lot=lot, n_events=n_events, saturate_high=saturate_high,
+        missing_level=missing_level, stray_cells=stray_cells, response=response,
+        pe_voltage=pe_voltage,
+    )
+    out = _write(path, ev, sample_id=f"QuantiBRITE PE lot {lot.id}", keywords=keywords)
+    rules = rules or load_rules()
+    p, resp = ev.profile, ev.response
+    pe = np.asarray(lot.pe_per_bead, dtype=float)
+    mfi = resp.mfi(pe)
+    cv = np.asarray(ev.params["level_cv"])
+    q = resp.units_per_molecule() / p.photoelectrons_per_molecule
+    sd = np.sqrt((cv * mfi) ** 2 + q * mfi + p.electronic_sd**2)
+    saturated = tuple(
+        int(k) for k in range(4)
+        if k != missing_level and mfi[k] + rules.cal_saturation_sd * sd[k] >= p.pnr
+    )
+    slope, intercept = np.polyfit(np.log10(mfi), np.log10(pe), 1)
+    counts = ev.counts()
+    return BeadTubeTruth(
+        path=str(out), instrument=p.key, lot_id=lot.id,
+        pe_per_bead=tuple(float(v) for v in pe), mfi_true=tuple(float(v) for v in mfi),
+        level_cv=tuple(float(c) for c in cv),
+        level_events=tuple(counts.get(name, 0) for name in BEAD_LABELS),
+        saturated_levels=saturated, missing_level=missing_level, response=resp,
+        pe_voltage=resp.voltage, pnr=p.pnr, calibration_slope=float(slope),
+        calibration_intercept=float(intercept), counts=counts,
+    )
+
+
+def simulate_sample_tube(
+    path: str | os.PathLike,
+    *,
+    rng: np.random.Generator,
+    instrument: str | InstrumentProfile = "canto",
+    hladr_abc: float,
+    n_events: int = 50_000,
+    monocyte_fraction: float | None = None,
+    hladr_log10_sd: float | None = None,
+    has_cd45: bool = True,
+    has_cd14: bool = True,
+    sample_id: str = "P001",
+    response: PEResponse | None = None,
+    pe_voltage: float | None = None,
+    keywords: Mapping[str, str] | None = None,
+) -> SampleTubeTruth:
+    """Write one patient tube (see :func:`simulate_sample_events`); return its truth."""
+    ev = simulate_sample_events(
+        rng=rng, instrument=instrument, hladr_abc=hladr_abc, n_events=n_events,
+        monocyte_fraction=monocyte_fraction, hladr_log10_sd=hladr_log10_sd, has_cd45=has_cd45,
+        has_cd14=has_cd14, response=response, pe_voltage=pe_voltage,
+    )
+    out = _write(path, ev, sample_id=sample_id, keywords=keywords)
+    mono = ev.labels == "monocyte"
+    pe_top = ev.profile.pnr - 1.0
+    counts = ev.counts()
+    return SampleTubeTruth(
+        path=str(out), sample_id=sample_id, instrument=ev.profile.key,
+        hladr_abc=float(hladr_abc), hladr_log10_sd=float(ev.params["hladr_log10_sd"]),
+        n_monocytes=int(mono.sum()), monocyte_fraction=float(ev.params["monocyte_fraction"]),
+        b_cell_abc=float(ev.params["b_cell_abc"]),
+        pe_saturated_monocytes=int((ev.column("pe")[mono] >= pe_top).sum()),
+        has_cd45=has_cd45, has_cd14=has_cd14, response=ev.response,
+        pe_voltage=ev.response.voltage, counts=counts,
+    )
+
+
+# ---------------------------------------------------------------- ferritin and phenotype
+
+
+def expected_phenotype(
+    ferritin_text: str, ferritin_unit: str, hladr_abc: float | None, *, rules: RuleSet
+) -> str:
+    """The ImmunoSep call (SPEC section 2) from the reported ferritin text and true AB/C."""
+    text = (ferritin_text or "").strip()
+    if not text:
+        return "indeterminate"
+    sign = text[0] if text[0] in "<>" else ""
+    try:
+        value = float(text[len(sign):])
+    except ValueError:
+        return "indeterminate"
+    if value < 0:
+        return "indeterminate"
+    if ferritin_unit.strip().lower() == "pmol/l":
+        value /= rules.ferritin_pmol_per_ng
+    thr = rules.mals_ferritin_ng_ml
+    if sign == ">":
+        return "MALS" if value >= thr else "indeterminate"
+    if sign == "<" and value > thr:
+        return "indeterminate"
+    if sign == "" and value > thr:
+        return "MALS"
+    if hladr_abc is None:
+        return "indeterminate"
+    return "immunoparalysis" if hladr_abc < rules.immunoparalysis_hladr_abc else "intermediate"
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
+
+
+def _draw_patients(rng: np.random.Generator, n: int, rules: RuleSet) -> list[dict]:
+    """Per patient: AB/C, true ferritin and how the lab reported it.
+
+    Every run of >= 2 samples has AB/C on both sides of the threshold; >= 3 also
+    has a MALS patient. Margins: 10 % around the AB/C threshold, 5 % around 4420.
+    """
+    thr_f, thr_abc = rules.mals_ferritin_ng_ml, rules.immunoparalysis_hladr_abc
+    forced = ["immunoparalysis", "intermediate", "MALS"][: min(n, 3)]
+    rest = list(rng.choice(["immunoparalysis", "intermediate", "MALS"], size=n - len(forced),
+                           p=[0.35, 0.4, 0.25]))
+    kinds = [str(k) for k in rng.permutation(forced + rest)]
+    is_forced: set[int] = set()  # first patient of each kind keeps a reported ferritin
+    seen: set[str] = set()
+    out = []
+    for i, kind in enumerate(kinds):
+        first = kind not in seen
+        seen.add(kind)
+        if first:
+            is_forced.add(i)
+        if kind == "MALS":
+            ferritin = _log_uniform(rng, thr_f * 1.05, 20_000)
+            abc = _log_uniform(rng, 500, 60_000)
+        else:
+            ferritin = _log_uniform(rng, 15, thr_f / 1.05)
+            lo, hi = (500, thr_abc / 1.1) if kind == "immunoparalysis" else (thr_abc * 1.1, 60_000)
+            abc = _log_uniform(rng, lo, hi)
+        u = rng.random()
+        unit = "ng/mL"
+        if ferritin > 5000 and u < 0.3:  # above the lab's range without dilution
+            limit = max(x for x in (5000, 10_000, 15_000) if x < ferritin)
+            text = f">{limit}"
+        elif ferritin < 20:  # below the lab's lower limit
+            text = "<20"
+        elif 0.30 <= u < 0.45:
+            text, unit = f"{round(ferritin * rules.ferritin_pmol_per_ng)}", "pmol/L"
+            ferritin = float(text) / rules.ferritin_pmol_per_ng
+        elif 0.45 <= u < 0.50:
+            text, unit = f"{round(ferritin)}", "µg/L"
+            ferritin = float(text)
+        elif 0.50 <= u < 0.55 and i not in is_forced:
+            text = ""  # result not back from the lab yet
+        else:
+            text = f"{ferritin:.0f}" if ferritin >= 100 else f"{ferritin:.1f}"
+            ferritin = float(text)
+        out.append({"abc": abc, "ferritin_ng_ml": ferritin, "text": text, "unit": unit})
+    return out
+
+
+# ---------------------------------------------------------------- run
+
+
+def simulate_run(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    instrument: str = "canto",
+    n_samples: int = 8,
+    events_per_tube: int = 50_000,
+    lot_id: str = "96597",
+    bead_events: int = 10_000,
+) -> SimulatedRun:
+    """Write a synthetic daily run into ``out_dir`` and return what was written.
+
+    Files: ``beads.fcs``, ``P001_HLADR.fcs`` ... (one per sample), ``worklist.csv``
+    (file, role, sample_id, subject_id, visit, ferritin, ferritin_unit),
+    ``truth.csv`` (sample_id, file, true_hladr_abc, true_monocytes, ferritin_ng_ml,
+    expected_phenotype) and ``truth.json`` (bead truth and per-sample truth).
+    All tubes share the day's PE response, voltage and compensation.
+    """
+    profile = get_instrument(instrument)
+    if n_samples < 1:
+        raise ValueError("n_samples must be >= 1")
+    lot = find_lot(lot_id)
+    rules = load_rules()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = np.random.SeedSequence(int(seed)).spawn(n_samples + 2)
+    run_rng = np.random.default_rng(seeds[0])
+    response = profile.draw_response(run_rng)
+    patients = _draw_patients(run_rng, n_samples, rules)
+    day = _dt.date(2026, 1, 5) + _dt.timedelta(days=int(seed) % 360)
+    date_kw = day.strftime("%d-%b-%Y").upper()
+    start = 8 * 3600 + int(run_rng.integers(0, 90)) * 60
+
+    def times(k: int, n: int) -> dict[str, str]:
+        t0 = start + 240 * k
+        t1 = t0 + 30 + n // 1000
+
+        def hms(t: int) -> str:
+            return f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+        return {"$DATE": date_kw, "$BTIM": hms(t0), "$ETIM": hms(t1)}
+
+    beads = simulate_bead_tube(
+        out / "beads.fcs", rng=np.random.default_rng(seeds[1]), instrument=profile, lot=lot,
+        n_events=bead_events, response=response, keywords=times(0, bead_events), rules=rules,
+    )
+    subjects = run_rng.choice(np.arange(1, 1000), size=n_samples, replace=False)
+    visits = run_rng.choice(["D1", "D1", "D3", "D7"], size=n_samples)
+    records = []
+    for i, pt in enumerate(patients):
+        sample_id = f"P{i + 1:03d}"
+        name = f"{sample_id}_HLADR.fcs"
+        tube = simulate_sample_tube(
+            out / name, rng=np.random.default_rng(seeds[i + 2]), instrument=profile,
+            hladr_abc=pt["abc"], n_events=events_per_tube, sample_id=sample_id,
+            response=response, keywords=times(i + 1, events_per_tube),
+        )
+        records.append(SampleRecord(
+            sample_id=sample_id, subject_id=f"ISP-{int(subjects[i]):04d}", visit=str(visits[i]),
+            file=name, ferritin_text=pt["text"], ferritin_unit=pt["unit"],
+            ferritin_ng_ml=pt["ferritin_ng_ml"],
+            expected_phenotype=expected_phenotype(pt["text"], pt["unit"], pt["abc"], rules=rules),
+            tube=tube,
+        ))
+    worklist, truth_csv, truth_json = _write_tables(out, records, beads, seed=seed)
+    return SimulatedRun(
+        out_dir=out, instrument=profile.key, seed=int(seed),
+        files=[out / "beads.fcs", *(out / r.file for r in records)],
+        worklist=worklist, truth_csv=truth_csv, truth_json=truth_json,
+        beads=beads, samples=tuple(records),
+    )
+
+
+def _write_tables(out: Path, records: list[SampleRecord], beads: BeadTubeTruth, *, seed: int):
+    worklist = out / "worklist.csv"
+    with open(worklist, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit"])
+        w.writerow(["beads.fcs", "beads", f"BEADS-{beads.lot_id}", "", "", "", ""])
+        for r in records:
+            w.writerow([r.file, "sample", r.sample_id, r.subject_id, r.visit, r.ferritin_text,
+                        r.ferritin_unit])
+    truth_csv = out / "truth.csv"
+    with open(truth_csv, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["sample_id", "file", "true_hladr_abc", "true_monocytes", "ferritin_ng_ml",
+                    "expected_phenotype"])
+        for r in records:
+            w.writerow([r.sample_id, r.file, f"{r.tube.hladr_abc:.2f}", r.tube.n_monocytes,
+                        f"{r.ferritin_ng_ml:.2f}", r.expected_phenotype])
+    truth_json = out / "truth.json"
+    record = {
+        "seed": int(seed),
+        "instrument": beads.instrument,
+        "beads": {**beads.to_dict(), "path": Path(beads.path).name},
+        "samples": [
+            {**{k: v for k, v in asdict(r).items() if k != "tube"},
+             "tube": {**r.tube.to_dict(), "path": r.file}}
+            for r in records
+        ],
+    }
+    truth_json.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return worklist, truth_csv, truth_json
