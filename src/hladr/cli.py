@@ -71,7 +71,8 @@ def _build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="describe an FCS file")
     i.add_argument("file", metavar="FILE")
     i.add_argument("--json", action="store_true")
-    i.add_argument("--dataset", type=int, default=1, metavar="N")
+    i.add_argument("--dataset", type=int, default=None, metavar="N",
+                   help="1-based dataset of a multi-dataset file (default: the first; FCS 3.0 of an LMD pair)")
 
     g = sub.add_parser("gate", help="gate the monocytes of one tube")
     g.add_argument("file", metavar="FILE")

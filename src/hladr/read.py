@@ -1,21 +1,117 @@
 """FCS file -> ``Events``: the only core module that opens files.
 
-Every stage (run, calibrate, inspect, gate) reads through :func:`read_events`.
-flowio (flowkit's reader) is tried first.
+Every stage (run, calibrate, inspect, gate) reads through :func:`read_events`
+(or :func:`read_fcs`, which also says how the file was read). The contract:
+
+- the result is one dataset as an (N, D) float32 array with $PnE log decoding,
+  $PnG gain and $TIMESTEP applied exactly as flowio's
+  ``FlowData.as_array(preprocess=True)`` does, plus the metadata;
+- N is always $TOT (unless the caller explicitly allows otherwise);
+- a file that cannot be read raises :class:`~hladr.errors.ReadError` with one
+  line naming the file and the problem, never another exception.
+
+flowio (flowkit's reader) stays the first reader. Our own parser
+(:mod:`hladr._fcs_parse`) always reads HEADER and TEXT first, cheaply, to list
+the datasets and to check sizes before anything is allocated. When it finds one
+of the export quirks flowio 1.4 fails on or misreads, DATA is decoded by our
+NumPy decoder instead; each such case is recorded in ``Events.quirks``:
+
+- 24-bit and other non 8/16/32-bit integers (Cytek xP5), $PnB=10 in 16-bit
+  words (Beckman FC500 LMD), bit-packed values, 64-bit integers;
+- a missing $DATATYPE (Partec CyFlow), ASCII data, mixed $BYTEORD;
+- $ENDDATA one byte too far (MACSQuant, Partec PAS, Accuri), HEADER and TEXT
+  DATA offsets that disagree (CyAn, Accuri C6: the offsets matching $TOT and not
+  overlapping TEXT win), blank HEADER offsets;
+- multi-dataset files (flowio refuses them): Beckman LMD pairs are read from
+  their FCS 3.0 dataset by default;
+- a $TIMESTEP that is not a number (flowio raises while preprocessing).
+
+Large integer datasets with mixed widths or $PnR masking also go to our
+decoder: flowio decodes those in Python loops (13 s for 1M mixed-width events).
+Where flowio reads a file, our decoder gives identical values (tested on the
+corpus and on thousands of mutated files), so the choice of reader never
+changes a result; ``ReadReport.reader_reason`` says which was used and why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import operator
 import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from . import _fcs_decode as fd
+from . import _fcs_parse as fp
 from .errors import ReadError
 from .events import Events
 
-__all__ = ["read_events", "sha256_file"]
+__all__ = [
+    "read_events",
+    "read_fcs",
+    "list_datasets",
+    "parse_spillover",
+    "sha256_file",
+    "DatasetSummary",
+    "ReadReport",
+]
+
+# Quirks that do not change how DATA is decoded: flowio may still read the file.
+_FLOWIO_SAFE_QUIRKS = frozenset(
+    {
+        "lmd_fcs3_dataset_chosen",
+        "lmd_dfc_from_fcs2_dataset",
+        "duplicate_channel_names",
+        "nextdata_invalid_ignored",
+        "stext_ignored",
+        "text_odd_token_count",
+    }
+)
+_FLOWIO_BYTEORD = frozenset({"1,2,3,4", "1,2", "4,3,2,1", "2,1"})
+# flowio decodes mixed-width integers with struct.iter_unpack (1.6 us per value:
+# 13 s and 380 MB for 1M x 8 events) and masks $PnR bits with a lambda per byte
+# (0.13 us per value). Above these many values our NumPy decoder (identical
+# values) is used instead.
+_FLOWIO_MIXED_WIDTH_LIMIT = 100_000
+_FLOWIO_MASK_LIMIT = 2_000_000
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """One dataset of a file, as listed by :func:`list_datasets`.
+
+    ``events``/``channels`` are $TOT/$PAR as written (None when missing or not a
+    number); ``offset`` is the byte position of the dataset's HEADER.
+    """
+
+    index: int
+    offset: int
+    fcs_version: str
+    events: int | None
+    channels: int | None
+    datatype: str | None
+    instrument: str | None
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """How a dataset was read: which reader, where DATA was, what it held."""
+
+    reader: Literal["flowio", "hladr"]
+    reader_reason: str
+    datasets: tuple[DatasetSummary, ...]
+    fcs_version: str
+    datatype: str
+    byteorder: str
+    data_offset: int
+    data_bytes: int
+    flowio_error: str | None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -27,58 +123,343 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def read_events(path: str | os.PathLike, *, dataset: int = 1) -> Events:
-    """Read one dataset of an FCS file into ``Events``.
+def _one_line(text: object, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _load(path: str | os.PathLike) -> tuple[Path, bytes]:
+    p = Path(path)
+    if not p.exists():
+        raise ReadError(f"{p}: no such file")
+    if not p.is_file():
+        raise ReadError(f"{p}: is not a file")
+    try:
+        return p, p.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"{p}: cannot be read ({_one_line(exc.strerror or exc)})") from None
+
+
+def _summaries(datasets: Sequence[fp.RawDataset]) -> tuple[DatasetSummary, ...]:
+    out = []
+    for ds in datasets:
+        kw = ds.keywords
+        cyt = kw.get("cyt", "").strip()
+        out.append(
+            DatasetSummary(
+                index=ds.index,
+                offset=ds.offset,
+                fcs_version=ds.version,
+                events=fp.kw_opt_int(kw, "tot"),
+                channels=fp.kw_opt_int(kw, "par"),
+                datatype=kw.get("datatype", "").strip().upper() or None,
+                instrument=cyt or None,
+            )
+        )
+    return tuple(out)
+
+
+def list_datasets(path: str | os.PathLike) -> list[DatasetSummary]:
+    """Datasets of an FCS/LMD file, in file order (HEADER and TEXT only, no DATA).
+
+    Raises
+    ------
+    ReadError
+        The file is missing or its first HEADER/TEXT cannot be parsed.
+    """
+    p, buf = _load(path)
+    return list(_summaries(fp.scan_datasets(buf, p.name)))
+
+
+def _read_flowio(buf: bytes, ds: fp.RawDataset, layout: fd.Layout) -> np.ndarray:
+    """DATA through flowio; raises whatever flowio raises, or ValueError on a shape mismatch."""
+    import flowio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flow = flowio.FlowData(io.BytesIO(buf), nextdata_offset=ds.offset)
+        arr = flow.as_array(preprocess=True)
+    if arr.shape != (layout.n_events, layout.n_par):
+        raise ValueError(f"flowio returned {arr.shape}, expected {(layout.n_events, layout.n_par)}")
+    with np.errstate(all="ignore"):
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _flowio_refusal(
+    layout: fd.Layout, kw: Mapping[str, str], channels: Sequence[fp.Channel], quirks: Sequence[str]
+) -> str | None:
+    """Why flowio 1.4 must not read this dataset, or None when it reads it as we do."""
+    blocking = [q for q in quirks if q not in _FLOWIO_SAFE_QUIRKS]
+    if blocking:
+        return f"flowio does not handle {', '.join(blocking)}"
+    if not layout.flowio_offsets:
+        return "flowio would read other DATA offsets"
+    if layout.datatype not in ("I", "F", "D"):
+        return f"flowio does not read $DATATYPE {layout.datatype}"
+    if layout.mixed_types:
+        return "flowio does not read FCS 3.2 $PnDATATYPE"
+    if layout.storage != "bytes" or (
+        layout.datatype == "I" and any(b not in (8, 16, 32) for b in layout.bits)
+    ):
+        return f"flowio does not read {'/'.join(map(str, sorted(set(layout.bits))))}-bit integers"
+    if kw.get("byteord") not in _FLOWIO_BYTEORD or "mode" not in kw:
+        return "flowio needs $BYTEORD and $MODE written exactly"
+    if layout.n_events == 0:
+        return "no events"
+    if layout.datatype == "I":
+        values = layout.n_events * layout.n_par
+        masked = any(
+            2**b > 1 << max(0, (int(c.pnr) - 1).bit_length())
+            for b, c in zip(layout.bits, channels, strict=True)
+        )
+        if (len(set(layout.bits)) > 1 and values > _FLOWIO_MIXED_WIDTH_LIMIT) or (
+            masked and values > _FLOWIO_MASK_LIMIT
+        ):
+            return f"flowio would decode {values} integers in a Python loop (slow)"
+    return None
+
+
+def read_fcs(
+    path: str | os.PathLike,
+    *,
+    dataset: int | None = None,
+    engine: Literal["auto", "hladr"] = "auto",
+    allow_tot_mismatch: bool = False,
+) -> tuple[Events, ReadReport]:
+    """Read one dataset of an FCS (or Beckman LMD) file, and say how it was read.
+
+    Parameters
+    ----------
+    path : path-like
+        The FCS 2.0/3.0/3.1/3.2 or LMD file.
+    dataset : int, optional
+        1-based dataset index in file order. Default: the first dataset, or the
+        FCS 3.0 dataset of a Beckman LMD pair.
+    engine : {"auto", "hladr"}
+        ``"auto"`` uses flowio where it reads the file correctly and our decoder
+        otherwise; ``"hladr"`` always uses our decoder (for tests and comparison).
+    allow_tot_mismatch : bool
+        Read the complete events a too-short DATA segment holds instead of
+        raising (quirk ``events_fewer_than_tot``). Off by default: the event count
+        of a result is always $TOT.
+
+    Returns
+    -------
+    events : Events
+        (N, D) float32 values with $TIMESTEP, $PnE and $PnG applied, channel
+        names, decoded upper limits, keywords and quirks.
+    report : ReadReport
+        Reader used, all datasets of the file, DATA position and encoding.
+
+    Raises
+    ------
+    ReadError
+        The file is missing, not FCS, truncated or inconsistent; the message is
+        one line starting with the file name.
+    """
+    name = Path(path).name
+    try:
+        p, buf = _load(path)
+        return _read(p, buf, dataset, engine, allow_tot_mismatch)
+    except ReadError:
+        raise
+    except MemoryError:
+        raise ReadError(f"{name}: not enough memory to read this file") from None
+    except Exception as exc:  # safety net: a user's bad file must never give a traceback
+        err = ReadError(
+            f"{name}: could not be decoded (unexpected {type(exc).__name__}: {_one_line(exc, 120)})"
+        )
+        err.internal = True  # type: ignore[attr-defined]  # marks reader bugs for the tests
+        raise err from exc
+
+
+def _read(
+    p: Path, buf: bytes, dataset: int | None, engine: str, allow_tot_mismatch: bool
+) -> tuple[Events, ReadReport]:
+    name = p.name
+    datasets = fp.scan_datasets(buf, name)
+    n_sets = len(datasets)
+    if dataset is None:
+        index, quirks = fp.choose_default_dataset(datasets)
+    else:
+        try:
+            index = operator.index(dataset)
+        except TypeError:
+            index = 0
+        if isinstance(dataset, bool) or not 1 <= index <= n_sets:
+            raise ReadError(
+                f"{name}: holds {n_sets} dataset{'s' if n_sets != 1 else ''}; "
+                f"there is no dataset {dataset!r}"
+            )
+        quirks = []
+    try:
+        events, report = _read_dataset(
+            buf, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch
+        )
+    except ReadError:
+        if dataset is not None or index == 1:
+            raise
+        # The LMD's FCS 3.0 dataset is unreadable: fall back to its FCS 2.0 one.
+        events, report = _read_dataset(
+            buf, datasets, 1, ["lmd_fcs3_dataset_unreadable"], name, str(p), engine,
+            allow_tot_mismatch,
+        )  # fmt: skip
+    return events, report
+
+
+def _read_dataset(
+    buf: bytes,
+    datasets: Sequence[fp.RawDataset],
+    index: int,
+    quirks: list[str],
+    name: str,
+    path: str,
+    engine: str,
+    allow_tot_mismatch: bool,
+) -> tuple[Events, ReadReport]:
+    ds = datasets[index - 1]
+    quirks = [*ds.quirks, *quirks]
+    kw = ds.keywords
+    if "lmd_fcs3_dataset_chosen" in quirks:
+        kw, q = fp.lmd_companion_keywords(datasets[0], ds)
+        quirks += q
+    layout = fd.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow_tot_mismatch)
+    quirks += layout.quirks
+    channels, q = fp.channel_table(kw, layout.n_par, name)
+    quirks += q
+    scaling = fd.channel_scaling(channels, kw)
+    quirks += scaling.quirks
+
+    reader: Literal["flowio", "hladr"] = "hladr"
+    flowio_error = None
+    data = None
+    reason = "hladr decoder requested" if engine != "auto" else None
+    reason = reason or _flowio_refusal(layout, kw, channels, quirks)
+    if reason is None:
+        try:
+            data = _read_flowio(buf, ds, layout)
+            reader, reason = "flowio", "standard file"
+        except Exception as exc:  # flowio raises many types; all mean "use our decoder"
+            flowio_error = _one_line(f"{type(exc).__name__}: {exc}", 160)
+            reason = f"flowio failed ({flowio_error})"
+            quirks.append("flowio_error_fallback")
+    if data is None:
+        raw, q = fd.decode_data(buf, layout, channels, name)
+        quirks += q
+        if raw.shape[0] != layout.n_events and layout.n_events >= 0 and not allow_tot_mismatch:
+            raise ReadError(
+                f"{name}: DATA holds {raw.shape[0]} events but $TOT is {layout.n_events}"
+            )
+        data = fd.scale_events(raw, channels, scaling)
+    elif fd.high_bits_set(buf, layout, channels):
+        quirks.append("pnr_bitmask_applied")  # flowio masks silently; say so like our decoder
+
+    events = Events(
+        data=data,
+        pnn=tuple(c.pnn for c in channels),
+        pns=tuple(c.pns for c in channels),
+        pnr=scaling.limits,
+        keywords=kw,
+        path=path,
+        sha256=hashlib.sha256(buf).hexdigest(),
+        dataset=index,
+        n_datasets=len(datasets),
+        quirks=tuple(dict.fromkeys(quirks)),
+    )
+    byteorder = "mixed" if layout.byte_perm else ("little" if layout.endian == "<" else "big")
+    report = ReadReport(
+        reader=reader,
+        reader_reason=reason,
+        datasets=_summaries(datasets),
+        fcs_version=ds.version,
+        datatype=layout.datatype,
+        byteorder=byteorder,
+        data_offset=layout.start,
+        data_bytes=layout.nbytes,
+        flowio_error=flowio_error,
+    )
+    return events, report
+
+
+def read_events(path: str | os.PathLike, *, dataset: int | None = None) -> Events:
+    """Read one dataset of an FCS file into ``Events`` (see :func:`read_fcs`).
 
     Parameters
     ----------
     path : path-like
         The FCS (or Beckman LMD) file.
-    dataset : int
-        1-based index of the dataset to read.
+    dataset : int, optional
+        1-based index of the dataset to read; default the first one, or the FCS
+        3.0 dataset of a Beckman LMD pair.
 
     Returns
     -------
     Events
-        float32 values with $PnE log decoding and $PnG gain applied.
+        float32 values with $PnE log decoding and $PnG gain applied; exactly $TOT
+        events.
 
     Raises
     ------
     ReadError
         The file is missing or cannot be decoded; the message is one line.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ReadError(f"{p}: no such file")
-    digest = sha256_file(p)
-    import flowio
+    return read_fcs(path, dataset=dataset)[0]
 
-    try:
-        fd = flowio.FlowData(str(p))
-        raw = fd.as_array(preprocess=True)
-    except Exception as exc:  # flowio raises many types; all mean "cannot decode"
-        raise ReadError(f"{p.name}: not a readable FCS file ({type(exc).__name__}: {exc})") from None
-    n_par = int(fd.channel_count)
-    pnn, pns, pnr = [], [], []
-    for k in range(1, n_par + 1):
-        ch = fd.channels[k]
-        pnn.append(str(ch["pnn"]).strip())
-        pns.append(str(ch.get("pns", "") or "").strip())
-        decades, log0 = ch["pne"]
-        gain = ch["png"] or 1.0
-        if decades > 0:
-            pnr.append(float(10 ** decades * (log0 or 1.0)))
-        else:
-            pnr.append(float(ch["pnr"]) / gain)
-    data = np.ascontiguousarray(raw, dtype=np.float32).reshape(-1, n_par)
-    return Events(
-        data=data,
-        pnn=tuple(pnn),
-        pns=tuple(pns),
-        pnr=tuple(pnr),
-        keywords={str(k).lower().lstrip("$"): str(v) for k, v in fd.text.items()},
-        path=str(p),
-        sha256=digest,
-        dataset=dataset,
-        n_datasets=1,
-    )
+
+def parse_spillover(
+    events_or_keywords: Events | Mapping[str, str], pnn: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray] | None:
+    """Spillover matrix stored in a file's keywords, or None when there is none.
+
+    Parameters
+    ----------
+    events_or_keywords : Events or mapping
+        ``Events`` (its keywords and channels are used) or TEXT keywords (keys
+        with or without ``$``, any case).
+    pnn : sequence of str, optional
+        Channel names ($PnN) in file order; default those of ``events`` or the
+        $PnN keywords.
+
+    Returns
+    -------
+    (names, matrix) or None
+        ``names`` are the $PnN of the listed channels (usually a subset of the
+        file's channels); ``matrix`` is the (k, k) float64 spillover matrix with
+        the source channel in rows and the detector in columns, diagonal 1.
+
+    Raises
+    ------
+    ReadError
+        A spillover keyword exists but is malformed.
+
+    Notes
+    -----
+    Sources, in order of preference: $SPILLOVER (FCS 3.1), SPILL (BD FACSDiva),
+    $COMP (FCS 3.0; a matrix with negative off-diagonal terms is taken as the
+    compensation matrix and inverted), $DFCiTOj (Beckman FCS 2.0: percent of FLi
+    subtracted from FLj, i.e. ``S[i, j] = DFCiTOj / 100``). Names given as channel
+    numbers (Navios/Gallios, Accuri C6: ``2,3,4,...``) are mapped to $PnN, and
+    names matching a $PnS are mapped to that channel's $PnN.
+    """
+    if isinstance(events_or_keywords, Events):
+        ev = events_or_keywords
+        kw: Mapping[str, str] = ev.keywords
+        names = list(pnn if pnn is not None else ev.pnn)
+        pns = list(ev.pns)
+        label = Path(ev.path).name or "FCS file"
+    else:
+        kw = {}
+        for key, value in events_or_keywords.items():
+            k = str(key).strip().lower()
+            kw[k[1:] if k.startswith("$") else k] = str(value)
+        n_par = fp.kw_opt_int(kw, "par") or 0
+        if pnn is None:
+            pnn = [kw.get(f"p{i}n", f"P{i}").strip() for i in range(1, n_par + 1)]
+        names = list(pnn)
+        pns = [kw.get(f"p{i}s", "").strip() for i in range(1, len(names) + 1)]
+        label = "keywords"
+    found = fp.parse_spillover_keywords(kw, names, pns, label)
+    if found is None:
+        return None
+    _, channels, matrix = found
+    return channels, matrix
