@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/hladr run example_fcs --out results/example
 
 test: install-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: install-test

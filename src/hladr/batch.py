@@ -369,7 +369,7 @@ def _json_default(o):
 
 def format_table(results: list[SampleResult]) -> str:
     """The readable table printed by ``hladr run``."""
-    head = ("sample", "monocytes", "HLA-DR AB/C", "ferritin ng/mL", "phenotype", "QC", "flags")
+    head = ("sample", "monocytes", "HLA-DR AB/C", "ferritin", "phenotype", "QC", "flags")
     rows = [head]
     for r in results:
         rows.append((
