@@ -30,7 +30,9 @@ from .events import Events
 from .lots import LEVEL_NAMES, Lot
 from .rules import RuleSet
 
-__all__ = ["BeadCurve", "BeadLevel", "FitFailure", "fit_bead_curve", "find_bead_singlets", "find_pe_peaks"]
+__all__ = [
+    "BeadCurve", "BeadLevel", "FitFailure", "fit_bead_curve", "judge_fit", "find_bead_singlets", "find_pe_peaks",
+]
 
 
 @dataclass(frozen=True)
@@ -188,23 +190,67 @@ def _best_match(centres: list[float], log_pe: np.ndarray, size: int) -> tuple[fl
     return best
 
 
-def _assign_levels(centres: list[float], lot: Lot) -> dict[int, int]:
+def _assign_levels(centres: list[float], lot: Lot, *, n_saturated: int = 0) -> dict[int, int]:
     """Map population index -> level index (0 = low ... 3 = high).
 
-    Four populations on a straight line (RMS residual <= 0.05 decade) are the four
-    levels; otherwise the best three-level match names the missing level.
+    ``centres`` are the unsaturated populations, low to high; the ``n_saturated``
+    populations above them take the top levels. The unsaturated ones are matched
+    to the remaining levels: all of them when they lie on a straight line (RMS
+    residual <= 0.05 decade), otherwise the best match with one level fewer names
+    the missing level.
     """
-    log_pe = np.log10(np.array(lot.pe_per_bead))
-    four = _best_match(centres, log_pe, 4) if len(centres) >= 4 else None
-    if four is not None and four[0] <= 4 * 0.05**2:
-        return four[1]
-    three = _best_match(centres, log_pe, 3) if len(centres) >= 3 else None
-    chosen = three or four
+    n_free = len(lot.pe_per_bead) - n_saturated
+    log_pe = np.log10(np.array(lot.pe_per_bead[:n_free]))
+    full = _best_match(centres, log_pe, n_free) if 2 <= n_free <= len(centres) else None
+    if full is not None and full[0] <= n_free * 0.05**2:
+        return full[1]
+    fewer = _best_match(centres, log_pe, n_free - 1) if 2 <= n_free - 1 <= len(centres) else None
+    chosen = fewer or full
     return chosen[1] if chosen else {}
 
 
 # --------------------------------------------------------------------------- the fit
-def fit_bead_curve(events: Events, panel: Panel, lot: Lot, rules: RuleSet) -> BeadCurve | FitFailure:
+def judge_fit(
+    slope: float, r2: float, *, n_used: int, n_missing: int, rules: RuleSet
+) -> tuple[bool, list[str], list[str]]:
+    """Acceptance of a bead fit per the rule table (SPEC.md §3).
+
+    Accepted when no level is missing from the tube, at least ``cal_min_levels``
+    levels are usable, R² >= ``cal_r2_min`` and ``cal_slope_min <= slope <=
+    cal_slope_max`` (limits inclusive). Returns (accepted, flags, reasons).
+    """
+    flags: list[str] = []
+    reasons: list[str] = []
+    if n_missing:
+        flags.append("levels_missing")
+        reasons.append(f"{n_missing} bead level(s) absent: bad bead tube")
+    if n_used < rules.cal_min_levels:
+        flags.append("too_few_levels")
+        reasons.append(f"{n_used} usable levels, {rules.cal_min_levels} needed")
+    if not r2 >= rules.cal_r2_min:
+        flags.append("r2_low")
+        reasons.append(f"R² {r2:.4f} < {rules.cal_r2_min}")
+    if not rules.cal_slope_min <= slope <= rules.cal_slope_max:
+        flags.append("slope_out_of_range")
+        reasons.append(f"slope {slope:.3f} outside {rules.cal_slope_min}-{rules.cal_slope_max}")
+    return (not flags), flags, reasons
+
+
+def _is_saturated(raw: np.ndarray, upper: float, n_sd: float) -> bool:
+    """SPEC rule: the level's median lies within ``n_sd`` robust SDs of the upper limit.
+
+    Judged on uncompensated values (saturation happens in the detector), with a
+    margin of 1 % of the range for the quantisation of the top channel (a 4-decade,
+    1024-channel log scale tops out at 0.991 x its range).
+    """
+    med = float(np.median(raw))
+    sd = 1.4826 * float(np.median(np.abs(raw - med)))
+    return upper - med <= n_sd * sd + 0.01 * upper
+
+
+def fit_bead_curve(
+    events: Events, panel: Panel, lot: Lot, rules: RuleSet, *, raw_events: Events | None = None
+) -> BeadCurve | FitFailure:
     """Fit the QuantiBRITE curve of a bead tube and judge it against the rule table.
 
     Parameters
@@ -217,6 +263,8 @@ def fit_bead_curve(events: Events, panel: Panel, lot: Lot, rules: RuleSet) -> Be
         Certificate PE molecules per bead of the four levels.
     rules : RuleSet
         Acceptance limits (R², slope, saturation, minimum levels).
+    raw_events : Events, optional
+        The same tube before compensation, for the saturation check (default: ``events``).
 
     Returns
     -------
@@ -229,22 +277,34 @@ def fit_bead_curve(events: Events, panel: Panel, lot: Lot, rules: RuleSet) -> Be
     if singlets.size < 200:
         return FitFailure("no_bead_singlets", f"only {singlets.size} singlet beads found")
     pe = events.column(pe_ch).astype(np.float64)[singlets]
+    pe_raw = (raw_events or events).column(pe_ch).astype(np.float64)[singlets]
     upper = events.upper_limit(pe_ch)
     pops = find_pe_peaks(pe)
     if len(pops) < rules.cal_min_levels:
         return FitFailure("bead_levels_not_found", f"{len(pops)} of 4 bead populations found on {pe_ch}")
-    mapping = _assign_levels([c for c, _ in pops], lot)
+    # Saturated populations (median within saturation_sd robust SDs of the channel's
+    # upper limit) cannot be placed by the line fit: they take the top levels.
+    stats_by_pop = []
+    for _, member in pops:
+        x = pe[member]
+        med = float(np.median(x))
+        sd = 1.4826 * float(np.median(np.abs(x - med)))
+        stats_by_pop.append((med, int(x.size), sd / med if med > 0 else np.nan,
+                             _is_saturated(pe_raw[member], upper, rules.cal_saturation_sd)))
+    free = [k for k, st in enumerate(stats_by_pop) if not st[3]]
+    saturated_pops = [k for k, st in enumerate(stats_by_pop) if st[3]]
+    if saturated_pops and min(saturated_pops) < max(free, default=-1):
+        return FitFailure("bead_levels_not_matched", "a saturated bead population lies below an unsaturated one")
+    n_sat = min(len(saturated_pops), len(LEVEL_NAMES))
+    sub = _assign_levels([pops[k][0] for k in free], lot, n_saturated=n_sat)
+    mapping = {free[i]: lvl for i, lvl in sub.items()}
+    for j, k in enumerate(saturated_pops[-n_sat:] if n_sat else []):
+        mapping[k] = len(LEVEL_NAMES) - n_sat + j
     if len(mapping) < rules.cal_min_levels:
         return FitFailure("bead_levels_not_matched", "bead populations do not match the lot's levels")
     flags: list[str] = []
     reasons: list[str] = []
-    stats: dict[int, tuple[float, int, float, bool]] = {}
-    for p, lvl in mapping.items():
-        x = pe[pops[p][1]]
-        med = float(np.median(x))
-        sd = 1.4826 * float(np.median(np.abs(x - med)))
-        saturated = bool(upper - med <= rules.cal_saturation_sd * sd)
-        stats[lvl] = (med, int(x.size), sd / med if med > 0 else np.nan, saturated)
+    stats: dict[int, tuple[float, int, float, bool]] = {lvl: stats_by_pop[p] for p, lvl in mapping.items()}
     levels = []
     for k, name in enumerate(LEVEL_NAMES):
         if k in stats:
@@ -277,21 +337,10 @@ def fit_bead_curve(events: Events, panel: Panel, lot: Lot, rules: RuleSet) -> Be
             lv = BeadLevel(**{**lv.__dict__, "fitted_pe": fpe,
                               "residual_pct": 100.0 * (fpe - lv.pe_per_bead) / lv.pe_per_bead})
         out_levels.append(lv)
-    accepted = True
-    if any(f.startswith("level_missing") for f in flags):
-        accepted = False
-    if len(used) < rules.cal_min_levels:
-        accepted = False
-        flags.append("too_few_levels")
-        reasons.append(f"{len(used)} usable levels, {rules.cal_min_levels} needed")
-    if r2 < rules.cal_r2_min:
-        accepted = False
-        flags.append("r2_low")
-        reasons.append(f"R² {r2:.4f} < {rules.cal_r2_min}")
-    if not rules.cal_slope_min <= slope <= rules.cal_slope_max:
-        accepted = False
-        flags.append("slope_out_of_range")
-        reasons.append(f"slope {slope:.3f} outside {rules.cal_slope_min}-{rules.cal_slope_max}")
+    accepted, more_flags, more_reasons = judge_fit(slope, r2, n_used=len(used), n_missing=sum(
+        f.startswith("level_missing") for f in flags), rules=rules)
+    flags += more_flags
+    reasons += more_reasons
     return BeadCurve(
         slope=float(slope),
         intercept=float(intercept),

@@ -233,8 +233,8 @@ def calibrate_beads(path: str, lot: Lot, config: RunConfig | None = None) -> Cal
     events = read_events(path)
     panel = find_panel(events, require=("hladr",))
     spill = spillover_of(events)
-    events = compensate(events, spill)
-    curve = fit_bead_curve(events, panel, lot, config.rules())
+    compensated = compensate(events, spill)
+    curve = fit_bead_curve(compensated, panel, lot, config.rules(), raw_events=events)
     if not curve:
         return curve
     return Calibration(
