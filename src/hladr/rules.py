@@ -36,6 +36,7 @@ class RuleSet:
     cal_slope_max: float
     cal_saturation_sd: float
     cal_min_levels: int
+    cal_max_days: int
 
     @property
     def label(self) -> str:
@@ -68,6 +69,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             cal_slope_max=float(c["slope_max"]),
             cal_saturation_sd=float(c["saturation_sd"]),
             cal_min_levels=int(c["min_levels"]),
+            cal_max_days=int(c["max_days_beads_to_sample"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"rule set {ruleset_id!r} is invalid: {exc}") from None

@@ -40,6 +40,7 @@ __all__ = [
     "analyze_sample",
     "calibrate_beads",
     "acquisition_settings",
+    "parse_fcs_date",
 ]
 
 
@@ -93,9 +94,16 @@ class AcquisitionSettings:
     date: str | None
     spillover: dict | None
 
-    def mismatches(self, sample: AcquisitionSettings) -> list[str]:
-        """Human-readable differences (bead value first), empty when they match."""
+    def mismatches(self, sample: AcquisitionSettings, *, max_days: int = 0) -> list[str]:
+        """Human-readable differences (bead value first), empty when they match.
+
+        Instrument, serial, PE voltage and gain and the spillover matrix must be
+        equal; acquisition dates at most ``max_days`` apart (when both are known).
+        """
         out = []
+        da, db = parse_fcs_date(self.date), parse_fcs_date(sample.date)
+        if da is not None and db is not None and abs((db - da).days) > max_days:
+            out.append(f"acquisition date {da.isoformat()} vs {db.isoformat()}")
         pairs = [
             ("instrument", self.instrument, sample.instrument),
             ("instrument serial", self.serial, sample.serial),
@@ -116,6 +124,29 @@ class AcquisitionSettings:
             if not a.same_as(b):
                 out.append("spillover matrix differs")
         return out
+
+
+_DATE_FORMATS = ("%d-%b-%Y", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y")
+
+
+def parse_fcs_date(text: str | None):
+    """$DATE as a ``datetime.date`` (FCS 3.x 'dd-mmm-yyyy', FCS 2.0 'dd-mmm-yy', ISO, ...); None if unknown.
+
+    Slash dates are read day-first; a text that is valid both ways (03/04/2026) is ambiguous and
+    gives None rather than a guess.
+    """
+    import datetime as dt
+
+    if not text:
+        return None
+    t = text.strip()
+    found = set()
+    for fmt in _DATE_FORMATS:
+        try:
+            found.add(dt.datetime.strptime(t.title() if "%b" in fmt else t, fmt).date())
+        except ValueError:
+            continue
+    return found.pop() if len(found) == 1 else None
 
 
 def _norm_gain(g: str | None) -> str | None:
@@ -343,7 +374,8 @@ def analyze_sample(
         elif not calibration.accepted:
             flags.append(Flag("calibration_rejected", "the run's bead calibration was rejected", "fail"))
         else:
-            diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill))
+            diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill),
+                                                    max_days=rules.cal_max_days)
             for d in diffs:
                 flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
         gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events)
