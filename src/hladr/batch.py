@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -235,6 +236,7 @@ def run_folder(
     wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
     rows = read_worklist(wl_path) if (worklist or wl_path.is_file()) else None
     notes: list[str] = []
+    timings: dict[str, float] = {}
 
     if rows is not None:
         bead_rows = [r for r in rows if r["role"] == "beads"]
@@ -274,6 +276,7 @@ def run_folder(
         if note:
             notes.append(note)
         bead = bead_paths[0]
+        t0 = time.perf_counter()
         try:
             fit = calibrate_beads(str(bead), lot, config)
         except HladrError as exc:
@@ -287,6 +290,7 @@ def run_folder(
             else:
                 cal_record = {"accepted": False, "flags": [fit.code], "reasons": [fit.reason],
                               "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
+        timings["calibrate"] = 1000.0 * (time.perf_counter() - t0)
         if calibration is None or not calibration.accepted:
             why = "; ".join(cal_record.get("reasons", [])) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
@@ -294,12 +298,17 @@ def run_folder(
     inputs = _sample_inputs(rd, sample_rows)
     progress = _Progress(len(inputs), enabled=not quiet)
     started = _dt.datetime.now(_dt.UTC)
+    t0 = time.perf_counter()
     results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
     progress.close()
+    timings["analyse"] = 1000.0 * (time.perf_counter() - t0)
+    for r in results:
+        for stage, ms in r.timings_ms.items():
+            timings[f"analyse.{stage}"] = timings.get(f"analyse.{stage}", 0.0) + ms
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_outputs(out, results, cal_record, notes=notes, started=started, run_dir=str(rd))
+    write_outputs(out, results, cal_record, notes=notes, started=started, run_dir=str(rd), timings=timings)
     if not quiet:
         for n in notes:
             print(f"note: {n}", file=sys.stderr)
@@ -336,10 +345,18 @@ def results_csv(results: Iterable[SampleResult]) -> str:
 
 
 def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
-                  started: _dt.datetime, run_dir: str) -> None:
-    """Write results.csv, results.json, calibration.json and report.html atomically."""
+                  started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None) -> None:
+    """Write results.csv, results.json, calibration.json and report.html atomically.
+
+    ``timings`` (ms per stage) is completed with the report and write times and stored in results.json.
+    """
     from .report import render_report
 
+    timings = dict(timings or {})
+    t0 = time.perf_counter()
+    report = render_report(results, cal_record, notes=notes)
+    timings["report"] = 1000.0 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
     doc = {
         "hladr_version": __version__,
         "run_dir": run_dir,
@@ -350,9 +367,11 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
         "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
     }
     write_atomic(out / "results.csv", results_csv(results))
-    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
     write_atomic(out / "calibration.json", json.dumps(cal_record, indent=2, default=_json_default) + "\n")
-    write_atomic(out / "report.html", render_report(results, cal_record, notes=notes))
+    write_atomic(out / "report.html", report)
+    timings["write"] = 1000.0 * (time.perf_counter() - t0)
+    doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
+    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(o):

@@ -307,6 +307,7 @@ class SampleResult:
     config_sha256: str = ""
     software_version: str = __version__
     extra: tuple[tuple[str, str], ...] = ()
+    timings_ms: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -314,6 +315,22 @@ class SampleResult:
         d["extra"] = dict(self.extra)
         d["phenotype_reasons"] = list(self.phenotype_reasons)
         return d
+
+
+class _Clock:
+    """Wall time of each stage in ms (provenance, and the benchmarks' stage breakdown)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._t = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        t = self._now()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + 1000.0 * (t - self._t), 3)
+        self._t = t
 
 
 def _qc_of(flags: list[Flag]) -> str:
@@ -361,14 +378,18 @@ def analyze_sample(
     gate_counts: dict = {}
     gate_params: dict = {}
     summary = None
+    clock = None
     figure: dict = {}
     name = os.path.basename(inp.path)
     try:
+        clock = _Clock()
         events = read_events(inp.path)
+        clock.lap("read")
         sha = events.sha256
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
         events = compensate(events, spill)
+        clock.lap("compensate")
         if calibration is None:
             flags.append(Flag("no_calibration", "no accepted bead calibration for this run", "fail"))
         elif not calibration.accepted:
@@ -379,10 +400,12 @@ def analyze_sample(
             for d in diffs:
                 flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
         gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events)
+        clock.lap("gate_fit")
         if isinstance(gate, GateFailure):
             flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
         else:
             result = gate.apply(events)
+            clock.lap("gate_apply")
             gate_counts = result.counts
             gate_params = gate.to_dict()
             for code in gate.flags:
@@ -394,13 +417,16 @@ def analyze_sample(
                                   f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
-            figure = _figure_data(events, panel, gate, result.mask)
             if calibration is not None and calibration.accepted and n > 0:
                 pe = events.data[result.mask, events.index(panel.hladr)]
                 summary = summarise_monocytes(pe, calibration.curve)
-                figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
+                clock.lap("quantify")
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
+            figure = _figure_data(events, panel, gate, result.mask)
+            if summary is not None:
+                figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
+            clock.lap("figure_data")
     except HladrError as exc:
         code = type(exc).__name__.replace("Error", "").lower() or "error"
         flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
@@ -438,6 +464,7 @@ def analyze_sample(
         ruleset=rules.label,
         config_sha256=config.digest(),
         extra=inp.extra,
+        timings_ms=clock.laps if clock is not None else {},
     )
 
 
