@@ -80,3 +80,42 @@ def test_real_lsrii_monocyte_file(corpus):
     ev = read_events(corpus / "flowWorkspaceData" / "a2004_O1T2pb05i_A2_A02.fcs")
     p = find_panel(ev, require=("cd14", "hladr"))
     assert (p.cd14, p.hladr, p.cd45) == ("PE-CY7-A", "PerCP-CY5-5-A", None)
+
+
+@pytest.mark.parametrize(
+    "pnn, fsc_a, fsc_h, ssc_a",
+    [
+        (["FSC LogH", "FSC LogA", "FSC LinH", "FSC LinA", "SSC LogA", "SSC LinA", "405SSC LogH"],
+         "FSC LinA", "FSC LinH", "SSC LinA"),                                        # Stratedigm
+        (["FS Lin", "SS Lin", "SS Log", "Pulse Width"], "FS Lin", None, "SS Lin"),    # CyAn
+        (["FS-A", "SS-A", "FL1-A"], "FS-A", None, "SS-A"),                            # Gallios
+        (["FS INT", "FS PEAK", "FS TOF", "SS INT", "SS PEAK"], "FS INT", "FS PEAK", "SS INT"),  # Navios
+        (["FSC-Height", "SSC-Height", "FL1-H"], "FSC-Height", None, "SSC-Height"),    # height only
+        (["FSC", "SSC", "FL1"], "FSC", None, "SSC"),                                  # Partec
+        (["FSC-A", "SSC-B-A", "SSC-A"], "FSC-A", None, "SSC-A"),                      # violet SSC-B ignored
+    ],
+)
+def test_scatter_name_conventions(pnn, fsc_a, fsc_h, ssc_a):
+    p = find_panel(_events(pnn + ["PE-A"], [""] * len(pnn) + ["CD14"]))
+    assert (p.fsc_a, p.fsc_h, p.ssc_a) == (fsc_a, fsc_h, ssc_a)
+
+
+def test_real_scatter_names_across_the_corpus(corpus):
+    """Every corpus file with forward and side scatter gets both roles."""
+    from hladr.errors import ReadError
+    from hladr.read import read_events
+
+    checked = 0
+    for f in sorted(corpus.rglob("*")):
+        if f.suffix.lower() not in (".fcs", ".lmd"):
+            continue
+        try:
+            ev = read_events(f)
+        except ReadError:
+            continue
+        names = " ".join(ev.pnn).lower()
+        if ("fs" in names and "ss" in names) and "channel_a" not in names and "hdr-t" not in names:
+            p = find_panel(ev, require=())
+            assert p.fsc_a and p.ssc_a, f.name
+            checked += 1
+    assert checked >= 25

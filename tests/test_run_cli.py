@@ -176,3 +176,11 @@ def test_gate_command_on_real_monocyte_file(corpus, capsys):
     assert doc["gates"]["leukocytes"] is None and doc["channels"]["cd45"] is None
     assert "gated_without_cd45" in doc["flags"]
     assert 1000 < doc["gates"]["monocytes"] < doc["gates"]["singlets"]
+
+
+def test_gate_refuses_a_file_without_a_distinct_cd14_population(corpus, capsys):
+    # 100715.fcs: T-cell panel whose 'VIVID / CD14' is a dump channel: no monocyte population
+    f = corpus / "FlowIO" / "100715.fcs"
+    assert main(["gate", str(f), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert "monocytes_not_separated" in doc["flags"] and doc["gates"]["monocytes"] == 0

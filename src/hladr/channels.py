@@ -36,13 +36,34 @@ _DETECTORS = {
     "cd14": ["percpcy55a", "percpcy55", "pc55a", "pc55", "percpcy5a"],
     "cd45": ["v500a", "v500ca", "ko525a", "ko525", "bv510a", "v500"],
 }
-_SCATTER = {
-    "fsc_a": ["fsca", "fsint", "fsintlin", "fsclin", "fsc", "fs", "fsclina", "fsca1"],
-    "fsc_h": ["fsch", "fspeak", "fspeaklin", "fscheight", "fsh"],
-    "fsc_w": ["fscw", "fscwidth", "fstof", "fsw", "fstoflin"],
-    "ssc_a": ["ssca", "ssint", "ssintlin", "ssclin", "ssc", "ss", "ssca1"],
-    "ssc_h": ["ssch", "sspeak", "sspeaklin", "sscheight", "ssh"],
-}
+# Scatter names vary widely (FSC-A, FS INT, FS PEAK, FSC LinA, FS-Lin, FSC-Height, FS TOF, SSC):
+# a name is <fsc|fs|ssc|ss> plus optional lin/log and pulse-feature words, in any order.
+_SCATTER_NAME = re.compile(
+    r"^(?P<kind>fsc|fs|ssc|ss)(?P<num>\d?)(?P<rest>([\s_\-]*(lin|log|int|area|a|h|height|peak|w|width|tof))*)$"
+)
+_FEATURE = {"a": "a", "area": "a", "int": "a", "h": "h", "height": "h", "peak": "h", "w": "w", "width": "w", "tof": "w"}
+
+
+def _scatter_channels(events: Events, taken: set[str]) -> dict[str, str | None]:
+    """FSC-A/H/W and SSC-A/H by name pattern.
+
+    Preference: an unnumbered detector, or the blue-laser (488 nm) one of numbered
+    per-laser scatter (MoFlo Astrios SSC1..SSC6); then linear over log; then file order.
+    """
+    found: dict[str, list[tuple[int, int, int, str]]] = {}
+    for order, pnn in enumerate(events.pnn):
+        m = _SCATTER_NAME.match(pnn.strip().lower())
+        if not m or pnn in taken:
+            continue
+        words = re.findall(r"lin|log|int|area|height|peak|width|tof|a|h|w", m.group("rest"))
+        feature = next((_FEATURE[w] for w in words if w in _FEATURE), "a")  # bare 'FSC'/'FS Lin' = area
+        is_log = "log" in words
+        role = ("fsc_" if m.group("kind").startswith("f") else "ssc_") + feature
+        other_laser = bool(m.group("num")) and "488" not in events.pns[order]
+        found.setdefault(role, []).append((int(other_laser), int(is_log), order, pnn))
+    return {role: min(c)[3] for role, c in found.items()}
+
+
 _OTHER_MARKER = re.compile(r"(?<![a-z0-9])(cd[\s_\-]?\d+|hla|mhc|ig[gmade]\b|ki[\s\-]?67)")
 _AREA_SUFFIX = re.compile(r"(-a|\sint|-int|_a)$", re.I)
 _HEIGHT_SUFFIX = re.compile(r"(-h|\speak|_h)$", re.I)
@@ -140,28 +161,28 @@ def find_panel(events: Events, *, require: tuple[str, ...] = ("cd14",)) -> Panel
             roles[role] = ch
             if ch:
                 taken.add(ch)
-    scatter = {role: _by_name(events, names, taken) for role, names in _SCATTER.items()}
+    scatter = _scatter_channels(events, taken)
     flags: list[str] = []
-    fsc_a = scatter["fsc_a"] or scatter["fsc_h"]
-    ssc_a = scatter["ssc_a"] or scatter["ssc_h"]
-    fsc_h = scatter["fsc_h"] if scatter["fsc_a"] else None
+    fsc_a = scatter.get("fsc_a") or scatter.get("fsc_h")
+    ssc_a = scatter.get("ssc_a") or scatter.get("ssc_h")
+    fsc_h = scatter.get("fsc_h") if scatter.get("fsc_a") else None
     seen = ", ".join(f"{n} [{s}]" if s else n for n, s in zip(events.pnn, events.pns, strict=True))
     name = events.path.rsplit("/", 1)[-1] or "tube"
     if fsc_a is None or ssc_a is None:
         raise ChannelError(f"{name}: no forward/side scatter channels found (channels: {seen})")
-    if scatter["fsc_a"] is None:
+    if scatter.get("fsc_a") is None:
         flags.append("fsc_height_only")
     for role in require:
         if roles.get(role) is None:
             label = {"cd14": "CD14", "hladr": "HLA-DR PE", "cd45": "CD45"}[role]
             raise ChannelError(f"{name}: no {label} channel found (channels: {seen})")
-    if fsc_h is None and scatter["fsc_w"] is None:
+    if fsc_h is None and scatter.get("fsc_w") is None:
         flags.append("no_singlet_channel")
     return Panel(
         fsc_a=fsc_a,
         ssc_a=ssc_a,
         fsc_h=fsc_h,
-        fsc_w=scatter["fsc_w"],
+        fsc_w=scatter.get("fsc_w"),
         cd45=roles["cd45"],
         cd14=roles["cd14"],
         hladr=roles["hladr"],

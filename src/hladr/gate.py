@@ -181,7 +181,8 @@ def _cofactor(upper: float) -> float:
 
 # --------------------------------------------------------------------------- fitting
 def fit_monocyte_gate(
-    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = _MAX_FIT_EVENTS
+    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = _MAX_FIT_EVENTS,
+    min_separation: float | None = None,
 ) -> MonocyteGate | GateFailure:
     """Fit the cells -> singlets -> CD45+ -> CD14+ monocyte chain to one tube.
 
@@ -195,6 +196,9 @@ def fit_monocyte_gate(
         Seed of the subsample and mixture fit (the gate is reproducible).
     max_fit_events : int
         Events used for each fit (the gate is applied to all events).
+    min_separation : float, optional
+        Least Ashman's D on CD14 between the monocytes and the nearest other
+        population (default: the rule table's ``gating.min_cd14_separation``).
 
     Returns
     -------
@@ -287,12 +291,19 @@ def fit_monocyte_gate(
     candidates = [j for j in range(k) if weights[j] >= 0.005]
     mono = max(candidates, key=lambda j: means[j, 0])
     others = [j for j in range(k) if j != mono and weights[j] >= 0.05]
+    if min_separation is None:
+        from .rules import load_rules
+
+        min_separation = load_rules().gate_min_separation
     if others:
         near = min(others, key=lambda j: abs(means[mono, 0] - means[j, 0]))
         dist = abs(means[mono, 0] - means[near, 0])
-        ashman = np.sqrt(2.0) * dist / np.sqrt(covs[mono][0, 0] + covs[near][0, 0])
-        if ashman < 2.0:
-            flags.append("monocytes_poorly_separated")
+        ashman = float(np.sqrt(2.0) * dist / np.sqrt(covs[mono][0, 0] + covs[near][0, 0]))
+        if not ashman >= min_separation:
+            return GateFailure(
+                "monocytes_not_separated",
+                f"no distinct CD14+ population on {panel.cd14} (separation D={ashman:.2f} < {min_separation:g})",
+            )
     inv = np.linalg.inv(covs[mono])
     return MonocyteGate(
         panel=panel,

@@ -31,6 +31,7 @@ class RuleSet:
     mals_improving_drop: float
     monocytes_fail_below: int
     monocytes_warn_below: int
+    gate_min_separation: float
     cal_r2_min: float
     cal_slope_min: float
     cal_slope_max: float
@@ -64,6 +65,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             mals_improving_drop=float(f["mals_improving_drop"]),
             monocytes_fail_below=int(q["monocytes_fail_below"]),
             monocytes_warn_below=int(q["monocytes_warn_below"]),
+            gate_min_separation=float(t["gating"]["min_cd14_separation"]),
             cal_r2_min=float(c["r2_min"]),
             cal_slope_min=float(c["slope_min"]),
             cal_slope_max=float(c["slope_max"]),

@@ -399,7 +399,8 @@ def analyze_sample(
                                                     max_days=rules.cal_max_days)
             for d in diffs:
                 flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
-        gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events)
+        gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
+                                 min_separation=rules.gate_min_separation)
         clock.lap("gate_fit")
         if isinstance(gate, GateFailure):
             flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
@@ -409,8 +410,7 @@ def analyze_sample(
             gate_counts = result.counts
             gate_params = gate.to_dict()
             for code in gate.flags:
-                sev = "warn" if code == "monocytes_poorly_separated" else "info"
-                flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), sev))
+                flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), "info"))
             n = result.n_monocytes
             if n < rules.monocytes_fail_below:
                 flags.append(Flag("monocytes_too_few",
@@ -503,7 +503,6 @@ _GATE_FLAG_TEXT = {
     "no_cd45_valley": "no CD45-negative population: CD45 gate keeps all singlets",
     "no_singlet_channel": "no FSC-H/FSC-W: doublets not excluded",
     "fsc_height_only": "only FSC-H available: used as forward scatter",
-    "monocytes_poorly_separated": "CD14+ monocytes are poorly separated from other cells",
 }
 _QUANT_FLAG_TEXT = {
     "extrapolated_below_low_bead": "median PE below the low bead: value extrapolated",
