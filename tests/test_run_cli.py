@@ -184,3 +184,37 @@ def test_gate_refuses_a_file_without_a_distinct_cd14_population(corpus, capsys):
     assert main(["gate", str(f), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert "monocytes_not_separated" in doc["flags"] and doc["gates"]["monocytes"] == 0
+
+
+def test_run_keeps_its_calibration_in_the_store_once(small_run, tmp_path, capsys):
+    from hladr.store import calibration_series
+
+    db = tmp_path / "hladr.sqlite"
+    for k in range(2):
+        assert main(["run", str(small_run), "--out", str(tmp_path / f"o{k}"), "--db", str(db)]) == 0
+    err = capsys.readouterr().err
+    assert "stored calibration" in err and "already in" in err
+    series = calibration_series(db)
+    assert len(series) == 1 and series[0].accepted
+
+
+@pytest.mark.parametrize("policy, status", [("warn", 0), ("fail", 1)])
+def test_expired_lot(small_run, tmp_path, monkeypatch, policy, status):
+    import dataclasses
+
+    import hladr.run as run_mod
+    from hladr.rules import load_rules
+
+    rules = dataclasses.replace(load_rules(), cal_expired_lot=policy)
+    monkeypatch.setattr(run_mod.RunConfig, "rules", lambda self: rules)
+    lot = tmp_path / "old.toml"
+    lot.write_text('[lot]\nid = "OLD1"\npe_per_bead = [638, 6930, 31008, 67601]\nexpiry = 2020-01-31\n')
+    out = tmp_path / "out"
+    assert main(["run", str(small_run), "--out", str(out), "--quiet", "--lot-file", str(lot)]) == status
+    cal = json.loads((out / "calibration.json").read_text())
+    assert "lot_expired" in cal["flags"] and cal["accepted"] is (policy == "warn")
+    rows = _rows(out)
+    if policy == "warn":
+        assert all("lot_expired" in r["flags"] and r["qc"] == "warn" for r in rows)
+    else:
+        assert all(r["qc"] == "fail" and r["hladr_abc"] == "" for r in rows)

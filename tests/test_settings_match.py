@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from hladr.cli import main
+from hladr.events import parse_fcs_date
 from hladr.fcswrite import write_fcs
 from hladr.read import read_events
-from hladr.run import AcquisitionSettings, parse_fcs_date
+from hladr.run import AcquisitionSettings
 
 BASE = AcquisitionSettings(instrument="FACSCanto II", serial="V1", pe_channel="PE-A", pe_voltage="480",
                            pe_gain="1", date="20-NOV-2026",

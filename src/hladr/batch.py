@@ -228,7 +228,8 @@ def run_folder(
     rd = Path(run_dir)
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
-    for opt, val in (("--gates", gates_file), ("--scheduler", scheduler), ("--db", db)):
+    db = db or os.environ.get("HLADR_DB") or None
+    for opt, val in (("--gates", gates_file), ("--scheduler", scheduler)):
         if val:
             raise ConfigError(f"{opt} is not available in hladr {__version__} yet")
     if workers < 1:
@@ -291,6 +292,8 @@ def run_folder(
                 cal_record = {"accepted": False, "flags": [fit.code], "reasons": [fit.reason],
                               "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
         timings["calibrate"] = 1000.0 * (time.perf_counter() - t0)
+        if db and calibration is not None:
+            notes.append(_store_note(db, cal_record, source=f"hladr run {rd.resolve()}"))
         if calibration is None or not calibration.accepted:
             why = "; ".join(cal_record.get("reasons", [])) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
@@ -412,8 +415,10 @@ def format_table(results: list[SampleResult]) -> str:
 
 
 # --------------------------------------------------------------------------- calibrate / gate
-def calibrate_file(beads: str, *, lot_id: str | None, lot_file: str | None, out: str | None) -> int:
-    """``hladr calibrate``: fit one bead tube, print the fit, write the record."""
+def calibrate_file(
+    beads: str, *, lot_id: str | None, lot_file: str | None, out: str | None, db: str | None = None
+) -> int:
+    """``hladr calibrate``: fit one bead tube, print the fit, write the record, keep it in the store."""
     lot, _ = _resolve_lot(lot_id, lot_file, None)
     fit = calibrate_beads(beads, lot)
     if not isinstance(fit, Calibration):
@@ -422,7 +427,19 @@ def calibrate_file(beads: str, *, lot_id: str | None, lot_file: str | None, out:
     print(format_calibration(record))
     if out:
         write_atomic(out, json.dumps(record, indent=2, default=_json_default) + "\n")
+    if db:
+        print(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}"))
     return 0 if fit.accepted else 1
+
+
+def _store_note(db: str, record: dict, *, source: str) -> str:
+    """Keep a calibration record in the results store; one line saying what happened."""
+    from .store import store_calibration
+
+    receipt = store_calibration(db, record, source=source)
+    if receipt.created:
+        return f"stored calibration {receipt.calibration_id} in {db}"
+    return f"calibration {receipt.calibration_id} was already in {db}: not stored again"
 
 
 def format_calibration(record: dict) -> str:

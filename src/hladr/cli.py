@@ -7,8 +7,9 @@ Heavy modules are imported inside the command functions: ``hladr --help`` and
 Exit codes (one table for every command):
 
 ====  =====================================================================
-0     done; every sample passed or warned / calibration accepted / file read
-1     at least one sample failed / calibration rejected
+0     done; every sample passed or warned / calibration accepted / file read /
+      no Westgard violation in the calibration history
+1     at least one sample failed / calibration rejected / a Westgard violation
 2     could not start: bad arguments, unreadable input, unknown lot, ...
 ====  =====================================================================
 """
@@ -58,7 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gates", metavar="FILE", help="Gating-ML 2.0 template replacing automated gates")
     r.add_argument("--workers", type=int, default=1, metavar="N")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
-    r.add_argument("--db", metavar="FILE", help="results store (SQLite)")
+    r.add_argument("--db", metavar="FILE",
+                   help="results store (SQLite) keeping the run's calibration; default $HLADR_DB if set")
     r.add_argument("--quiet", action="store_true", help="no table, no progress")
 
     c = sub.add_parser("calibrate", help="fit a QuantiBRITE bead tube")
@@ -67,6 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
     lot.add_argument("--lot", metavar="ID")
     lot.add_argument("--lot-file", metavar="FILE")
     c.add_argument("--out", metavar="CAL.json")
+    c.add_argument("--db", metavar="FILE",
+                   help="also keep the calibration in this results store (SQLite); default: not stored")
 
     i = sub.add_parser("inspect", help="describe an FCS file")
     i.add_argument("file", metavar="FILE")
@@ -79,6 +83,39 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true")
     g.add_argument("--gates", metavar="TEMPLATE.xml")
 
+    lots = sub.add_parser("lots", help="QuantiBRITE bead lots: list, show, add")
+    lots_sub = lots.add_subparsers(dest="lots_command", metavar="{list,show,add}", required=True,
+                                   parser_class=_ArgumentParser)
+    lots_sub.add_parser("list", help="list the bundled and user lots with their expiry")
+    show = lots_sub.add_parser("show", help="show one lot")
+    show.add_argument("lot_id", metavar="ID")
+    add = lots_sub.add_parser(
+        "add", help="validate a lot file and copy it into the user lot folder",
+        description="Validate a lot TOML file (four positive increasing PE values, a unique id, an expiry "
+                    "that is a date) and copy it into the user lot folder ($HLADR_LOTS or ~/.config/hladr/lots).",
+    )
+    add.add_argument("file", metavar="FILE")
+
+    cal = sub.add_parser("calibration", help="calibration quality control over time")
+    cal_sub = cal.add_subparsers(dest="calibration_command", metavar="{history}", required=True,
+                                parser_class=_ArgumentParser)
+    h = cal_sub.add_parser(
+        "history", help="calibration series, Westgard rules and Levey-Jennings chart",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Print the calibrations kept in the results store (one instrument), evaluate the\n"
+                    "Westgard rules 1-3s, 2-2s, R-4s, 4-1s and 10x on the slope, the intercept and each\n"
+                    "bead level's MFI, and write a Levey-Jennings chart (PNG). Limits: mean and SD of the\n"
+                    "first 20 accepted calibrations shown (--since restarts the baseline).",
+        epilog="exit status:\n  0  no Westgard violation\n  1  at least one violation (each one is printed)\n"
+               "  2  no store, no calibration to show, several instruments without --instrument, bad arguments",
+    )
+    h.add_argument("--instrument", metavar="SN", help="instrument serial ($CYTSN) or model ($CYT)")
+    h.add_argument("--since", metavar="DATE", type=_iso_date, help="first acquisition date (YYYY-MM-DD)")
+    h.add_argument("--lot", metavar="ID", help="only calibrations with this bead lot")
+    h.add_argument("--db", metavar="FILE",
+                   help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
+    h.add_argument("--out", metavar="FILE", help="chart file (default: levey_jennings.png in the current folder)")
+
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
     s.add_argument("out_dir", metavar="OUT_DIR")
     s.add_argument("--seed", type=int, default=0)
@@ -86,6 +123,15 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, default=8, metavar="N")
     s.add_argument("--events", type=int, default=50_000, metavar="N", help="events per sample tube")
     return p
+
+
+def _iso_date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -109,7 +155,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .batch import calibrate_file
 
-    return calibrate_file(args.beads, lot_id=args.lot, lot_file=args.lot_file, out=args.out)
+    return calibrate_file(args.beads, lot_id=args.lot, lot_file=args.lot_file, out=args.out, db=args.db)
+
+
+def _cmd_lots(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import lots
+
+    today = dt.date.today()
+    if args.lots_command == "list":
+        print(lots.format_lot_table(lots.list_lots(), today=today))
+    elif args.lots_command == "show":
+        print(lots.format_lot(lots.find_lot(args.lot_id), today=today))
+    else:
+        dest = lots.add_lot(args.file)
+        lot = lots.read_lot_file(dest)
+        print(f"added lot {lot.id} ({lot.product}) as {dest}")
+        if lot.expiry is None:
+            print(f"warning: lot {lot.id} states no expiry date; it will never be reported as expired")
+        elif lot.expired(today):
+            print(f"warning: lot {lot.id} expired on {lot.expiry.isoformat()}")
+    return EXIT_OK
+
+
+def _cmd_calibration(args: argparse.Namespace) -> int:
+    from .history import calibration_history
+
+    return calibration_history(args.db, instrument=args.instrument, since=args.since, out_png=args.out,
+                               lot_id=args.lot)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -146,6 +220,8 @@ _COMMANDS = {
     "inspect": _cmd_inspect,
     "gate": _cmd_gate,
     "simulate": _cmd_simulate,
+    "lots": _cmd_lots,
+    "calibration": _cmd_calibration,
 }
 
 

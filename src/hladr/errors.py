@@ -15,6 +15,7 @@ __all__ = [
     "CalibrationError",
     "LotError",
     "ConfigError",
+    "StoreError",
 ]
 
 
@@ -44,3 +45,7 @@ class LotError(HladrError):
 
 class ConfigError(HladrError):
     """A configuration, worklist or rule table is invalid."""
+
+
+class StoreError(HladrError):
+    """The results store cannot be opened, read or written."""

@@ -11,12 +11,13 @@ Keyword keys are normalised to lower case without the leading ``$``
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Events"]
+__all__ = ["Events", "parse_fcs_date"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,3 +97,24 @@ class Events:
     def with_data(self, data: np.ndarray, **changes) -> Events:
         """A copy with new values (same channels), e.g. after compensation."""
         return replace(self, data=data, **changes)
+
+
+_DATE_FORMATS = ("%d-%b-%Y", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y")
+
+
+def parse_fcs_date(text: str | None) -> _dt.date | None:
+    """$DATE as a ``datetime.date`` (FCS 3.x 'dd-mmm-yyyy', FCS 2.0 'dd-mmm-yy', ISO, ...); None if unknown.
+
+    Slash dates are read day-first; a text that is valid both ways (03/04/2026) is ambiguous and
+    gives None rather than a guess.
+    """
+    if not text:
+        return None
+    t = text.strip()
+    found = set()
+    for fmt in _DATE_FORMATS:
+        try:
+            found.add(_dt.datetime.strptime(t.title() if "%b" in fmt else t, fmt).date())
+        except ValueError:
+            continue
+    return found.pop() if len(found) == 1 else None

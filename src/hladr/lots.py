@@ -8,12 +8,25 @@ folder (shipped inside the package) and in a user lot folder (``$HLADR_LOTS`` or
     id = "96597"
     product = "BD QuantiBRITE PE"
     pe_per_bead = [638, 6930, 31008, 67601]   # low, med-low, med-high, high
+    expiry = 2027-03-31     # optional: last day of use, from the lot certificate
+    source = "..."          # optional: where the values come from (certificate)
+
+(The bundled 96597 file states no expiry: the published values carry no
+certificate date.)
+
+``list_lots()`` lists every lot file; ``add_lot(file)`` validates a lot file and
+copies it into the user lot folder (``hladr lots add``). ``Lot.expired(on)``
+tells whether a lot is past its expiry date on a given day; the caller decides
+whether that is a warning or a failure.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
+import shutil
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -21,7 +34,19 @@ from pathlib import Path
 
 from .errors import LotError
 
-__all__ = ["Lot", "LEVEL_NAMES", "read_lot_file", "find_lot", "lot_folders", "parse_lot"]
+__all__ = [
+    "Lot",
+    "LEVEL_NAMES",
+    "read_lot_file",
+    "find_lot",
+    "lot_folders",
+    "parse_lot",
+    "list_lots",
+    "add_lot",
+    "user_lot_folder",
+    "format_lot",
+    "format_lot_table",
+]
 
 LEVEL_NAMES = ("low", "med-low", "med-high", "high")
 
@@ -48,6 +73,14 @@ class Lot:
             "path": self.path,
         }
 
+    def expired(self, on: _dt.date) -> bool:
+        """True when the lot is past its expiry date on day ``on``.
+
+        The expiry date is the last day the lot may be used (``on == expiry`` is
+        not expired). A lot without a stated expiry never expires.
+        """
+        return self.expiry is not None and on > self.expiry
+
 
 def parse_lot(table: dict, *, where: str) -> Lot:
     """Validate the ``[lot]`` table of a lot file (four positive increasing values)."""
@@ -67,6 +100,8 @@ def parse_lot(table: dict, *, where: str) -> Lot:
     if any(v <= 0 for v in pe) or any(b <= a for a, b in zip(pe, pe[1:], strict=False)):
         raise LotError(f"{where}: pe_per_bead must be four positive increasing values, got {values}")
     expiry = lot.get("expiry")
+    if isinstance(expiry, _dt.datetime):  # TOML date-time: the day is what a certificate states
+        expiry = expiry.date()
     if expiry is not None and not isinstance(expiry, _dt.date):
         try:
             expiry = _dt.date.fromisoformat(str(expiry))
@@ -104,10 +139,77 @@ def lot_folders() -> list[Path]:
         repo = Path(__file__).resolve().parents[2] / "calibration"
         if repo.is_dir():
             folders.append(repo)
-    user = os.environ.get("HLADR_LOTS") or str(Path.home() / ".config" / "hladr" / "lots")
-    if Path(user).is_dir():
-        folders.append(Path(user))
+    user = user_lot_folder()
+    if user.is_dir():
+        folders.append(user)
     return folders
+
+
+def user_lot_folder() -> Path:
+    """The user lot folder: ``$HLADR_LOTS``, else ``~/.config/hladr/lots`` (may not exist yet)."""
+    env = os.environ.get("HLADR_LOTS")
+    return Path(env) if env else Path.home() / ".config" / "hladr" / "lots"
+
+
+def list_lots() -> list[Lot]:
+    """Every lot file in the lot folders, bundled first, each folder sorted by file name.
+
+    Raises ``LotError`` naming the first invalid file (as ``find_lot`` would).
+    """
+    return [read_lot_file(f) for folder in lot_folders() for f in sorted(folder.glob("*.toml"))]
+
+
+def add_lot(path: str | os.PathLike, *, folder: str | os.PathLike | None = None) -> Path:
+    """Validate a lot file and copy it, unchanged, into the user lot folder.
+
+    Parameters
+    ----------
+    path : path
+        The lot TOML file (``[lot]`` with ``id``, ``pe_per_bead``, optional
+        ``expiry``, ``product`` and ``source``).
+    folder : path, optional
+        Destination folder; :func:`user_lot_folder` when ``None``. Created when missing.
+
+    Returns
+    -------
+    Path
+        The new file, ``<folder>/<id>.toml``.
+
+    Raises
+    ------
+    LotError
+        The file is invalid (four positive increasing values, an id, an expiry
+        that is a date), or a lot with the same id is already registered (bundled
+        or user) or already in ``folder``.
+
+    Notes
+    -----
+    The file is copied byte for byte (comments and the certificate reference
+    stay), through a temporary file and a rename, so a failure leaves no half
+    file behind.
+    """
+    lot = read_lot_file(path)
+    dest_dir = Path(folder) if folder is not None else user_lot_folder()
+    known = {k.id: k.path for k in list_lots()}
+    if dest_dir.is_dir():
+        known.update({k.id: k.path for k in (read_lot_file(f) for f in sorted(dest_dir.glob("*.toml")))})
+    if lot.id in known:
+        raise LotError(f"{path}: lot {lot.id!r} is already registered ({known[lot.id]}); lot ids must be unique")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", lot.id).strip("._") or "lot"
+    dest = dest_dir / f"{name}.toml"
+    if dest.exists():
+        raise LotError(f"{path}: {dest} already exists; rename or remove it first")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".lot-", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
 
 
 def find_lot(lot_id: str) -> Lot:
@@ -121,3 +223,42 @@ def find_lot(lot_id: str) -> Lot:
                 return lot
     known = ", ".join(seen) or "none"
     raise LotError(f"unknown bead lot {lot_id!r} (known lots: {known}); use --lot-file FILE")
+
+
+def _expiry_text(lot: Lot, today: _dt.date) -> str:
+    if lot.expiry is None:
+        return "not stated"
+    days = (lot.expiry - today).days
+    if lot.expired(today):
+        return f"{lot.expiry.isoformat()} (EXPIRED {-days} day{'s' if days != -1 else ''} ago)"
+    return f"{lot.expiry.isoformat()} (valid, {days} day{'s' if days != 1 else ''} left)"
+
+
+def _folder_kind(lot: Lot) -> str:
+    try:
+        return "user" if Path(lot.path).resolve().parent == user_lot_folder().resolve() else "bundled"
+    except OSError:
+        return "?"
+
+
+def format_lot(lot: Lot, *, today: _dt.date) -> str:
+    """Text description of one lot (``hladr lots show``); expiry judged on ``today``."""
+    values = ", ".join(f"{n} {v:,.0f}" for n, v in zip(LEVEL_NAMES, lot.pe_per_bead, strict=True))
+    return "\n".join([
+        f"lot {lot.id}",
+        f"  product:     {lot.product}",
+        f"  PE per bead: {values}",
+        f"  expiry:      {_expiry_text(lot, today)}",
+        f"  source:      {lot.source or 'not stated'}",
+        f"  file:        {lot.path} ({_folder_kind(lot)})",
+    ])
+
+
+def format_lot_table(lots: list[Lot], *, today: _dt.date) -> str:
+    """One line per lot (``hladr lots list``); expiry judged on ``today``."""
+    lines = [f"{'id':<12} {'product':<20} {'PE per bead (low..high)':<28} {'expiry':<34} {'folder':<8} file"]
+    for lot in lots:
+        values = "/".join(f"{v:.0f}" for v in lot.pe_per_bead)
+        lines.append(f"{lot.id:<12} {lot.product[:20]:<20} {values:<28} {_expiry_text(lot, today):<34} "
+                     f"{_folder_kind(lot):<8} {lot.path}")
+    return "\n".join(lines)

@@ -38,6 +38,7 @@ class RuleSet:
     cal_saturation_sd: float
     cal_min_levels: int
     cal_max_days: int
+    cal_expired_lot: str
 
     @property
     def label(self) -> str:
@@ -72,7 +73,10 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             cal_saturation_sd=float(c["saturation_sd"]),
             cal_min_levels=int(c["min_levels"]),
             cal_max_days=int(c["max_days_beads_to_sample"]),
+            cal_expired_lot=str(c["expired_lot"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"rule set {ruleset_id!r} is invalid: {exc}") from None
+    if rules.cal_expired_lot not in ("warn", "fail"):
+        raise ConfigError(f"rule set {ruleset_id!r}: calibration.expired_lot must be 'warn' or 'fail'")
     return rules

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import __version__
@@ -22,7 +22,7 @@ from .calibrate import BeadCurve, FitFailure, fit_bead_curve
 from .channels import Panel, find_panel
 from .compensate import Spillover, compensate, spillover_of
 from .errors import CalibrationError, HladrError
-from .events import Events
+from .events import Events, parse_fcs_date
 from .gate import GateFailure, fit_monocyte_gate
 from .lots import Lot
 from .phenotype import call_phenotype, parse_ferritin
@@ -124,29 +124,6 @@ class AcquisitionSettings:
             if not a.same_as(b):
                 out.append("spillover matrix differs")
         return out
-
-
-_DATE_FORMATS = ("%d-%b-%Y", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y")
-
-
-def parse_fcs_date(text: str | None):
-    """$DATE as a ``datetime.date`` (FCS 3.x 'dd-mmm-yyyy', FCS 2.0 'dd-mmm-yy', ISO, ...); None if unknown.
-
-    Slash dates are read day-first; a text that is valid both ways (03/04/2026) is ambiguous and
-    gives None rather than a guess.
-    """
-    import datetime as dt
-
-    if not text:
-        return None
-    t = text.strip()
-    found = set()
-    for fmt in _DATE_FORMATS:
-        try:
-            found.add(dt.datetime.strptime(t.title() if "%b" in fmt else t, fmt).date())
-        except ValueError:
-            continue
-    return found.pop() if len(found) == 1 else None
 
 
 def _norm_gain(g: str | None) -> str | None:
@@ -261,13 +238,25 @@ def calibrate_beads(path: str, lot: Lot, config: RunConfig | None = None) -> Cal
     returns a falsy ``FitFailure`` when the tube holds no recognisable bead levels.
     """
     config = config or RunConfig()
+    rules = config.rules()
     events = read_events(path)
     panel = find_panel(events, require=("hladr",))
     spill = spillover_of(events)
     compensated = compensate(events, spill)
-    curve = fit_bead_curve(compensated, panel, lot, config.rules(), raw_events=events)
+    curve = fit_bead_curve(compensated, panel, lot, rules, raw_events=events)
     if not curve:
         return curve
+    acquired = parse_fcs_date(events.keyword("date"))
+    if acquired is not None and lot.expired(acquired):
+        # judged on the day the beads were acquired, so re-analysing an old run gives the same verdict
+        fail = rules.cal_expired_lot == "fail"
+        curve = replace(
+            curve,
+            accepted=curve.accepted and not fail,
+            flags=curve.flags + ("lot_expired",),
+            reasons=curve.reasons + (
+                f"bead lot {lot.id} expired on {lot.expiry.isoformat()}, beads acquired {acquired.isoformat()}",),
+        )
     return Calibration(
         curve=curve,
         lot=lot,
@@ -395,6 +384,8 @@ def analyze_sample(
         elif not calibration.accepted:
             flags.append(Flag("calibration_rejected", "the run's bead calibration was rejected", "fail"))
         else:
+            if "lot_expired" in calibration.curve.flags:
+                flags.append(Flag("lot_expired", f"bead lot {calibration.lot.id} was past its expiry date", "warn"))
             diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill),
                                                     max_days=rules.cal_max_days)
             for d in diffs:

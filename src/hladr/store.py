@@ -1,0 +1,499 @@
+"""The results store: one SQLite file, a versioned schema, append-only rows.
+
+``record_calibration(db, record, *, source) -> int`` keeps a calibration record
+(the ``calibration.json`` of SPEC.md section 5); ``calibration_series(db, ...)
+-> list[CalibrationPoint]`` reads them back, oldest first, as frozen points for
+the Levey-Jennings chart and the Westgard rules. Every function takes the path
+of the store and opens and closes its own connection.
+
+Where the store is
+    ``--db FILE`` where a command has it; otherwise ``$HLADR_DB``; otherwise
+    ``~/.local/share/hladr/hladr.sqlite`` (see :func:`default_db_path`). Parent
+    folders are created when a record is written; reading never creates a store.
+
+Schema
+    ``schema_version(version, applied_utc, description, software_version)``
+    holds one row per migration applied. ``MIGRATIONS`` is an ordered list;
+    opening a store applies the ones it lacks, each in its own transaction, so
+    a later release (sample results, hash-chained audit trail) appends a
+    migration and never rewrites an old one. Migrations only add: nothing is
+    ever dropped or deleted. A store written by a newer hladr is refused.
+
+    ``calibrations`` holds one row per calibration (``calibration_id`` is
+    unique), with the columns the history needs and the whole record as JSON;
+    ``calibration_levels`` one row per bead level.
+
+Concurrency and safety
+    WAL journal (readers do not block the writer), ``BEGIN IMMEDIATE``
+    transactions, a 30 s busy timeout, foreign keys on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .errors import CalibrationError, StoreError
+from .events import parse_fcs_date
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "StoredCalibration",
+    "LevelPoint",
+    "CalibrationPoint",
+    "default_db_path",
+    "open_store",
+    "schema_version",
+    "record_calibration",
+    "store_calibration",
+    "calibration_series",
+]
+
+log = logging.getLogger(__name__)
+
+
+# Ordered, append-only: (version, description, statements). Never edit a released entry.
+MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+    (
+        1,
+        "calibrations and their bead levels",
+        (
+            """CREATE TABLE calibrations (
+                id INTEGER PRIMARY KEY,
+                calibration_id TEXT NOT NULL UNIQUE,
+                recorded_utc TEXT NOT NULL,
+                acquired_date TEXT,
+                acquired_date_text TEXT,
+                instrument TEXT,
+                serial TEXT,
+                lot_id TEXT NOT NULL,
+                pe_channel TEXT,
+                pe_voltage TEXT,
+                slope REAL,
+                intercept REAL,
+                r2 REAL,
+                accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+                software_version TEXT,
+                source TEXT NOT NULL,
+                record_json TEXT NOT NULL
+            )""",
+            "CREATE INDEX calibrations_by_serial_date ON calibrations (serial, acquired_date)",
+            "CREATE INDEX calibrations_by_instrument_date ON calibrations (instrument, acquired_date)",
+            """CREATE TABLE calibration_levels (
+                calibration_row_id INTEGER NOT NULL REFERENCES calibrations (id),
+                position INTEGER NOT NULL,
+                level TEXT NOT NULL,
+                pe_per_bead REAL,
+                mfi REAL,
+                rcv_pct REAL,
+                events INTEGER,
+                used INTEGER NOT NULL CHECK (used IN (0, 1)),
+                saturated INTEGER NOT NULL CHECK (saturated IN (0, 1)),
+                residual_pct REAL,
+                PRIMARY KEY (calibration_row_id, position)
+            )""",
+        ),
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+"""Schema version this hladr writes (the last migration)."""
+
+
+@dataclass(frozen=True)
+class StoredCalibration:
+    """Receipt of :func:`store_calibration`: the row and whether it is new."""
+
+    row_id: int
+    calibration_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class LevelPoint:
+    """One bead level of a stored calibration (``mfi`` is the median PE, channel units)."""
+
+    name: str
+    pe_per_bead: float | None
+    mfi: float | None
+    rcv_pct: float | None
+    events: int | None
+    used: bool
+    saturated: bool
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One stored calibration, as the history reads it.
+
+    ``acquired_date`` comes from the bead file's ``$DATE``; ``None`` when the file
+    had none or it could not be read, in which case :attr:`date` falls back to
+    the day it was recorded (UTC).
+    """
+
+    row_id: int
+    calibration_id: str
+    recorded_utc: str
+    acquired_date: _dt.date | None
+    instrument: str | None
+    serial: str | None
+    lot_id: str
+    slope: float | None
+    intercept: float | None
+    r2: float | None
+    accepted: bool
+    source: str
+    levels: tuple[LevelPoint, ...]
+
+    @property
+    def date(self) -> _dt.date:
+        """Acquisition date, or the recording date when that is unknown."""
+        return self.acquired_date or _dt.date.fromisoformat(self.recorded_utc[:10])
+
+    def mfi(self, level: str) -> float | None:
+        """Median PE of bead level ``level`` (``None`` when absent)."""
+        for lv in self.levels:
+            if lv.name == level:
+                return lv.mfi
+        return None
+
+    def level(self, level: str) -> LevelPoint | None:
+        """The stored bead level named ``level``, if any."""
+        return next((lv for lv in self.levels if lv.name == level), None)
+
+
+def default_db_path() -> Path:
+    """``$HLADR_DB``, else ``~/.local/share/hladr/hladr.sqlite``."""
+    env = os.environ.get("HLADR_DB")
+    return Path(env) if env else Path.home() / ".local" / "share" / "hladr" / "hladr.sqlite"
+
+
+# ---------------------------------------------------------------- connection
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the results store ({exc})") from None
+    try:
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise StoreError(f"{path}: not an hladr results store ({exc})") from None
+    return con
+
+
+@contextmanager
+def _transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _current_version(con: sqlite3.Connection) -> int:
+    row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def _migrate(con: sqlite3.Connection, path: Path) -> None:
+    has_table = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if has_table and _current_version(con) == SCHEMA_VERSION:  # up to date: no write lock needed
+        return
+    with _transaction(con):
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL, "
+            "description TEXT NOT NULL, software_version TEXT NOT NULL)"
+        )
+    if _current_version(con) > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: results store has schema version {_current_version(con)}, newer than this "
+            f"hladr {__version__} knows ({SCHEMA_VERSION}); upgrade hladr"
+        )
+    for version, description, statements in MIGRATIONS:
+        with _transaction(con):
+            if _current_version(con) >= version:  # re-read inside the lock: another process may have migrated
+                continue
+            for sql in statements:
+                con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_version (version, applied_utc, description, software_version) "
+                "VALUES (?, ?, ?, ?)",
+                (version, _utc_now(), description, __version__),
+            )
+            log.info("%s: results store migrated to schema version %d (%s)", path, version, description)
+
+
+def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> sqlite3.Connection:
+    """Open (and, with ``create``, create) the store and bring its schema up to date.
+
+    Parameters
+    ----------
+    db : path, optional
+        The SQLite file; :func:`default_db_path` when ``None``.
+    create : bool
+        Create the file and its parent folders when missing. With ``False`` a
+        missing store raises ``StoreError``: reading must not leave empty stores behind.
+
+    Returns
+    -------
+    sqlite3.Connection
+        In autocommit mode; the caller closes it.
+
+    Raises
+    ------
+    StoreError
+        Missing (with ``create=False``), not SQLite, or written by a newer hladr.
+    """
+    path = Path(db) if db is not None else default_db_path()
+    if not path.exists():
+        if not create:
+            raise StoreError(
+                f"{path}: no results store here; record calibrations with 'hladr calibrate ... --db {path}'"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path)
+    try:
+        _migrate(con, path)
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise StoreError(f"{path}: not an hladr results store ({exc})") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def schema_version(db: str | os.PathLike | None = None) -> int:
+    """Schema version of an existing store (after any pending migration)."""
+    con = open_store(db, create=False)
+    try:
+        return _current_version(con)
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _json_default(o: object) -> object:
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()  # type: ignore[union-attr]
+    if hasattr(o, "tolist"):  # numpy arrays
+        return o.tolist()  # type: ignore[union-attr]
+    if isinstance(o, _dt.date | _dt.datetime):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _num(x: object) -> float | None:
+    if x is None:
+        return None
+    v = float(x)  # type: ignore[arg-type]
+    return v if math.isfinite(v) else None
+
+
+def _calibration_id(record: Mapping) -> str:
+    """``record['id']``, or the id ``run.Calibration`` would give: SHA-256 of lot and inputs."""
+    if record.get("id"):
+        return str(record["id"])
+    text = str(record["lot"]["id"]) + "|" + "|".join(str(i["sha256"]) for i in record["inputs"])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: str) -> StoredCalibration:
+    """Keep a calibration record in the store, once.
+
+    Parameters
+    ----------
+    db : path or None
+        The store (created when missing); ``None`` for :func:`default_db_path`.
+    record : mapping
+        A calibration record (``Calibration.to_dict()``, SPEC.md section 5).
+    source : str
+        What produced it, e.g. ``"hladr calibrate beads.fcs"`` or ``"hladr run RUN_DIR"``.
+
+    Returns
+    -------
+    StoredCalibration
+        The row id and ``created=False`` when a record with the same
+        ``calibration_id`` was already stored: the store keeps the first one and
+        is unchanged (recording is idempotent). A differing second record is
+        logged as a warning, never overwrites.
+
+    Raises
+    ------
+    CalibrationError
+        The record lacks the fields the store needs (fit, accepted, levels, lot, inputs).
+    StoreError
+        The store cannot be opened.
+    """
+    try:
+        cal_id = _calibration_id(record)
+        fit = record["fit"]
+        slope, intercept, r2 = _num(fit["slope"]), _num(fit["intercept"]), _num(fit.get("r2"))
+        accepted = bool(record["accepted"])
+        lot_id = str(record["lot"]["id"])
+        levels = [
+            (k, str(lv["name"]), _num(lv.get("pe_per_bead")), _num(lv.get("mfi")), _num(lv.get("rcv_pct")),
+             None if lv.get("events") is None else int(lv["events"]), int(bool(lv.get("used", False))),
+             int(bool(lv.get("saturated", False))), _num(lv.get("residual_pct")))
+            for k, lv in enumerate(record["levels"])
+        ]
+        settings = record.get("settings") or {}
+        text = json.dumps(record, sort_keys=True, default=_json_default)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CalibrationError(f"calibration record from {source}: not valid for the store ({exc!r})") from None
+    date_text = settings.get("date")
+    acquired = parse_fcs_date(date_text)
+    path = Path(db) if db is not None else default_db_path()
+    con = open_store(path, create=True)
+    try:
+        with _transaction(con):
+            row = con.execute(
+                "SELECT id, record_json FROM calibrations WHERE calibration_id = ?", (cal_id,)
+            ).fetchone()
+            if row is not None:
+                stored = json.loads(row[1])
+                if stored != json.loads(text):
+                    log.warning("%s: calibration %s is already stored (row %d) with a different record; "
+                                "the stored one is kept", path, cal_id, row[0])
+                else:
+                    log.info("%s: calibration %s is already stored (row %d); not stored again", path, cal_id, row[0])
+                return StoredCalibration(int(row[0]), cal_id, False)
+            cur = con.execute(
+                "INSERT INTO calibrations (calibration_id, recorded_utc, acquired_date, acquired_date_text, "
+                "instrument, serial, lot_id, pe_channel, pe_voltage, slope, intercept, r2, accepted, "
+                "software_version, source, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    cal_id, _utc_now(), acquired.isoformat() if acquired else None, date_text,
+                    record.get("instrument") or settings.get("instrument"), settings.get("serial"), lot_id,
+                    record.get("pe_channel") or settings.get("pe_channel"), settings.get("pe_voltage"),
+                    slope, intercept, r2, int(accepted), record.get("software_version"), source, text,
+                ),
+            )
+            row_id = int(cur.lastrowid)  # type: ignore[arg-type]
+            con.executemany(
+                "INSERT INTO calibration_levels (calibration_row_id, position, level, pe_per_bead, mfi, rcv_pct, "
+                "events, used, saturated, residual_pct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(row_id, *lv) for lv in levels],
+            )
+    finally:
+        con.close()
+    log.info("%s: calibration %s stored (row %d)", path, cal_id, row_id)
+    return StoredCalibration(row_id, cal_id, True)
+
+
+def record_calibration(db_path: str | os.PathLike | None, record: Mapping, *, source: str) -> int:
+    """Keep a calibration record; return its row id (see :func:`store_calibration`).
+
+    Recording the same ``calibration_id`` again stores nothing and returns the
+    existing row id (logged at INFO level: "already stored; not stored again").
+    """
+    return store_calibration(db_path, record, source=source).row_id
+
+
+# ---------------------------------------------------------------- reading
+
+
+def calibration_series(
+    db: str | os.PathLike | None,
+    *,
+    instrument: str | None = None,
+    serial: str | None = None,
+    since: _dt.date | None = None,
+    lot_id: str | None = None,
+) -> list[CalibrationPoint]:
+    """Stored calibrations, oldest first, optionally filtered.
+
+    Parameters
+    ----------
+    db : path or None
+        An existing store; ``None`` for :func:`default_db_path`.
+    instrument : str, optional
+        Instrument model as in ``$CYT`` (case-insensitive), e.g. ``"FACSCanto II"``.
+    serial : str, optional
+        Instrument serial number (``$CYTSN``), exact.
+    since : date, optional
+        Keep calibrations acquired on or after this date.
+    lot_id : str, optional
+        Keep one bead lot.
+
+    Returns
+    -------
+    list of CalibrationPoint
+        Ordered by acquisition date (the recording date when unknown), then by
+        the order they were recorded.
+
+    Raises
+    ------
+    StoreError
+        The store does not exist or cannot be read.
+    """
+    where, params = [], []
+    if instrument is not None:
+        where.append("instrument = ? COLLATE NOCASE")
+        params.append(instrument)
+    if serial is not None:
+        where.append("serial = ?")
+        params.append(serial)
+    if since is not None:
+        where.append("COALESCE(acquired_date, substr(recorded_utc, 1, 10)) >= ?")
+        params.append(since.isoformat())
+    if lot_id is not None:
+        where.append("lot_id = ?")
+        params.append(lot_id)
+    cond = " WHERE " + " AND ".join(where) if where else ""
+    sql = (
+        "SELECT id, calibration_id, recorded_utc, acquired_date, instrument, serial, lot_id, slope, intercept, "
+        f"r2, accepted, source FROM calibrations{cond} "
+        "ORDER BY COALESCE(acquired_date, substr(recorded_utc, 1, 10)), id"
+    )
+    con = open_store(db, create=False)
+    try:
+        rows = con.execute(sql, params).fetchall()
+        levels: dict[int, list[LevelPoint]] = {}
+        for r in con.execute(
+            "SELECT calibration_row_id, level, pe_per_bead, mfi, rcv_pct, events, used, saturated "
+            f"FROM calibration_levels WHERE calibration_row_id IN (SELECT id FROM calibrations{cond}) "
+            "ORDER BY calibration_row_id, position",
+            params,
+        ):
+            levels.setdefault(r[0], []).append(LevelPoint(r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7])))
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{db}: cannot read the results store ({exc})") from None
+    finally:
+        con.close()
+    return [
+        CalibrationPoint(
+            row_id=r[0], calibration_id=r[1], recorded_utc=r[2],
+            acquired_date=_dt.date.fromisoformat(r[3]) if r[3] else None,
+            instrument=r[4], serial=r[5], lot_id=r[6], slope=r[7], intercept=r[8], r2=r[9],
+            accepted=bool(r[10]), source=r[11], levels=tuple(levels.get(r[0], ())),
+        )
+        for r in rows
+    ]
