@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,55 @@ def test_expired_lot(small_run, tmp_path, monkeypatch, policy, status):
         assert all("lot_expired" in r["flags"] and r["qc"] == "warn" for r in rows)
     else:
         assert all(r["qc"] == "fail" and r["hladr_abc"] == "" for r in rows)
+
+
+TEMPLATE = Path(__file__).parent / "data" / "monocytes_template.xml"
+
+
+def test_run_with_a_gating_ml_template(small_run, tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", str(small_run), "--out", str(out), "--quiet", "--gates", str(TEMPLATE)]) == 0
+    with open(small_run / "truth.csv", newline="") as fh:
+        truth = {r["sample_id"]: r for r in csv.DictReader(fh)}
+    for r in _rows(out):
+        t = truth[r["sample_id"]]
+        assert abs(int(r["monocyte_count"]) / int(t["true_monocytes"]) - 1) < 0.02
+        assert abs(float(r["hladr_abc"]) / float(t["true_hladr_abc"]) - 1) < 0.05
+    s = json.loads((out / "results.json").read_text())["samples"][0]
+    assert s["gate"]["template"] == TEMPLATE.name and len(s["gate"]["template_sha256"]) == 64
+    assert s["gate"]["gate_path"][-1].lower() == "monocytes"
+
+
+def test_per_row_template_from_the_worklist(small_run, tmp_path):
+    run = _copy(small_run, tmp_path)
+    shutil.copy(TEMPLATE, run / "lab_gates.xml")
+    with open(run / "worklist.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    first = next(r for r in rows if r["role"] == "sample")
+    first["gates"] = "lab_gates.xml"
+    with open(run / "worklist.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()) + ["gates"])
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "out"
+    assert main(["run", str(run), "--out", str(out), "--quiet"]) == 0
+    samples = {s["file"]: s for s in json.loads((out / "results.json").read_text())["samples"]}
+    assert samples[first["file"]]["gate"]["template"] == "lab_gates.xml"
+    assert all("ellipse" in s["gate"] for f, s in samples.items() if f != first["file"])
+
+
+def test_unusable_template_stops_the_run(small_run, tmp_path, capsys):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<not-gating-ml/>")
+    assert main(["run", str(small_run), "--out", str(tmp_path / "o"), "--gates", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.xml" in err[0]
+
+
+def test_gate_command_with_a_template(small_run, capsys):
+    with open(small_run / "worklist.csv", newline="") as fh:
+        f = next(r for r in csv.DictReader(fh) if r["role"] == "sample")["file"]
+    assert main(["gate", str(small_run / f), "--json", "--gates", str(TEMPLATE)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["gates"]["monocytes"] == doc["template_gates"]["Monocytes"] > 1000
+    assert doc["gates"]["cells"] >= doc["gates"]["singlets"] >= doc["gates"]["leukocytes"] >= doc["gates"]["monocytes"]

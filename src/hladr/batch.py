@@ -35,7 +35,7 @@ RESULT_COLUMNS = [
     "sample_id", "subject_id", "visit", "file", "monocyte_count", "hladr_abc",
     "hladr_abc_geomean", "ferritin_ng_ml", "phenotype", "qc", "flags",
 ]
-_WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit")
+_WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit", "gates")
 
 
 # --------------------------------------------------------------------------- small I/O helpers
@@ -204,6 +204,7 @@ def _sample_inputs(run_dir: Path, rows: list[dict[str, str]]) -> list[SampleInpu
             ferritin=row.get("ferritin", ""),
             ferritin_unit=row.get("ferritin_unit", ""),
             extra=extra,
+            gates_file=str(run_dir / row["gates"]) if row.get("gates") else None,
         ))
     return out
 
@@ -229,9 +230,15 @@ def run_folder(
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
     db = db or os.environ.get("HLADR_DB") or None
-    for opt, val in (("--gates", gates_file), ("--scheduler", scheduler)):
-        if val:
-            raise ConfigError(f"{opt} is not available in hladr {__version__} yet")
+    if scheduler:
+        raise ConfigError(f"--scheduler (Dask) is not available in hladr {__version__} yet; use --workers N")
+    if gates_file:
+        from dataclasses import replace
+
+        from .gatingml import load_template
+
+        load_template(gates_file)  # a template that cannot be used stops the run before any work
+        config = replace(config, gates_file=str(Path(gates_file).resolve()))
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
@@ -465,6 +472,18 @@ def format_calibration(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _spec_counts(res, n_events: int) -> dict:
+    """A template's gate path as the SPEC's four steps: the first two gates on the path are
+    reported as cells and singlets, the monocyte gate's parent as leukocytes (when the path is
+    long enough), the monocyte gate as monocytes; every gate's own count is in ``template_gates``."""
+    path = list(res.gate_path)
+    c = res.counts
+    cells = c[path[0]] if len(path) >= 2 else n_events
+    singlets = c[path[1]] if len(path) >= 3 else cells
+    leuk = c[path[-2]] if len(path) >= 4 else None
+    return {"cells": cells, "singlets": singlets, "leukocytes": leuk, "monocytes": res.n_monocytes}
+
+
 def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     """``hladr gate``: the monocyte gating of one tube alone."""
     from .channels import find_panel
@@ -472,27 +491,39 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     from .gate import GateFailure, fit_monocyte_gate
     from .read import read_events
 
-    if gates_file:
-        raise ConfigError(f"--gates is not available in hladr {__version__} yet")
     events = read_events(path)
     panel = find_panel(events, require=("cd14",))
-    events = compensate(events, spillover_of(events))
-    gate = fit_monocyte_gate(events, panel)
-    if isinstance(gate, GateFailure):
-        counts = {"cells": 0, "singlets": 0, "leukocytes": None, "monocytes": 0}
-        flags = list(panel.flags) + [gate.code]
-        status = 1
+    template_counts = None
+    if gates_file:
+        from .gatingml import apply_monocyte_template, load_template
+
+        res = apply_monocyte_template(load_template(gates_file), events)
+        counts, flags, status = _spec_counts(res, events.n_events), list(panel.flags) + ["template_gates"], 0
+        template_counts = dict(res.counts)
+        gate = None
     else:
-        res = gate.apply(events)
-        counts = {k: res.counts[k] for k in ("cells", "singlets", "leukocytes", "monocytes")}
-        flags = list(res.flags)
-        status = 0
+        events = compensate(events, spillover_of(events))
+        gate = fit_monocyte_gate(events, panel)
+        if isinstance(gate, GateFailure):
+            counts = {"cells": 0, "singlets": 0, "leukocytes": None, "monocytes": 0}
+            flags = list(panel.flags) + [gate.code]
+            status = 1
+        else:
+            res = gate.apply(events)
+            counts = {k: res.counts[k] for k in ("cells", "singlets", "leukocytes", "monocytes")}
+            flags = list(res.flags)
+            status = 0
     if as_json:
-        print(json.dumps({"gates": counts, "channels": panel.to_dict(), "flags": flags}))
+        doc = {"gates": counts, "channels": panel.to_dict(), "flags": flags}
+        if template_counts is not None:
+            doc["template_gates"] = template_counts
+        print(json.dumps(doc))
     else:
         print(f"{Path(path).name}: {events.n_events:,} events")
         for k, v in counts.items():
             print(f"  {k:<11} {'-' if v is None else f'{v:,}':>10}")
+        for gid, c in (template_counts or {}).items():
+            print(f"  template gate {gid}: {c:,}")
         print(f"  channels: {panel.to_dict()}")
         if flags:
             print(f"  flags: {';'.join(flags)}")

@@ -23,7 +23,7 @@ from .channels import Panel, find_panel
 from .compensate import Spillover, compensate, spillover_of
 from .errors import CalibrationError, HladrError
 from .events import Events, parse_fcs_date
-from .gate import GateFailure, fit_monocyte_gate
+from .gate import GateFailure, MonocyteGate, fit_monocyte_gate
 from .lots import Lot
 from .phenotype import call_phenotype, parse_ferritin
 from .quantify import summarise_monocytes
@@ -60,6 +60,7 @@ class RunConfig:
     ruleset: str = DEFAULT_RULESET
     gate_seed: int = 0
     max_fit_events: int = 10_000
+    gates_file: str | None = None  # Gating-ML 2.0 template replacing the automated gates
 
     def rules(self) -> RuleSet:
         return load_rules(self.ruleset)
@@ -80,6 +81,7 @@ class SampleInput:
     ferritin: str = ""
     ferritin_unit: str = ""
     extra: tuple[tuple[str, str], ...] = ()
+    gates_file: str | None = None  # per-tube template (worklist column ``gates``); overrides the config's
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,7 @@ def analyze_sample(
         sha = events.sha256
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
+        raw = events
         events = compensate(events, spill)
         clock.lap("compensate")
         if calibration is None:
@@ -390,31 +393,48 @@ def analyze_sample(
                                                     max_days=rules.cal_max_days)
             for d in diffs:
                 flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
-        gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                 min_separation=rules.gate_min_separation)
-        clock.lap("gate_fit")
-        if isinstance(gate, GateFailure):
-            flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
-        else:
-            result = gate.apply(events)
+        template_path = inp.gates_file or config.gates_file
+        if template_path:
+            from .gatingml import apply_monocyte_template, load_template
+
+            template = load_template(template_path)
+            clock.lap("template_load")
+            # the template compensates per gate dimension itself: it gets the raw values
+            tres = apply_monocyte_template(template, raw)
             clock.lap("gate_apply")
-            gate_counts = result.counts
-            gate_params = gate.to_dict()
-            for code in gate.flags:
-                flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), "info"))
-            n = result.n_monocytes
+            mask, n = tres.mask, tres.n_monocytes
+            gate_counts = {"events": events.n_events, **tres.counts, "monocytes": n}
+            gate_params = {"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
+                           "gate_path": list(tres.gate_path)}
+            gate = None
+        else:
+            gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
+                                     min_separation=rules.gate_min_separation)
+            clock.lap("gate_fit")
+            if isinstance(gate, GateFailure):
+                flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
+                mask, n = None, None
+            else:
+                result = gate.apply(events)
+                clock.lap("gate_apply")
+                mask, n = result.mask, result.n_monocytes
+                gate_counts = result.counts
+                gate_params = gate.to_dict()
+                for code in gate.flags:
+                    flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), "info"))
+        if mask is not None:
             if n < rules.monocytes_fail_below:
                 flags.append(Flag("monocytes_too_few",
                                   f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
             if calibration is not None and calibration.accepted and n > 0:
-                pe = events.data[result.mask, events.index(panel.hladr)]
+                pe = events.data[mask, events.index(panel.hladr)]
                 summary = summarise_monocytes(pe, calibration.curve)
                 clock.lap("quantify")
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
-            figure = _figure_data(events, panel, gate, result.mask)
+            figure = _figure_data(events, panel, gate)
             if summary is not None:
                 figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
             clock.lap("figure_data")
@@ -459,13 +479,15 @@ def analyze_sample(
     )
 
 
-def _figure_data(events: Events, panel: Panel, gate, mask) -> dict:
+def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None) -> dict:
     """Compact data for the report's gating plot: CD14 vs SSC density (asinh), 48 x 48."""
     import numpy as np
 
+    cof14 = gate.cof_cd14 if gate else max(1.0, events.upper_limit(panel.cd14) / 1000.0)
+    cofs = gate.cof_ssc if gate else max(1.0, events.upper_limit(panel.ssc_a) / 1000.0)
     step = max(1, events.n_events // 50_000)
-    x = np.arcsinh(events.column(panel.cd14)[::step] / gate.cof_cd14)
-    y = np.arcsinh(events.column(panel.ssc_a)[::step] / gate.cof_ssc)
+    x = np.arcsinh(events.column(panel.cd14)[::step] / cof14)
+    y = np.arcsinh(events.column(panel.ssc_a)[::step] / cofs)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if x.size < 10:
@@ -474,7 +496,7 @@ def _figure_data(events: Events, panel: Panel, gate, mask) -> dict:
     yr = [float(np.percentile(y, 0.5)), float(np.percentile(y, 99.9))]
     h, _, _ = np.histogram2d(x, y, bins=48, range=[xr, yr])
     return {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
-            "x_label": f"asinh({panel.cd14}/{gate.cof_cd14:g})", "y_label": f"asinh({panel.ssc_a}/{gate.cof_ssc:g})"}
+            "x_label": f"asinh({panel.cd14}/{cof14:g})", "y_label": f"asinh({panel.ssc_a}/{cofs:g})"}
 
 
 def _abc_histogram(pe, curve: BeadCurve) -> dict:
