@@ -85,13 +85,16 @@ def sample_figure_png(r: SampleResult) -> bytes | None:
     hist = fig_data.get("abc_hist")
     if hist:
         counts = np.asarray(hist["counts"])
-        edges = np.linspace(hist["log10_edges"][0], hist["log10_edges"][1], counts.size + 1)
-        a2.stairs(counts, 10**edges, fill=True, color="tab:blue", alpha=0.6)
-        a2.set_xscale("log")
+        lo, hi = hist["log10_edges"]
+        edges = np.linspace(lo, hi, counts.size + 1)
+        # log10 values on a linear axis with 10^k labels: same picture, a fraction of the
+        # drawing time of a matplotlib log axis (its minor-tick machinery dominates)
+        a2.stairs(counts, edges, fill=True, color="tab:blue", alpha=0.6)
+        a2.set_xticks(range(int(lo), int(hi) + 1), [f"$10^{k}$" for k in range(int(lo), int(hi) + 1)])
         if r.hladr_abc:
-            a2.axvline(r.hladr_abc, color="black", lw=1)
-            a2.text(r.hladr_abc, counts.max() * 0.95, f" median {r.hladr_abc:,.0f}", fontsize=7)
-        a2.axvline(5000, color="red", lw=0.8, ls="--")
+            a2.axvline(np.log10(r.hladr_abc), color="black", lw=1)
+            a2.text(np.log10(r.hladr_abc), counts.max() * 0.95, f" median {r.hladr_abc:,.0f}", fontsize=7)
+        a2.axvline(np.log10(5000), color="red", lw=0.8, ls="--")
         a2.set_xlabel("HLA-DR antibodies bound per cell (AB/C)", fontsize=7)
         a2.set_ylabel("monocytes", fontsize=7)
         a2.tick_params(labelsize=6)
