@@ -23,3 +23,11 @@ def corpus() -> Path:
     if p is None:
         pytest.skip("real FCS corpus not found (set HLADR_CORPUS or provide ../shared/realdata)")
     return p
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never write into the user's ~/.cache (parsed Gating-ML templates)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HLADR_CACHE", str(tmp_path_factory.mktemp("hladr_cache")))
+        yield

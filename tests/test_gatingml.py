@@ -298,3 +298,29 @@ def test_bad_template_is_a_one_line_gate_error(tmp_path, case):
         load_template(path)
     msg = str(exc.value)
     assert "\n" not in msg and path.name in msg
+
+
+def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from hladr import _gml_parse
+
+    monkeypatch.setenv("HLADR_CACHE", str(tmp_path))
+    checked = 0
+    for xml in sorted((corpus / "FlowKit" / "gate_ref" / "gml").glob("*.xml")):
+        try:
+            fresh = _gml_parse.load_template(xml)          # parsed by flowkit, then cached
+        except GateError:
+            continue
+        assert _gml_parse._read_cache(fresh.sha256) is not None
+        cached = _gml_parse.load_template(xml)             # from the cache
+        assert cached.gates == fresh.gates and cached.matrices == fresh.matrices, xml.name
+        checked += 1
+    assert checked >= 40
+    # a process that finds the template in the cache never imports flowkit
+    code = (f"import sys; from hladr.gatingml import load_template; load_template({str(xml)!r}); "
+            "print('flowkit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "HLADR_CACHE": str(tmp_path)})
+    assert out.stdout.strip() == "False"

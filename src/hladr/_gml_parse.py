@@ -16,9 +16,12 @@ Every problem raises ``GateError`` with one line naming the file.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import math
+import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,9 @@ __all__ = [
     "Transform", "Ratio", "Dimension", "SpectrumMatrix", "TemplateGate", "GateTemplate",
     "load_template", "parse_template",
 ]
+
+log = logging.getLogger(__name__)
+_CACHE_FORMAT = 1  # bump when the cached dataclasses change shape
 
 _GATE_TAGS = ("RectangleGate", "PolygonGate", "EllipsoidGate", "QuadrantGate", "BooleanGate")
 
@@ -349,8 +355,73 @@ class GateTemplate:
         return tuple(g.id for g in reversed(chain))
 
 
+def _cache_dir() -> Path:
+    """``$HLADR_CACHE`` or ``~/.cache/hladr``, subfolder ``templates``."""
+    root = os.environ.get("HLADR_CACHE") or str(Path.home() / ".cache" / "hladr")
+    return Path(root) / "templates"
+
+
+def _cache_key(sha: str) -> str:
+    from . import __version__
+
+    return f"{sha}-{__version__}-v{_CACHE_FORMAT}"
+
+
+def _gate_from_dict(d: dict) -> TemplateGate:
+    dims = []
+    for dim in d["dimensions"]:
+        xf = dim["transform"]
+        ratio = dim["ratio"]
+        dims.append(Dimension(
+            channel=dim["channel"],
+            ratio=Ratio(**ratio) if ratio else None,
+            compensation_ref=dim["compensation_ref"],
+            transform=Transform(**xf) if xf else None,
+            min=dim["min"],
+            max=dim["max"],
+        ))
+    return TemplateGate(
+        id=d["id"], kind=d["kind"], parent=d["parent"], dimensions=tuple(dims),
+        vertices=tuple(tuple(v) for v in d["vertices"]), mean=tuple(d["mean"]),
+        covariance=tuple(tuple(r) for r in d["covariance"]), distance_square=d["distance_square"],
+        operator=d["operator"], refs=tuple((r[0], bool(r[1])) for r in d["refs"]), quadrant_of=d["quadrant_of"],
+    )
+
+
+def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
+    f = _cache_dir() / f"{_cache_key(sha)}.json"
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+        gates = tuple(_gate_from_dict(g) for g in doc["gates"])
+        matrices = tuple(
+            SpectrumMatrix(m["id"], tuple(m["fluorochromes"]), tuple(m["detectors"]),
+                           tuple(tuple(r) for r in m["spectrum"]))
+            for m in doc["matrices"]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no cache, or an unreadable one: parse the file again
+    return gates, matrices
+
+
+def _write_cache(sha: str, gates, matrices) -> None:
+    d = _cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{_cache_key(sha)}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]}),
+                       encoding="utf-8")
+        os.replace(tmp, d / f"{_cache_key(sha)}.json")
+    except OSError as exc:  # a read-only home is no reason to fail a run
+        log.info("template cache not written: %s", exc)
+
+
 def load_template(path: str | Path) -> GateTemplate:
     """Parse a Gating-ML 2.0 template into a frozen ``GateTemplate``.
+
+    flowkit (whose import alone takes ~1.5 s) parses a template the first time it is
+    seen; the plain-number result is cached as JSON under ``$HLADR_CACHE`` (default
+    ``~/.cache/hladr``), keyed by the file's SHA-256 and the hladr version, so later
+    runs with the same template do not import flowkit at all.
 
     Raises
     ------
@@ -359,5 +430,14 @@ def load_template(path: str | Path) -> GateTemplate:
         feature (a non-square spectrum matrix, an unknown transform, ...). The
         message is one line naming the file.
     """
+    p = Path(path)
+    try:
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise GateError(f"{p}: cannot read the Gating-ML template ({exc.strerror or _first_line(exc)})") from None
+    cached = _read_cache(sha)
+    if cached is not None:
+        return GateTemplate(str(path), sha, cached[0], cached[1])
     gates, matrices, sha = parse_template(path)
+    _write_cache(sha, gates, matrices)
     return GateTemplate(str(path), sha, gates, matrices)
