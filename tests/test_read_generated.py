@@ -7,12 +7,17 @@ through both engines: flowio where it applies, and hladr's own decoder.
 
 from __future__ import annotations
 
+import io
 import time
 import tracemalloc
+import warnings
 
+import flowio
 import numpy as np
 import pytest
 
+from hladr import _fcs_decode as fd
+from hladr import _fcs_parse as fp
 from hladr.errors import ReadError
 from hladr.events import Events
 from hladr.fcswrite import write_fcs
@@ -472,3 +477,191 @@ def test_large_mixed_width_integers_skip_flowios_python_loop(tmp_path):
     assert time.perf_counter() - t0 < 1.0  # flowio: ~4 s
     assert report.reader == "hladr" and "Python loop" in report.reader_reason
     np.testing.assert_array_equal(ev.data, ref.astype(np.float32))
+
+
+# --------------------------------------------------------------------------- float32 decoder vs float64 route
+
+
+def _float64_route(path) -> tuple[np.ndarray, list[str], tuple]:
+    """The former decoding path: (N, D) float64 raw values, scaled in place, cast to float32."""
+    buf = path.read_bytes()
+    ds = fp.scan_datasets(buf, path.name)[0]
+    layout = fd.resolve_layout(len(buf), ds, ds.keywords, path.name)
+    channels, _ = fp.channel_table(ds.keywords, layout.n_par, path.name)
+    scaling = fd.channel_scaling(channels, ds.keywords)
+    raw, quirks = fd.decode_data(buf, layout, channels, path.name)
+    return fd.scale_events(raw, channels, scaling), quirks, (buf, layout, channels, scaling)
+
+
+def _special_floats(rng, n: int, d: int, dtype) -> np.ndarray:
+    data = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-3, 6, (n, d))).astype(dtype)
+    data[:4, 0] = [np.nan, np.inf, -np.inf, -0.0]
+    data[4, 1] = np.finfo(dtype).smallest_subnormal
+    data[5, 1] = np.finfo(dtype).max
+    return data
+
+
+def _scaled_float_file(path, datatype: str, byteorder: str, n: int = 500) -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    data = _special_floats(rng, n, 5, np.float32 if datatype == "F" else np.float64)
+    data[4:, 0] = rng.random(n - 4) * 4  # a log-scaled float channel ($PnE on floats, like itn_02)
+    write_fcs(path, data, ["FL1", "FSC-A", "Time", "FL2", "FL3"], datatype=datatype, byteorder=byteorder,
+              keywords={"$P1E": "4,0.5", "$P1R": "4", "$P2G": "3.7", "$P3G": "0.01",
+                        "$TIMESTEP": "0.0123", "$P5G": "1"})  # fmt: skip
+
+
+def _int_file(path, bits, byteorder: str, n: int = 700) -> None:
+    """Integers with flag bits above $PnR in channel 1 and a log channel 2."""
+    rng = np.random.default_rng(RNG_SEED)
+    d = len(bits)
+    ranges = [2 ** min(b, 20) for b in bits]
+    ranges[0] = 2 ** (bits[0] - 2)  # the top two bits are flags, masked
+    data = np.stack([rng.integers(0, 2 ** min(b, 62), n) for b in bits], axis=1).astype(np.uint64)
+    data[:3, -1] = [2**b - 1 for b in bits[-1:]] * 3  # full-range words (rounding of 64-bit ints)
+    kw = _base_kw(n, d, "I", "1,2,3,4" if byteorder == "<" else "4,3,2,1")
+    kw |= _channel_kw([f"c{j}" for j in range(d)], bits, ranges,
+                      pne=["0,0", "3,1"] + ["0,0"] * (d - 2), png=[1.5] + [1] * (d - 1))  # fmt: skip
+    fields = [(f"c{j}", f"{byteorder}u{b // 8}") for j, b in enumerate(bits)]
+    rec = np.zeros(n, dtype=fields)
+    for j in range(d):
+        rec[f"c{j}"] = data[:, j]
+    path.write_bytes(fcs_bytes(kw, rec.tobytes(), version="3.1"))
+
+
+def _in_place_matches(ref: np.ndarray, quirks: list[str], args: tuple, name: str) -> bool:
+    """Decode over an aligned writable copy of the file where possible; check it is bit-identical."""
+    buf, layout, *rest = args
+    raw = np.empty(len(buf) + 64, np.uint8)
+    pad = -(raw.ctypes.data + layout.start) % 64
+    copy = memoryview(raw[pad : pad + len(buf)])
+    copy[:] = buf
+    if not fd.decodes_in_place(copy, layout):
+        with pytest.raises(ValueError, match="in place"):
+            fd.decode_events(copy, layout, *rest, name, in_place=True)
+        return False
+    out, out_quirks = fd.decode_events(copy, layout, *rest, name, in_place=True)
+    assert np.shares_memory(out, raw) and out.flags.c_contiguous and out.dtype == np.float32
+    np.testing.assert_array_equal(out.view(np.uint32), ref.view(np.uint32))
+    assert out_quirks == quirks
+    return True
+
+
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+@pytest.mark.parametrize("datatype", ["F", "D"])
+def test_decode_events_is_bit_identical_to_float64_route_floats(tmp_path, datatype, byteorder):
+    path = tmp_path / "f.fcs"
+    _scaled_float_file(path, datatype, byteorder)
+    ref, quirks, args = _float64_route(path)
+    out, out_quirks = fd.decode_events(*args, path.name)
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.flags.owndata
+    np.testing.assert_array_equal(out.view(np.uint32), ref.view(np.uint32))
+    assert out_quirks == quirks
+    assert _in_place_matches(ref, quirks, args, path.name) == (datatype == "F")
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("bits", [[8] * 3, [16] * 4, [32] * 4, [64] * 3, [16, 32, 8, 64]], ids=str)
+def test_decode_events_is_bit_identical_to_float64_route_integers(tmp_path, bits, byteorder):
+    path = tmp_path / "i.fcs"
+    _int_file(path, bits, byteorder)
+    ref, quirks, args = _float64_route(path)
+    out, out_quirks = fd.decode_events(*args, path.name)
+    np.testing.assert_array_equal(out.view(np.uint32), ref.view(np.uint32))
+    assert out_quirks == quirks == ["pnr_bitmask_applied"]
+    assert _in_place_matches(ref, quirks, args, path.name) == (bits == [32] * 4)
+
+
+def test_decode_events_matches_float64_route_on_other_layouts(tmp_path):
+    """24-bit, bit-packed, 10-in-16-bit, FCS 3.2 mixed types, mixed $BYTEORD, ASCII (files of the tests above)."""
+
+    def folder(name: str):
+        (tmp_path / name).mkdir()
+        return tmp_path / name
+
+    for order in ("1,2,3", "3,2,1"):
+        test_24_bit_integers(folder(order), order)
+    for order, label in (("<", "le"), (">", "be")):
+        test_bit_packed_12_bit(folder(f"packed_{label}"), order)
+        test_fcs32_per_channel_datatype(folder(f"fcs32_{label}"), order)
+    for case in (test_10_bit_in_16_bit_words_with_off_by_one, test_mixed_byteord, test_ascii_fixed_and_delimited):
+        case(folder(case.__name__))
+    files = [f for f in tmp_path.rglob("*.*") if f.suffix in (".fcs", ".lmd") and f.name != "short.fcs"]
+    assert len(files) == 10
+    for path in files:
+        ref, quirks, args = _float64_route(path)
+        out, out_quirks = fd.decode_events(*args, path.name)
+        np.testing.assert_array_equal(out.view(np.uint32), ref.view(np.uint32), err_msg=str(path))
+        assert out_quirks == quirks
+
+
+# --------------------------------------------------------------------------- large files: hladr decoder
+
+
+def _flowio_values(path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flow = flowio.FlowData(io.BytesIO(path.read_bytes()))
+        return flow.as_array(preprocess=True).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["F", "D", "I16", "I32"])
+def test_large_standard_files_use_hladr_decoder_with_flowios_values(tmp_path, kind):
+    """DATA of 4 MiB or more: our decoder (flowio's copies cost 4x the matrix), same values as flowio."""
+    rng = np.random.default_rng(RNG_SEED)
+    n = 300_000 if kind != "I16" else 600_000
+    names = ["FSC-A", "FL1-A", "Time", "FL2-A"]
+    kw = {"$P1G": "2.5", "$P3G": "0.01", "$TIMESTEP": "0.01"}
+    if kind in ("F", "D"):
+        data = rng.standard_normal((n, 4)) * 1000
+        data[:, 1] = rng.random(n) * 4
+        kw |= {"$P2E": "4,0.5", "$P2R": "4"}
+        write_fcs(tmp_path / "big.fcs", data, names, datatype=kind, byteorder="big", keywords=kw)
+    else:
+        data = rng.integers(0, 1024, (n, 4))
+        kw |= {"$P2E": "4,1"}
+        bits = int(kind[1:])  # 16 bits: $PnR 65536, or flowio masks in a Python loop and is not used
+        write_fcs(tmp_path / "big.fcs", data, names, datatype="I", bits=bits, byteorder="big",
+                  pnr=[1024 if bits == 32 else 65536] * 4, keywords=kw)  # fmt: skip
+    ev, report = read_fcs(tmp_path / "big.fcs")
+    assert report.reader == "hladr" and report.reader_reason.startswith("large DATA"), report
+    assert report.data_bytes >= 4 << 20 and report.flowio_error is None
+    np.testing.assert_array_equal(ev.data, _flowio_values(tmp_path / "big.fcs"))
+    assert ev.data.flags.c_contiguous and ev.data.dtype == np.float32
+
+
+def test_one_million_float32_big_endian_reads_with_one_matrix_of_extra_memory(tmp_path):
+    """The file is read once into one buffer and cast once: ~1x the float32 matrix besides the result.
+
+    Speed is measured in benchmarks/bench_template.py, not asserted here.
+    """
+    rng = np.random.default_rng(RNG_SEED)
+    data = rng.random((1_000_000, 8), dtype=np.float32) * 1000
+    path = tmp_path / "big.fcs"
+    write_fcs(path, data, [f"c{i}" for i in range(8)], byteorder="big")
+    del data
+    read_events(path)  # first call: imports, caches
+    tracemalloc.start()
+    try:
+        ev = read_events(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    matrix = ev.data.nbytes
+    assert ev.data.shape == (1_000_000, 8) and ev.data.dtype == np.float32
+    assert peak - matrix <= 1.3 * matrix, f"{(peak - matrix) / matrix:.2f}x the matrix besides the result"
+
+
+def test_header_data_end_zero_past_99999999_is_not_a_mismatch():
+    """Files over 100 MB: HEADER cannot hold the DATA end (fcswrite writes the begin, end 0)."""
+    n, d = 5_000_000, 8
+    kw = _base_kw(n, d, "F", "4,3,2,1") | _channel_kw([f"c{j}" for j in range(d)], [32] * d, [1024] * d)
+    kw |= {"$BEGINDATA": "0" * 12, "$ENDDATA": "0" * 12}
+    d0 = 58 + len(_text(kw))
+    kw |= {"$BEGINDATA": str(d0).zfill(12), "$ENDDATA": str(d0 + 4 * n * d - 1).zfill(12)}
+    text = _text(kw)
+    header = f"FCS3.1    {58:>8d}{57 + len(text):>8d}{d0:>8d}{0:>8d}{0:>8d}{0:>8d}".encode()
+    ds = fp.scan_datasets(header + text, "big.fcs")[0]  # HEADER and TEXT are all the layout needs
+    layout = fd.resolve_layout(d0 + 4 * n * d, ds, ds.keywords, "big.fcs")
+    assert (layout.start, layout.n_events, layout.quirks) == (d0, n, ())
+    other = fp.scan_datasets(header.replace(f"{d0:>8d}".encode(), f"{d0 + 8:>8d}".encode()) + text, "x")[0]
+    assert "header_text_offset_mismatch" in fd.resolve_layout(d0 + 4 * n * d, other, other.keywords, "x").quirks

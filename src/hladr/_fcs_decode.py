@@ -2,11 +2,20 @@
 
 Private to :mod:`hladr.read`. :func:`resolve_layout` decides, from HEADER and
 TEXT alone and before anything is allocated, which bytes hold the events and
-how; :func:`decode_data` turns them into an (N, D) float64 array of raw channel
-values; :func:`scale_events` applies $TIMESTEP, $PnE and $PnG as flowio does.
-Every decoder is vectorised (``np.frombuffer`` with endian/structured dtypes,
-``np.unpackbits`` for packed words): no Python loop runs per event. Quirk codes
-are listed in :mod:`hladr._fcs_parse`.
+how; :func:`decode_events` turns them into the final (N, D) float32 events with
+$TIMESTEP, $PnE and $PnG applied as flowio does. (:func:`decode_data` gives the
+(N, D) float64 raw channel values and :func:`scale_events` scales such an array;
+both are kept for comparisons.) Every decoder is vectorised (``np.frombuffer``
+with endian/structured dtypes, ``np.unpackbits`` for packed words): no Python
+loop runs per event. Quirk codes are listed in :mod:`hladr._fcs_parse`.
+
+Memory: ``buf`` is the whole file (a memoryview, see :mod:`hladr.read`) and the
+binary decoders read it through zero-copy ``np.frombuffer`` views. For byte-aligned
+data :func:`decode_events` then allocates only the float32 result: one cast of the
+whole matrix (byte swap included), and float64 temporaries one column long for
+the columns that are masked, scaled or 64-bit. A 1M x 8 float32 big-endian
+DATA segment decodes in about 2 ms with 32 MB allocated; the float64 route
+(decode, scale, cast) allocated 64 + 32 MB and took about 15 ms.
 """
 
 from __future__ import annotations
@@ -17,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._fcs_parse import HEADER_LEN, Channel, RawDataset, _clip, kw_opt_int
+from ._fcs_parse import HEADER_LEN, Buffer, Channel, RawDataset, _clip, kw_opt_int
 from .errors import ReadError
 
 __all__ = [
     "Layout",
     "resolve_layout",
+    "decodes_in_place",
+    "decode_events",
     "decode_data",
     "high_bits_set",
     "Scaling",
@@ -35,6 +46,7 @@ MAX_TOT = 2**32  # more events than any cytometer writes in one tube
 MAX_INT_BITS = 64
 MAX_ASCII_WIDTH = 256
 LARGE_FILE = 99_999_999  # FCS 3.x: HEADER offsets above this are written as 0
+_BLOCK_BYTES = 1 << 21  # decode_events converts DATA in blocks of about this many float32 bytes
 
 
 @dataclass(frozen=True)
@@ -181,7 +193,9 @@ def _segments(buf_len: int, ds: RawDataset, kw: Mapping[str, str]) -> _Segments:
     text = ("text", o + tb, o + te) if tb is not None and te is not None and (tb, te) != (0, 0) else None
     hb, he = ds.header_data
     header = None
-    if hb is not None and he is not None and (hb, he) != (o, o):
+    if text is not None and he == o and hb in (o, text[1]) and text[2] > LARGE_FILE:
+        pass  # a DATA end past 99,999,999 cannot be written in HEADER: 0 there is no disagreement
+    elif hb is not None and he is not None and (hb, he) != (o, o):
         header = ("header", hb, he)
     elif (hb is None or he is None) and buf_len <= LARGE_FILE:
         quirks.append("header_data_offsets_blank")
@@ -450,7 +464,7 @@ def _int_masks(layout: Layout, channels: Sequence[Channel]) -> list[int]:
     return masks
 
 
-def _uint_columns(buf: bytes, layout: Layout) -> np.ndarray | list[np.ndarray]:
+def _uint_columns(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
     """Unsigned words as one (N, D) array (uniform width) or one array per channel."""
     n, start, e, wb = layout.n_events, layout.start, layout.endian, layout.word_bytes
     if layout.byte_perm is not None:
@@ -493,7 +507,7 @@ def _uint_columns(buf: bytes, layout: Layout) -> np.ndarray | list[np.ndarray]:
     return cols
 
 
-def _packed_columns(buf: bytes, layout: Layout) -> list[np.ndarray]:
+def _packed_columns(buf: Buffer, layout: Layout) -> list[np.ndarray]:
     """Bit-packed integers: one bit stream, most significant bit first when big-endian."""
     n, bits = layout.n_events, layout.bits
     per = sum(bits)
@@ -510,11 +524,11 @@ def _packed_columns(buf: bytes, layout: Layout) -> list[np.ndarray]:
     return cols
 
 
-def _int_columns(buf: bytes, layout: Layout) -> np.ndarray | list[np.ndarray]:
+def _int_columns(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
     return _packed_columns(buf, layout) if layout.storage == "packed" else _uint_columns(buf, layout)
 
 
-def high_bits_set(buf: bytes, layout: Layout, channels: Sequence[Channel]) -> bool:
+def high_bits_set(buf: Buffer, layout: Layout, channels: Sequence[Channel]) -> bool:
     """True when some integer word has bits set above what $PnR/$PnB allow."""
     if (layout.datatype != "I" and not layout.mixed_types) or layout.n_events == 0:
         return False
@@ -529,9 +543,9 @@ def high_bits_set(buf: bytes, layout: Layout, channels: Sequence[Channel]) -> bo
     )
 
 
-def _ascii_values(buf: bytes, layout: Layout, name: str) -> np.ndarray:
+def _ascii_values(buf: Buffer, layout: Layout, name: str) -> np.ndarray:
     if layout.storage == "ascii_delimited":
-        seg = buf[layout.start : layout.start + layout.nbytes]
+        seg = bytes(buf[layout.start : layout.start + layout.nbytes])
         tokens = seg.translate(bytes.maketrans(b",\t\r\n\x00", b"     ")).split()
         n_par, n = layout.n_par, layout.n_events
         if n < 0:
@@ -564,8 +578,122 @@ def _ascii_values(buf: bytes, layout: Layout, name: str) -> np.ndarray:
     return out
 
 
+def _raw_values(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
+    """DATA as written: an (N, D) view of uniform words, or one array per channel.
+
+    Floats come as floats (file byte order), integers as unsigned words; no
+    masking and no conversion yet. Views into ``buf`` wherever the layout allows.
+    """
+    if layout.datatype in ("F", "D") and not layout.mixed_types:
+        size = layout.word_bytes[0]
+        if layout.byte_perm is not None:
+            return np.asarray(_uint_columns(buf, layout)).view(f"<f{size}")
+        dt = np.dtype(f"{layout.endian}f{size}")
+        n, d = layout.n_events, layout.n_par
+        return np.frombuffer(buf, dt, count=n * d, offset=layout.start).reshape(n, d)
+    return _int_columns(buf, layout)
+
+
+def decodes_in_place(buf: Buffer, layout: Layout) -> bool:
+    """Whether :func:`decode_events` can write the float32 events over DATA itself.
+
+    True for binary F or I data in 4-byte words (one float32 takes the bytes of
+    one value) in plain little/big-endian order, when ``buf`` is writable and
+    DATA starts on a 4-byte boundary of memory.
+    """
+    if layout.storage != "bytes" or layout.byte_perm is not None or layout.mixed_types:
+        return False
+    if layout.datatype not in ("F", "I") or set(layout.word_bytes) != {4} or layout.n_events == 0:
+        return False
+    view = np.frombuffer(buf, np.uint8, count=layout.nbytes, offset=layout.start)
+    return view.flags.writeable and view.ctypes.data % 4 == 0
+
+
+def decode_events(
+    buf: Buffer,
+    layout: Layout,
+    channels: Sequence[Channel],
+    scaling: Scaling,
+    name: str,
+    *,
+    in_place: bool = False,
+) -> tuple[np.ndarray, list[str]]:
+    """Decode DATA into the final (N, D) float32 events, scaled as flowio scales them.
+
+    The values and quirks are exactly those of ``scale_events(decode_data(...))``,
+    without the (N, D) float64 intermediate. With ``in_place`` (only where
+    :func:`decodes_in_place`) the events overwrite the DATA bytes of ``buf`` and
+    the result is a view of ``buf``: no full-size allocation at all. Otherwise the
+    float32 result is the only one (besides the bit-packed and odd-width integer
+    decoders, which build their words first).
+
+    Notes
+    -----
+    DATA is converted in blocks of rows (about 2 MiB of events), so temporaries
+    stay small and in cache. Per block, one cast of all channels: float32 (either
+    byte order; bit-identical), float64 (one float64 -> float32 rounding, as
+    before), integers of at most 32 bits (exact in float64, so a direct cast
+    rounds like the float64 route). Then, in float64 and cast: the channels that
+    are scaled ($TIMESTEP, $PnE, $PnG, with :func:`scale_events`' very
+    expressions), masked to $PnR/$PnB (``pnr_bitmask_applied``; decided on the
+    column maxima before anything is written) or stored in 64-bit words (a
+    direct cast would round once instead of twice). In place, a block is
+    converted completely before it overwrites its own bytes. ASCII data goes the
+    float64 route.
+    """
+    with np.errstate(all="ignore"):  # signalling NaNs, overflow in 10 ** x: as scale_events
+        if layout.datatype == "A":
+            return scale_events(_ascii_values(buf, layout, name), channels, scaling), []
+        n, d = layout.n_events, layout.n_par
+        if n == 0:
+            return np.zeros((0, d), np.float32), []
+        if in_place and not decodes_in_place(buf, layout):
+            raise ValueError("DATA cannot be decoded in place")
+        src = _raw_values(buf, layout)
+        cols = [src[:, j] for j in range(d)] if isinstance(src, np.ndarray) else src
+        is_int = layout.datatype == "I" or layout.mixed_types
+        masks = _int_masks(layout, channels) if is_int else None
+        if masks is None:
+            over = [False] * d
+        elif isinstance(src, np.ndarray):  # one pass for all maxima, no (N, D) temporary
+            over = [int(hi) > m for hi, m in zip(src.max(axis=0), masks, strict=True)]
+        else:
+            over = [
+                c.dtype.kind == "u" and int(c.max()) > m for c, m in zip(cols, masks, strict=True)
+            ]
+        wide = [c.dtype.kind == "u" and c.dtype.itemsize > 4 for c in cols]
+        special = [over[j] or wide[j] or _is_scaled(j, ch, scaling) for j, ch in enumerate(channels)]
+        quirks = ["pnr_bitmask_applied"] if any(over) else []
+        if in_place:
+            out = np.frombuffer(buf, np.float32, count=n * d, offset=layout.start).reshape(n, d)
+            if src.dtype == out.dtype and not any(special):
+                return out, quirks  # native float32, nothing to scale: DATA is the result
+        else:
+            out = np.empty((n, d), np.float32)
+        bulk = isinstance(src, np.ndarray) and not all(special)
+        rows = max(1, _BLOCK_BYTES // (4 * d))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            block = np.empty((r1 - r0, d), np.float32) if in_place else out[r0:r1]
+            if bulk:
+                np.copyto(block, src[r0:r1], casting="unsafe")  # byte swap and cast in one pass
+            for j, col in enumerate(cols):
+                if bulk and not special[j]:
+                    continue
+                col = col[r0:r1]
+                if over[j]:
+                    col = col.astype(col.dtype.newbyteorder("="))
+                    col &= col.dtype.type(masks[j])  # type: ignore[index]
+                if special[j]:
+                    col = _scale_column(col.astype(np.float64), j, channels[j], scaling)
+                block[:, j] = col
+            if in_place:
+                out[r0:r1] = block
+    return out, quirks
+
+
 def decode_data(
-    buf: bytes, layout: Layout, channels: Sequence[Channel], name: str
+    buf: Buffer, layout: Layout, channels: Sequence[Channel], name: str
 ) -> tuple[np.ndarray, list[str]]:
     """Decode DATA into an (N, D) float64 array of raw channel values.
 
@@ -578,7 +706,7 @@ def decode_data(
 
 
 def _decode(
-    buf: bytes, layout: Layout, channels: Sequence[Channel], name: str
+    buf: Buffer, layout: Layout, channels: Sequence[Channel], name: str
 ) -> tuple[np.ndarray, list[str]]:
     n, d = layout.n_events, layout.n_par
     if layout.datatype == "A":
@@ -671,6 +799,23 @@ def channel_scaling(channels: Sequence[Channel], kw: Mapping[str, str]) -> Scali
     return Scaling(time_idx, timestep, tuple(gains), tuple(limits), tuple(quirks))
 
 
+def _is_scaled(j: int, ch: Channel, scaling: Scaling) -> bool:
+    """Whether :func:`_scale_column` changes column ``j``."""
+    timed = j == scaling.time_index and scaling.timestep != 1.0
+    return timed or ch.decades > 0 or scaling.gains[j] != 1.0
+
+
+def _scale_column(values: np.ndarray, j: int, ch: Channel, scaling: Scaling) -> np.ndarray:
+    """One float64 column: times $TIMESTEP (time channel), $PnE decoded, divided by its gain."""
+    if j == scaling.time_index and scaling.timestep != 1.0:
+        values = values * scaling.timestep
+    if ch.decades > 0:
+        values = (10 ** (ch.decades * values / ch.pnr)) * ch.log0
+    if scaling.gains[j] != 1.0:
+        values = values / scaling.gains[j]
+    return values
+
+
 def scale_events(raw: np.ndarray, channels: Sequence[Channel], scaling: Scaling) -> np.ndarray:
     """Apply $TIMESTEP, $PnE and $PnG exactly as flowio's ``as_array(preprocess=True)``.
 
@@ -685,12 +830,7 @@ def scale_events(raw: np.ndarray, channels: Sequence[Channel], scaling: Scaling)
     floats with $PnE=4,0); doing the same keeps the values identical.
     """
     with np.errstate(all="ignore"):
-        t = scaling.time_index
-        if t is not None and scaling.timestep != 1.0:
-            raw[:, t] = raw[:, t] * scaling.timestep
         for j, ch in enumerate(channels):
-            if ch.decades > 0:
-                raw[:, j] = (10 ** (ch.decades * raw[:, j] / ch.pnr)) * ch.log0
-            if scaling.gains[j] != 1.0:
-                raw[:, j] = raw[:, j] / scaling.gains[j]
+            if _is_scaled(j, ch, scaling):
+                raw[:, j] = _scale_column(raw[:, j], j, ch, scaling)
         return raw.astype(np.float32)

@@ -1,8 +1,10 @@
 """Low-level FCS parsing: HEADER, TEXT, the dataset chain, channel keywords, spillover.
 
 Private to :mod:`hladr.read` (DATA layout and decoding are in
-:mod:`hladr._fcs_decode`). Every function takes the whole file as ``bytes`` plus
-the file name used in error messages, and either returns plain data or raises
+:mod:`hladr._fcs_decode`). Every function takes the whole file as a bytes-like
+``Buffer`` (``bytes``, or the ``memoryview`` of the one buffer :mod:`hladr.read`
+reads the file into; only the small HEADER/TEXT slices are copied) plus the file
+name used in error messages, and either returns plain data or raises
 :class:`~hladr.errors.ReadError` with one line that starts with the file name.
 Nothing here opens files, prints or warns.
 
@@ -75,6 +77,7 @@ import numpy as np
 from .errors import ReadError
 
 __all__ = [
+    "Buffer",
     "HEADER_LEN",
     "RawDataset",
     "Channel",
@@ -87,6 +90,8 @@ __all__ = [
 ]
 
 HEADER_LEN = 58
+# The whole file: ``bytes`` or a memoryview of a uint8 buffer (sliced, then copied with bytes()).
+Buffer = bytes | bytearray | memoryview
 MAX_DATASETS = 256
 _FCS_MAGIC = re.compile(rb"FCS\d\.\d")
 _LAYOUT_KEYS = re.compile(
@@ -176,14 +181,14 @@ def _pairs(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
     return kw, quirks
 
 
-def parse_text(buf: bytes, start: int, end: int, name: str) -> tuple[dict[str, str], list[str]]:
+def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, str], list[str]]:
     """Keywords of the TEXT segment ``buf[start:end + 1]``.
 
     Keys are lower case without the leading ``$`` (flowio's convention); values
     are kept as written. Bytes are decoded as UTF-8, or Latin-1 when that fails
     (FCS 2.0 and Mac OS files).
     """
-    raw = buf[start : end + 1]
+    raw = bytes(buf[start : end + 1])
     if len(raw) < 2:
         raise ReadError(f"{name}: TEXT segment at bytes {start}-{end} is empty")
     try:
@@ -206,9 +211,9 @@ def parse_text(buf: bytes, start: int, end: int, name: str) -> tuple[dict[str, s
     return kw, quirks
 
 
-def _parse_one(buf: bytes, offset: int, index: int, name: str) -> RawDataset:
+def _parse_one(buf: Buffer, offset: int, index: int, name: str) -> RawDataset:
     size = len(buf)
-    head = buf[offset : offset + HEADER_LEN]
+    head = bytes(buf[offset : offset + HEADER_LEN])
     if not _FCS_MAGIC.match(head):
         where = "" if offset == 0 else f" at byte {offset}"
         raise ReadError(
@@ -266,7 +271,7 @@ def _parse_one(buf: bytes, offset: int, index: int, name: str) -> RawDataset:
     )
 
 
-def scan_datasets(buf: bytes, name: str) -> list[RawDataset]:
+def scan_datasets(buf: Buffer, name: str) -> list[RawDataset]:
     """Parse HEADER and TEXT of every dataset in the file, following $NEXTDATA.
 
     $NEXTDATA is relative to the start of the current dataset (FCS 2.0/3.0). A

@@ -18,9 +18,10 @@ instrument:
    keep median +/- 4 robust SD (doublets have a larger ratio).
 3. leukocytes: CD45 >= the density valley below the lowest substantial CD45
    peak (granulocytes are CD45-dim, CD45-negative debris lies below).
-4. monocytes: a 4-component Gaussian mixture on (asinh CD14, asinh SSC); the
-   component with the highest CD14 is the monocytes; the gate is its 99 %
-   ellipse. Granulocytes are CD14-dim with high SSC, lymphocytes CD14-negative.
+4. monocytes: a Gaussian mixture on (asinh CD14, asinh SSC) with one component
+   started at each peak of the 2-D density; the component with the highest CD14
+   is the monocytes; the gate is its 99 % ellipse. Granulocytes are CD14-dim with
+   high SSC, lymphocytes CD14-negative.
 """
 
 from __future__ import annotations
@@ -165,6 +166,30 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     return float(0.5 * (edges[j] + edges[j + 1]))
 
 
+def density_peaks_2d(X: np.ndarray, *, bins: int = 64, min_height: float = 0.02, max_peaks: int = 6) -> np.ndarray:
+    """Local maxima of the smoothed 2-D density of ``X`` (n, 2), highest first, as (k, 2) points.
+
+    A peak counts when it is the maximum of its 5 x 5-bin neighbourhood and at least
+    ``min_height`` times the highest peak; at most ``max_peaks`` are returned.
+    """
+    from scipy.ndimage import gaussian_filter, maximum_filter
+
+    if X.shape[0] < 50:
+        return np.empty((0, 2))
+    lo = np.percentile(X, 0.5, axis=0)
+    hi = np.percentile(X, 99.5, axis=0)
+    if not np.all(hi > lo):
+        return np.empty((0, 2))
+    h, ex, ey = np.histogram2d(X[:, 0], X[:, 1], bins=bins, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
+    d = gaussian_filter(h, 1.5)
+    is_peak = (d == maximum_filter(d, size=5)) & (d >= min_height * d.max()) & (d > 0)
+    ix, iy = np.nonzero(is_peak)
+    order = np.argsort(d[ix, iy])[::-1][:max_peaks]
+    cx = 0.5 * (ex[:-1] + ex[1:])
+    cy = 0.5 * (ey[:-1] + ey[1:])
+    return np.column_stack([cx[ix[order]], cy[iy[order]]])
+
+
 def _pileup_max(x: np.ndarray) -> float:
     """Upper bound excluding a pile-up of saturated events at the maximum value."""
     finite = x[np.isfinite(x)]
@@ -184,6 +209,7 @@ def _cofactor(upper: float) -> float:
 def fit_monocyte_gate(
     events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = _MAX_FIT_EVENTS,
     min_separation: float | None = None,
+    max_fraction: float | None = None,
 ) -> MonocyteGate | GateFailure:
     """Fit the cells -> singlets -> CD45+ -> CD14+ monocyte chain to one tube.
 
@@ -200,6 +226,9 @@ def fit_monocyte_gate(
     min_separation : float, optional
         Least Ashman's D on CD14 between the monocytes and the nearest other
         population (default: the rule table's ``gating.min_cd14_separation``).
+    max_fraction : float, optional
+        Largest plausible share of the leukocytes for the monocyte component
+        (default: the rule table's ``gating.max_monocyte_fraction``).
 
     Returns
     -------
@@ -281,9 +310,16 @@ def fit_monocyte_gate(
         [np.arcsinh(events.column(panel.cd14)[fit_idx] / cof14), np.arcsinh(ssc[fit_idx] / cofs)]
     )
     X = X[np.all(np.isfinite(X), axis=1)]
-    k = 4 if X.shape[0] >= 400 else 2
-    gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=1,
-                          max_iter=200, reg_covar=1e-4, init_params="k-means++", tol=_GMM_TOL)
+    peaks = density_peaks_2d(X)
+    if len(peaks) >= 2:
+        # one component per density peak: a random start can merge monocytes with granulocytes
+        k = len(peaks)
+        gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=200,
+                              reg_covar=1e-4, means_init=peaks, tol=_GMM_TOL)
+    else:
+        k = 4 if X.shape[0] >= 400 else 2
+        gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=1,
+                              max_iter=200, reg_covar=1e-4, init_params="k-means++", tol=_GMM_TOL)
     # a 2-D fit on 10k points gains nothing from threads; with them it stalls
     # on a busy machine (thread oversubscription), so keep it single-threaded.
     with threadpool_limits(limits=1):
@@ -292,10 +328,18 @@ def fit_monocyte_gate(
     candidates = [j for j in range(k) if weights[j] >= 0.005]
     mono = max(candidates, key=lambda j: means[j, 0])
     others = [j for j in range(k) if j != mono and weights[j] >= 0.05]
-    if min_separation is None:
+    if min_separation is None or max_fraction is None:
         from .rules import load_rules
 
-        min_separation = load_rules().gate_min_separation
+        rules = load_rules()
+        min_separation = rules.gate_min_separation if min_separation is None else min_separation
+        max_fraction = rules.gate_max_monocyte_fraction if max_fraction is None else max_fraction
+    if not weights[mono] <= max_fraction:
+        return GateFailure(
+            "monocytes_implausible",
+            f"the brightest CD14 population holds {weights[mono]:.0%} of the leukocytes (monocytes are a "
+            f"minority, <= {max_fraction:.0%}): no monocyte population (CD14 staining failed?)",
+        )
     if others:
         near = min(others, key=lambda j: abs(means[mono, 0] - means[j, 0]))
         dist = abs(means[mono, 0] - means[near, 0])

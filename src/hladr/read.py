@@ -10,11 +10,33 @@ Every stage (run, calibrate, inspect, gate) reads through :func:`read_events`
 - a file that cannot be read raises :class:`~hladr.errors.ReadError` with one
   line naming the file and the problem, never another exception.
 
-flowio (flowkit's reader) stays the first reader. Our own parser
-(:mod:`hladr._fcs_parse`) always reads HEADER and TEXT first, cheaply, to list
-the datasets and to check sizes before anything is allocated. When it finds one
-of the export quirks flowio 1.4 fails on or misreads, DATA is decoded by our
-NumPy decoder instead; each such case is recorded in ``Events.quirks``:
+The file is read once, into one NumPy buffer (``readinto``, no ``bytes``
+copy). Its SHA-256 is computed from that buffer first; our parser
+(:mod:`hladr._fcs_parse`) then reads HEADER and TEXT from it, to list the
+datasets and to check sizes before anything else is allocated; our decoder
+(:func:`hladr._fcs_decode.decode_events`) converts DATA from zero-copy views of
+it. For float32 and 32-bit integer DATA that is nearly the whole file (all but
+1 MiB) the float32 events are written over DATA itself (byte swap, masks and
+scaling included) and keep the buffer; otherwise they are one new array and
+the buffer is dropped when the call returns. Either way, reading allocates
+about the file size once, besides the events.
+
+Which reader decodes DATA:
+
+- DATA segments of at least 4 MiB (``_HLADR_DATA_BYTES``, about 130k events of
+  8 float32 channels) that our decoder handles (binary F, D and byte-aligned I)
+  go to our decoder even where flowio could read them. flowio copies DATA
+  through ``BytesIO`` and ``array.fromfile`` and returns float64, which was then
+  cast: for 1M x 8 float32 big-endian events that took 88 ms and 4x the float32
+  matrix of extra memory (5M: +610 MB for a 153 MB matrix). Our decoder reads
+  that file in about 25 ms, 18 of them the SHA-256, and 1x the matrix in all.
+  Issue #5's speed and memory targets need this; they override issue #3's
+  "flowio first" for large files. The values are identical to flowio's (see
+  below), so no result changes.
+- Smaller files go to flowio (flowkit's reader) first, as issue #3 asked,
+  unless our parser finds one of the export quirks flowio 1.4 fails on or
+  misreads; then our decoder reads DATA. Each such case is recorded in
+  ``Events.quirks``:
 
 - 24-bit and other non 8/16/32-bit integers (Cytek xP5), $PnB=10 in 16-bit
   words (Beckman FC500 LMD), bit-packed values, 64-bit integers;
@@ -26,11 +48,12 @@ NumPy decoder instead; each such case is recorded in ``Events.quirks``:
   their FCS 3.0 dataset by default;
 - a $TIMESTEP that is not a number (flowio raises while preprocessing).
 
-Large integer datasets with mixed widths or $PnR masking also go to our
-decoder: flowio decodes those in Python loops (13 s for 1M mixed-width events).
-Where flowio reads a file, our decoder gives identical values (tested on the
-corpus and on thousands of mutated files), so the choice of reader never
-changes a result; ``ReadReport.reader_reason`` says which was used and why.
+Integer datasets above 100k values with mixed widths (or 2M with $PnR
+masking) also go to our decoder: flowio decodes those in Python loops (13 s for
+1M mixed-width events). Where flowio reads a file, our decoder gives identical
+values (tested on the corpus and on thousands of mutated files), so the choice
+of reader never changes a result; ``ReadReport.reader_reason`` says which was
+used and why.
 """
 
 from __future__ import annotations
@@ -39,6 +62,7 @@ import hashlib
 import io
 import operator
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +104,21 @@ _FLOWIO_BYTEORD = frozenset({"1,2,3,4", "1,2", "4,3,2,1", "2,1"})
 # values) is used instead.
 _FLOWIO_MIXED_WIDTH_LIMIT = 100_000
 _FLOWIO_MASK_LIMIT = 2_000_000
+# DATA segments of at least this many bytes are decoded by our decoder even when
+# flowio could read them (issue #5 over issue #3): flowio copies DATA three times
+# (BytesIO, array.fromfile, float64 as_array), 4x the float32 matrix of extra
+# memory and ~60 ms more per 1M x 8 events than our decoder. Below it flowio is
+# used first (issue #3): a 4 MiB segment (130k x 8 float32) costs it 14 ms and
+# 20 MB, ours 3 ms and 8 MB; lowering this moves 100k-event tubes to our decoder.
+_HLADR_DATA_BYTES = 4 << 20
+# Where our decoder can, it writes the float32 events over DATA in the file buffer
+# and the events keep that buffer (no second full-size array: peak memory about
+# the file size, not twice); only when the rest of the file kept with them
+# (HEADER, TEXT, ANALYSIS, other datasets) is at most this many bytes.
+_IN_PLACE_SLACK_BYTES = 1 << 20
+_HEAD_BYTES = 1 << 16  # read first, to find where DATA starts (HEADER and TEXT fit in it)
+_ALIGN = 64
+_BEGINDATA = re.compile(rb"\$BEGINDATA[^0-9A-Za-z$]\s*(\d{1,20})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -128,16 +167,53 @@ def _one_line(text: object, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _load(path: str | os.PathLike) -> tuple[Path, bytes]:
+def _data_start_hint(head: bytes) -> int:
+    """Where DATA probably starts (TEXT $BEGINDATA, else HEADER), from the file's first bytes; 0 if unknown.
+
+    Only used to align the read buffer, so that DATA can become the event
+    matrix (:func:`hladr._fcs_decode.decodes_in_place`); a wrong hint costs a copy.
+    """
+    m = _BEGINDATA.search(head)
+    if m:
+        return int(m.group(1))
+    field = head[26:34].strip()
+    return int(field) if field.isdigit() else 0
+
+
+def _load(path: str | os.PathLike) -> tuple[Path, memoryview]:
+    """The whole file in one writable uint8 buffer, read once with ``readinto`` (no ``bytes`` copy).
+
+    Parsing, hashing and decoding all work on this buffer (decoding through
+    zero-copy views, or in place), so reading a file allocates it about once.
+    The buffer is placed so that (probably) DATA starts on a 64-byte boundary.
+    """
     p = Path(path)
     if not p.exists():
         raise ReadError(f"{p}: no such file")
     if not p.is_file():
         raise ReadError(f"{p}: is not a file")
     try:
-        return p, p.read_bytes()
+        with open(p, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(min(size, _HEAD_BYTES))
+            size = max(size, len(head))
+            raw = np.empty(size + _ALIGN, np.uint8)
+            pad = -(raw.ctypes.data + _data_start_hint(head)) % _ALIGN
+            buf = raw[pad : pad + size]
+            buf[: len(head)] = np.frombuffer(head, np.uint8)
+            view = memoryview(buf)
+            got = len(head)
+            while got < size:
+                k = fh.readinto(view[got:])  # a single read returns at most ~2 GB
+                if not k:
+                    return p, view[:got]  # the file shrank since fstat
+                got += k
+            more = fh.read()  # the file grew since fstat: read it to the end, as read_bytes did
     except OSError as exc:
         raise ReadError(f"{p}: cannot be read ({_one_line(exc.strerror or exc)})") from None
+    if more:
+        return p, memoryview(np.concatenate([buf, np.frombuffer(more, np.uint8)]))
+    return p, view
 
 
 def _summaries(datasets: Sequence[fp.RawDataset]) -> tuple[DatasetSummary, ...]:
@@ -171,7 +247,7 @@ def list_datasets(path: str | os.PathLike) -> list[DatasetSummary]:
     return list(_summaries(fp.scan_datasets(buf, p.name)))
 
 
-def _read_flowio(buf: bytes, ds: fp.RawDataset, layout: fd.Layout) -> np.ndarray:
+def _read_flowio(buf: fp.Buffer, ds: fp.RawDataset, layout: fd.Layout) -> np.ndarray:
     """DATA through flowio; raises whatever flowio raises, or ValueError on a shape mismatch."""
     import flowio
 
@@ -236,8 +312,10 @@ def read_fcs(
         1-based dataset index in file order. Default: the first dataset, or the
         FCS 3.0 dataset of a Beckman LMD pair.
     engine : {"auto", "hladr"}
-        ``"auto"`` uses flowio where it reads the file correctly and our decoder
-        otherwise; ``"hladr"`` always uses our decoder (for tests and comparison).
+        ``"auto"`` uses our decoder for DATA segments of 4 MiB or more, and for
+        smaller ones flowio where it reads the file correctly and our decoder
+        otherwise (see the module docstring); ``"hladr"`` always uses our
+        decoder (for tests and comparison).
     allow_tot_mismatch : bool
         Read the complete events a too-short DATA segment holds instead of
         raising (quirk ``events_fewer_than_tot``). Off by default: the event count
@@ -274,9 +352,10 @@ def read_fcs(
 
 
 def _read(
-    p: Path, buf: bytes, dataset: int | None, engine: str, allow_tot_mismatch: bool
+    p: Path, buf: fp.Buffer, dataset: int | None, engine: str, allow_tot_mismatch: bool
 ) -> tuple[Events, ReadReport]:
     name = p.name
+    sha256 = hashlib.sha256(buf).hexdigest()  # first: DATA may be decoded over the buffer
     datasets = fp.scan_datasets(buf, name)
     n_sets = len(datasets)
     if dataset is None:
@@ -294,21 +373,22 @@ def _read(
         quirks = []
     try:
         events, report = _read_dataset(
-            buf, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch
+            buf, sha256, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch
         )
     except ReadError:
         if dataset is not None or index == 1:
             raise
         # The LMD's FCS 3.0 dataset is unreadable: fall back to its FCS 2.0 one.
         events, report = _read_dataset(
-            buf, datasets, 1, ["lmd_fcs3_dataset_unreadable"], name, str(p), engine,
+            buf, sha256, datasets, 1, ["lmd_fcs3_dataset_unreadable"], name, str(p), engine,
             allow_tot_mismatch,
         )  # fmt: skip
     return events, report
 
 
 def _read_dataset(
-    buf: bytes,
+    buf: fp.Buffer,
+    sha256: str,
     datasets: Sequence[fp.RawDataset],
     index: int,
     quirks: list[str],
@@ -335,6 +415,8 @@ def _read_dataset(
     data = None
     reason = "hladr decoder requested" if engine != "auto" else None
     reason = reason or _flowio_refusal(layout, kw, channels, quirks)
+    if reason is None and layout.nbytes >= _HLADR_DATA_BYTES:
+        reason = f"large DATA ({layout.nbytes / 2**20:.0f} MiB): hladr decoder, without flowio's copies"
     if reason is None:
         try:
             data = _read_flowio(buf, ds, layout)
@@ -344,13 +426,14 @@ def _read_dataset(
             reason = f"flowio failed ({flowio_error})"
             quirks.append("flowio_error_fallback")
     if data is None:
-        raw, q = fd.decode_data(buf, layout, channels, name)
+        # The last use of buf: from here on DATA may hold the events instead.
+        in_place = len(buf) - layout.nbytes <= _IN_PLACE_SLACK_BYTES and fd.decodes_in_place(buf, layout)
+        data, q = fd.decode_events(buf, layout, channels, scaling, name, in_place=in_place)
         quirks += q
-        if raw.shape[0] != layout.n_events and layout.n_events >= 0 and not allow_tot_mismatch:
+        if data.shape[0] != layout.n_events and layout.n_events >= 0 and not allow_tot_mismatch:
             raise ReadError(
-                f"{name}: DATA holds {raw.shape[0]} events but $TOT is {layout.n_events}"
+                f"{name}: DATA holds {data.shape[0]} events but $TOT is {layout.n_events}"
             )
-        data = fd.scale_events(raw, channels, scaling)
     elif fd.high_bits_set(buf, layout, channels):
         quirks.append("pnr_bitmask_applied")  # flowio masks silently; say so like our decoder
 
@@ -361,7 +444,7 @@ def _read_dataset(
         pnr=scaling.limits,
         keywords=kw,
         path=path,
-        sha256=hashlib.sha256(buf).hexdigest(),
+        sha256=sha256,
         dataset=index,
         n_datasets=len(datasets),
         quirks=tuple(dict.fromkeys(quirks)),

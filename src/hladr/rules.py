@@ -32,6 +32,7 @@ class RuleSet:
     monocytes_fail_below: int
     monocytes_warn_below: int
     gate_min_separation: float
+    gate_max_monocyte_fraction: float
     cal_r2_min: float
     cal_slope_min: float
     cal_slope_max: float
@@ -67,6 +68,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             monocytes_fail_below=int(q["monocytes_fail_below"]),
             monocytes_warn_below=int(q["monocytes_warn_below"]),
             gate_min_separation=float(t["gating"]["min_cd14_separation"]),
+            gate_max_monocyte_fraction=float(t["gating"]["max_monocyte_fraction"]),
             cal_r2_min=float(c["r2_min"]),
             cal_slope_min=float(c["slope_min"]),
             cal_slope_max=float(c["slope_max"]),

@@ -409,7 +409,8 @@ def analyze_sample(
             gate = None
         else:
             gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                     min_separation=rules.gate_min_separation)
+                                     min_separation=rules.gate_min_separation,
+                                     max_fraction=rules.gate_max_monocyte_fraction)
             clock.lap("gate_fit")
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
