@@ -25,6 +25,7 @@ from . import __version__
 from .errors import CalibrationError, ConfigError, HladrError, LotError
 from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+from .store import json_default
 
 __all__ = ["run_folder", "calibrate_file", "gate_file", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
 
@@ -377,23 +378,11 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
         "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
     }
     write_atomic(out / "results.csv", results_csv(results))
-    write_atomic(out / "calibration.json", json.dumps(cal_record, indent=2, default=_json_default) + "\n")
+    write_atomic(out / "calibration.json", json.dumps(cal_record, indent=2, default=json_default) + "\n")
     write_atomic(out / "report.html", report)
     timings["write"] = 1000.0 * (time.perf_counter() - t0)
     doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
-    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (_dt.date, _dt.datetime)):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=json_default) + "\n")
 
 
 def format_table(results: list[SampleResult]) -> str:
@@ -433,7 +422,7 @@ def calibrate_file(
     record = fit.to_dict()
     print(format_calibration(record))
     if out:
-        write_atomic(out, json.dumps(record, indent=2, default=_json_default) + "\n")
+        write_atomic(out, json.dumps(record, indent=2, default=json_default) + "\n")
     if db:
         print(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}"))
     return 0 if fit.accepted else 1

@@ -34,7 +34,7 @@ from . import _kernels
 from .channels import Panel
 from .events import Events
 
-__all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak"]
+__all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
 _CHI2_99_2DOF = 9.210340371976184  # chi-square 0.99 quantile, 2 degrees of freedom
 _MAX_FIT_EVENTS = 10_000
@@ -201,7 +201,8 @@ def _pileup_max(x: np.ndarray) -> float:
     return np.inf
 
 
-def _cofactor(upper: float) -> float:
+def cofactor(upper: float) -> float:
+    """asinh cofactor for a channel whose decoded upper limit is ``upper`` (1/1000 of the range, >= 1)."""
     return max(1.0, float(upper) / 1000.0)
 
 
@@ -262,34 +263,29 @@ def fit_monocyte_gate(
 
     # 2. singlets
     sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
+    singlets = cells
     if panel.fsc_h or panel.fsc_w:
         sing_ch = panel.fsc_h or panel.fsc_w
         is_ratio = panel.fsc_h is not None
-        m = events.column(sing_ch)[cells].astype(np.float64)
+        metric = events.column(sing_ch)[cells].astype(np.float64)
         if is_ratio:
-            ok = m > 0
-            m = np.where(ok, fsc[cells] / np.where(ok, m, 1.0), np.nan)
-        m = m[np.isfinite(m) & (m > 0)]
+            ok = metric > 0
+            metric = np.where(ok, fsc[cells] / np.where(ok, metric, 1.0), np.nan)
+        m = metric[np.isfinite(metric) & (metric > 0)]
         if m.size < 100:
             return GateFailure("no_singlets", f"the {sing_ch} channel holds no usable values")
         lm = np.log(m)
         med = np.median(lm)
         sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
         sing_range = (float(np.exp(med - _SINGLET_SD * sd)), float(np.exp(med + _SINGLET_SD * sd)))
-    singlets = cells
-    if sing_ch:
-        mm = events.column(sing_ch)[cells].astype(np.float64)
-        if is_ratio:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mm = np.where(mm > 0, fsc[cells] / mm, np.nan)
-        singlets = cells[(mm >= sing_range[0]) & (mm < sing_range[1])]
+        singlets = cells[(metric >= sing_range[0]) & (metric < sing_range[1])]
 
     # 3. leukocytes (CD45+)
     cd45_min = None
     leuk = singlets
     if panel.cd45:
         cd45 = events.column(panel.cd45)[singlets].astype(np.float64)
-        cof45 = _cofactor(events.upper_limit(panel.cd45))
+        cof45 = cofactor(events.upper_limit(panel.cd45))
         valley = valley_below_first_peak(np.arcsinh(cd45 / cof45))
         if valley is None:
             flags.append("no_cd45_valley")
@@ -304,8 +300,8 @@ def fit_monocyte_gate(
 
     # 4. monocytes: mixture on (asinh CD14, asinh SSC)
     fit_idx = leuk if leuk.size <= max_fit_events else rng.choice(leuk, max_fit_events, replace=False)
-    cof14 = _cofactor(events.upper_limit(panel.cd14))
-    cofs = _cofactor(events.upper_limit(panel.ssc_a))
+    cof14 = cofactor(events.upper_limit(panel.cd14))
+    cofs = cofactor(events.upper_limit(panel.ssc_a))
     X = np.column_stack(
         [np.arcsinh(events.column(panel.cd14)[fit_idx] / cof14), np.arcsinh(ssc[fit_idx] / cofs)]
     )

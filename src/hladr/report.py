@@ -117,8 +117,7 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
     """The run report as one HTML page."""
     e = html.escape
     png = calibration_figure_png(cal)
-    img = (f'<img alt="bead calibration" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-           if png else "<p>No calibration fit.</p>")
+    img = _img(png, "bead calibration") or "<p>No calibration fit.</p>"
     rows = []
     for r in results:
         cls = {"fail": "fail", "warn": "warn"}.get(r.qc, "")

@@ -23,7 +23,7 @@ from .channels import Panel, find_panel
 from .compensate import Spillover, compensate, spillover_of
 from .errors import CalibrationError, HladrError
 from .events import Events, parse_fcs_date
-from .gate import GateFailure, MonocyteGate, fit_monocyte_gate
+from .gate import GateFailure, MonocyteGate, cofactor, fit_monocyte_gate
 from .lots import Lot
 from .phenotype import call_phenotype, parse_ferritin
 from .quantify import summarise_monocytes
@@ -484,8 +484,8 @@ def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None) -> dic
     """Compact data for the report's gating plot: CD14 vs SSC density (asinh), 48 x 48."""
     import numpy as np
 
-    cof14 = gate.cof_cd14 if gate else max(1.0, events.upper_limit(panel.cd14) / 1000.0)
-    cofs = gate.cof_ssc if gate else max(1.0, events.upper_limit(panel.ssc_a) / 1000.0)
+    cof14 = gate.cof_cd14 if gate else cofactor(events.upper_limit(panel.cd14))
+    cofs = gate.cof_ssc if gate else cofactor(events.upper_limit(panel.ssc_a))
     step = max(1, events.n_events // 50_000)
     x = np.arcsinh(events.column(panel.cd14)[::step] / cof14)
     y = np.arcsinh(events.column(panel.ssc_a)[::step] / cofs)

@@ -58,6 +58,7 @@ __all__ = [
     "record_calibration",
     "store_calibration",
     "calibration_series",
+    "json_default",
 ]
 
 log = logging.getLogger(__name__)
@@ -298,7 +299,8 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _json_default(o: object) -> object:
+def json_default(o: object) -> object:
+    """``json.dumps(default=...)`` for numpy values, dates and paths in records."""
     if hasattr(o, "item"):  # numpy scalars
         return o.item()  # type: ignore[union-attr]
     if hasattr(o, "tolist"):  # numpy arrays
@@ -365,7 +367,7 @@ def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: 
             for k, lv in enumerate(record["levels"])
         ]
         settings = record.get("settings") or {}
-        text = json.dumps(record, sort_keys=True, default=_json_default)
+        text = json.dumps(record, sort_keys=True, default=json_default)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CalibrationError(f"calibration record from {source}: not valid for the store ({exc!r})") from None
     date_text = settings.get("date")
