@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from hladr.compensate import compensate, spillover_of
+from hladr.compensate import compensated_channel, spillover_of
 from hladr.gatingml import apply_monocyte_template, load_template
 from hladr.read import read_events
 
@@ -16,5 +16,6 @@ template_path, path = sys.argv[1:3]
 template = load_template(template_path)
 events = read_events(path)
 res = apply_monocyte_template(template, events)
-mono = compensate(events.with_data(events.data[res.indices]), spillover_of(events))
-print(json.dumps({"ok": True, "monocytes": res.n_monocytes, "pe_median": float(np.median(mono.column("PE-A")))}))
+pe = compensated_channel(events, spillover_of(events), "PE-A", res.indices)
+out = {"ok": True, "monocytes": res.n_monocytes, "pe_median": float(np.median(pe)), "sha256": events.sha256}
+print(json.dumps(out))

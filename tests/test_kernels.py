@@ -88,3 +88,14 @@ def test_monocyte_chain_on_empty_input():
     data = np.zeros((0, 5), dtype=np.float32)
     m, c = K.monocyte_chain(data, *_chain_args())
     assert m.shape == (0,) and list(c) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 777])
+def test_weighted_sum_rows_agrees_with_reference(n_rows):
+    rng = np.random.default_rng(n_rows)
+    data = _awkward(rng, 4000).reshape(1000, 4).astype(np.float32)
+    rows = rng.choice(1000, size=n_rows).astype(np.int64)
+    cols, w = np.array([2, 0, 3], dtype=np.int64), np.array([1.02, -0.13, 0.004])
+    got, ref = K.weighted_sum_rows(data, rows, cols, w), K.weighted_sum_rows_ref(data, rows, cols, w)
+    assert got.dtype == np.float64 and got.shape == (n_rows,)
+    np.testing.assert_array_equal(got, ref)  # same terms, same order: bit for bit (NaN included)

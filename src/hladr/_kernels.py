@@ -185,6 +185,31 @@ def compensate_columns_ref(data, cols, inv_spill):
     return out
 
 
+@njit(cache=True, nogil=True)
+def weighted_sum_rows(data, rows, cols, weights):  # pragma: no cover - compiled
+    """float64 ``sum_t data[rows[i], cols[t]] * weights[t]`` for each listed row.
+
+    One compensated channel of selected events (``cols``/``weights``: the
+    non-zero entries of that channel's column of the inverse spillover), in
+    double precision and without compensating or copying the whole matrix.
+    """
+    n = rows.shape[0]
+    out = np.zeros(n, dtype=np.float64)
+    for t in range(cols.shape[0]):
+        c, w = cols[t], weights[t]
+        for i in range(n):
+            out[i] += np.float64(data[rows[i], c]) * w
+    return out
+
+
+def weighted_sum_rows_ref(data, rows, cols, weights):
+    """NumPy twin of :func:`weighted_sum_rows` (terms added in the same order)."""
+    out = np.zeros(len(rows), dtype=np.float64)
+    for c, w in zip(cols, weights, strict=True):
+        out = out + data[rows, c].astype(np.float64) * w
+    return out
+
+
 # ----- Gating-ML engine
 # ``gml_evaluate`` runs a Gating-ML 2.0 template, compiled by ``gatingml.py`` into
 # the primitive arrays below, over the events; ``gml_transform`` is its scale

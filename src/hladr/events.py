@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -38,7 +39,10 @@ class Events:
     path : str
         The file the events were read from.
     sha256 : str
-        SHA-256 of the whole file, hex.
+        SHA-256 of the whole file, hex. The reader may still be computing it in
+        a background thread (large files, see :mod:`hladr.read`): reading the
+        attribute then waits for it, and raises the reader's ``ReadError`` if the
+        file changed while it was read. ``with_data`` keeps it pending.
     dataset : int
         Which dataset of the file (1-based).
     n_datasets : int
@@ -55,7 +59,7 @@ class Events:
     pnr: tuple[float, ...]
     keywords: Mapping[str, str]
     path: str = ""
-    sha256: str = ""
+    sha256: str = ""  # a property, installed below: may be a PendingDigest until read
     dataset: int = 1
     n_datasets: int = 1
     quirks: tuple[str, ...] = ()
@@ -96,7 +100,36 @@ class Events:
 
     def with_data(self, data: np.ndarray, **changes) -> Events:
         """A copy with new values (same channels), e.g. after compensation."""
+        changes.setdefault("sha256", self.__dict__["_sha256"])  # a digest still being computed stays so
         return replace(self, data=data, **changes)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_sha256"] = self.sha256  # a pending digest cannot cross a process boundary
+        return state
+
+
+class PendingDigest(Protocol):
+    """A file's SHA-256 still being computed: ``result()`` waits for it (hex) or raises ``ReadError``."""
+
+    def result(self) -> str: ...
+
+
+def _get_sha256(self: Events) -> str:
+    value = self.__dict__["_sha256"]
+    if not isinstance(value, str):
+        value = value.result()
+        self.__dict__["_sha256"] = value  # a cache on a frozen instance: the value never changes
+    return value
+
+
+def _set_sha256(self: Events, value: str | PendingDigest) -> None:
+    self.__dict__["_sha256"] = value
+
+
+# Installed after @dataclass so that ``sha256`` stays an ordinary constructor field
+# (``Events(..., sha256=...)``) while reading it may wait for a background digest.
+Events.sha256 = property(_get_sha256, _set_sha256, doc="SHA-256 of the whole file, hex (waits if pending).")  # type: ignore[assignment,method-assign]
 
 
 _DATE_FORMATS = ("%d-%b-%Y", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y")

@@ -17,10 +17,12 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .calibrate import BeadCurve, FitFailure, fit_bead_curve
 from .channels import Panel, find_panel
-from .compensate import Spillover, compensate, spillover_of
+from .compensate import Spillover, compensate, compensated_channel, spillover_of
 from .errors import CalibrationError, HladrError
 from .events import Events, parse_fcs_date
 from .gate import GateFailure, MonocyteGate, cofactor, fit_monocyte_gate
@@ -375,8 +377,7 @@ def analyze_sample(
     try:
         clock = _Clock()
         events = read_events(inp.path)
-        clock.lap("read")
-        sha = events.sha256
+        clock.lap("read")  # a large file's SHA-256 may still be computed in the background: read it last
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
         raw = events
@@ -402,7 +403,7 @@ def analyze_sample(
             # the template compensates per gate dimension itself: it gets the raw values
             tres = apply_monocyte_template(template, raw)
             clock.lap("gate_apply")
-            mask, n = tres.mask, tres.n_monocytes
+            mask, rows, n = tres.mask, tres.indices, tres.n_monocytes
             gate_counts = {"events": events.n_events, **tres.counts, "monocytes": n}
             gate_params = {"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
                            "gate_path": list(tres.gate_path)}
@@ -414,11 +415,12 @@ def analyze_sample(
             clock.lap("gate_fit")
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
-                mask, n = None, None
+                mask, rows, n = None, None, None
             else:
                 result = gate.apply(events)
                 clock.lap("gate_apply")
                 mask, n = result.mask, result.n_monocytes
+                rows = np.flatnonzero(mask)
                 gate_counts = result.counts
                 gate_params = gate.to_dict()
                 for code in gate.flags:
@@ -430,7 +432,7 @@ def analyze_sample(
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
             if calibration is not None and calibration.accepted and n > 0:
-                pe = events.data[mask, events.index(panel.hladr)]
+                pe = compensated_channel(raw, spill, panel.hladr, rows)  # float64, only the monocytes
                 summary = summarise_monocytes(pe, calibration.curve)
                 clock.lap("quantify")
                 for code in summary.flags:
@@ -439,9 +441,15 @@ def analyze_sample(
             if summary is not None:
                 figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
             clock.lap("figure_data")
+        sha = events.sha256
     except HladrError as exc:
         code = type(exc).__name__.replace("Error", "").lower() or "error"
         flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
+    if sha is None and events is not None:
+        try:
+            sha = events.sha256
+        except HladrError as exc:  # the file changed while it was read
+            flags.append(Flag("unreadable", str(exc), "fail"))
     qc = _qc_of(flags)
     hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
     ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
