@@ -324,3 +324,121 @@ def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path, monkeypatc
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "HLADR_CACHE": str(tmp_path)})
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- cached static arrays
+_ELLIPSE = (
+    '<gating:EllipsoidGate gating:id="Blob">' + _dim("FSC-A") + _dim("FL2-A", xf="Logicle")
+    + '<gating:mean><gating:coordinate data-type:value="80000"/><gating:coordinate data-type:value="0.8"/>'
+    '</gating:mean><gating:covarianceMatrix>'
+    '<gating:row><gating:entry data-type:value="4e8"/><gating:entry data-type:value="100"/></gating:row>'
+    '<gating:row><gating:entry data-type:value="100"/><gating:entry data-type:value="0.01"/></gating:row>'
+    '</gating:covarianceMatrix><gating:distanceSquare data-type:value="1"/></gating:EllipsoidGate>\n'
+)
+_STATIC_IDS = ["Monocytes", "Blob"]  # polygons (one on a logicle scale), a logicle rectangle, an ellipse
+
+
+@pytest.fixture
+def static_cache(tmp_path, monkeypatch):
+    """An empty cache directory, with the in-process caches of static arrays cleared before and after."""
+    from hladr import gatingml as gml
+
+    monkeypatch.setenv("HLADR_CACHE", str(tmp_path / "cache"))
+    gml._static_arrays.cache_clear()
+    gml._stored_statics.cache_clear()
+    yield tmp_path / "cache" / "templates"
+    gml._static_arrays.cache_clear()
+    gml._stored_statics.cache_clear()
+
+
+def _static_program(tmp_path: Path) -> tuple[GateTemplate, tuple]:
+    """(template, ``program`` of its gates ``_STATIC_IDS``), from a fresh process's point of view."""
+    from hladr import gatingml as gml
+
+    gml._static_arrays.cache_clear()
+    gml._stored_statics.cache_clear()
+    path = _monocyte_template(tmp_path)
+    path.write_text(path.read_text().replace("</gating:Gating-ML>", _ELLIPSE + "</gating:Gating-ML>"))
+    tpl = load_template(path)
+    gates = gml._closure(tpl, _STATIC_IDS)
+    return tpl, gml._Compiler(tpl, _monocyte_events()).program(gates, _STATIC_IDS, None)
+
+
+def _assert_identical(got: tuple, want: tuple) -> None:
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), f"argument {i} differs"
+
+
+def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
+    from hladr import gatingml as gml
+
+    tpl, fresh = _static_program(tmp_path)
+    assert gml._static_arrays.cache_info().misses == 5  # Cells, Singlets, CD45pos, Monocytes, Blob
+    key = gml._gml_parse._cache_key(tpl.sha256)
+    assert [p.name for p in static_cache.glob("*.static.npz")] == [f"{key}.static.npz"]
+    # +-inf limits, 3 band tables (uint8 classes), an ellipse row
+    assert np.isposinf(fresh[19]).any() and np.isneginf(fresh[19]).any() and np.isinf(fresh[23]).any()
+    assert len(fresh[21]) == 3 and fresh[24].dtype == np.uint8 and np.count_nonzero(fresh[26]) == 4
+    _, cached = _static_program(tmp_path)
+    assert gml._static_arrays.cache_info().misses == 0  # all read from the cache
+    _assert_identical(cached, fresh)
+    # what _static_arrays returns is what the cache gives back (params read-only as computed)
+    gates = gml._closure(tpl, _STATIC_IDS)
+    from_cache = gml._statics(tpl.sha256, gates)
+    gml._static_arrays.cache_clear()
+    for g in gates:
+        (st, table), (st0, table0) = from_cache[g], gml._static_arrays(g)
+        for d, d0 in zip(st, st0, strict=True):
+            assert not d[1].flags.writeable and d[1].tobytes() == d0[1].tobytes()
+            assert [d[0], *d[2:]] == [d0[0], *d0[2:]]
+        assert (table is None) == (table0 is None)
+        if table is not None:
+            assert all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(table, table0, strict=True))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other_code", "short_arrays", "pickled"])
+def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
+    from hladr import gatingml as gml
+
+    _, fresh = _static_program(tmp_path)
+    f = next(static_cache.glob("*.static.npz"))
+    if damage == "garbage":
+        f.write_bytes(b"\x00\x01 not an npz file" * 10)
+    elif damage == "truncated":
+        f.write_bytes(f.read_bytes()[:300])
+    elif damage == "empty":
+        f.write_bytes(b"")
+    else:
+        with np.load(f, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if damage == "other_code":
+            arrays["code"] = np.zeros(32, dtype=np.uint8)
+        elif damage == "short_arrays":
+            arrays["f"] = arrays["f"][:-1]
+        else:
+            arrays["keys"] = np.array(list(arrays["keys"]), dtype=object)
+        with open(f, "wb") as fh:
+            np.savez(fh, **arrays)
+    _, again = _static_program(tmp_path)
+    assert gml._static_arrays.cache_info().misses == 5  # recomputed
+    _assert_identical(again, fresh)
+    _, third = _static_program(tmp_path)  # and the cache was repaired
+    assert gml._static_arrays.cache_info().misses == 0
+    _assert_identical(third, fresh)
+
+
+def test_unwritable_static_cache_is_no_error(tmp_path, monkeypatch):
+    from hladr import gatingml as gml
+
+    _, fresh = _static_program(tmp_path)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("HLADR_CACHE", str(blocker))
+    try:
+        _, again = _static_program(tmp_path)
+    finally:
+        gml._static_arrays.cache_clear()
+        gml._stored_statics.cache_clear()
+    _assert_identical(again, fresh)

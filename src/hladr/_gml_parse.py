@@ -15,6 +15,7 @@ Every problem raises ``GateError`` with one line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -413,6 +414,30 @@ def _write_cache(sha: str, gates, matrices) -> None:
         os.replace(tmp, d / f"{_cache_key(sha)}.json")
     except OSError as exc:  # a read-only home is no reason to fail a run
         log.info("template cache not written: %s", exc)
+
+
+def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
+    """Arrays cached as ``<key>.<kind>.npz`` for template ``sha``; None when absent or unreadable."""
+    try:
+        with open(_cache_dir() / f"{_cache_key(sha)}.{kind}.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception:  # noqa: BLE001 - missing, truncated, corrupt (zipfile, format, pickle): recompute
+        return None
+
+
+def _write_arrays(sha: str, kind: str, arrays: dict[str, np.ndarray]) -> None:
+    """Cache ``arrays`` as ``<key>.<kind>.npz`` for template ``sha`` (atomically; never fails a run)."""
+    d = _cache_dir()
+    tmp = d / f".{_cache_key(sha)}.{kind}.{os.getpid()}.tmp"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, d / f"{_cache_key(sha)}.{kind}.npz")
+    except OSError as exc:  # a read-only home is no reason to fail a run
+        log.info("template cache not written: %s", exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def load_template(path: str | Path) -> GateTemplate:
