@@ -194,11 +194,13 @@ def weighted_sum_rows(data, rows, cols, weights):  # pragma: no cover - compiled
     double precision and without compensating or copying the whole matrix.
     """
     n = rows.shape[0]
-    out = np.zeros(n, dtype=np.float64)
-    for t in range(cols.shape[0]):
-        c, w = cols[t], weights[t]
-        for i in range(n):
-            out[i] += np.float64(data[rows[i], c]) * w
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):  # row by row: one cache line per event, not one per term
+        k = rows[i]
+        v = 0.0
+        for t in range(cols.shape[0]):
+            v += np.float64(data[k, cols[t]]) * weights[t]
+        out[i] = v
     return out
 
 

@@ -28,7 +28,8 @@ the Gating-ML compliance suite give exactly its per-event truth:
   only events within a safety margin of a limit are transformed.
 
 FlowKit itself re-compensates and re-transforms the whole matrix for each gate;
-this engine never copies the matrix and is some 25x faster.
+this engine never copies the matrix; on the benchmark template its gate stage is
+20-26x faster than FlowKit's at 1M-5M events (benchmarks/README.md).
 """
 
 from __future__ import annotations
