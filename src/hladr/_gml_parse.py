@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import math
@@ -404,16 +405,23 @@ def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatri
     return gates, matrices
 
 
-def _write_cache(sha: str, gates, matrices) -> None:
+def _write_cache_file(name: str, data: bytes) -> None:
+    """Write ``data`` to cache file ``name`` atomically (tmp + replace); a read-only cache never fails a run."""
     d = _cache_dir()
+    tmp = d / f".{name}.{os.getpid()}.tmp"
     try:
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{_cache_key(sha)}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]}),
-                       encoding="utf-8")
-        os.replace(tmp, d / f"{_cache_key(sha)}.json")
+        tmp.write_bytes(data)
+        os.replace(tmp, d / name)
     except OSError as exc:  # a read-only home is no reason to fail a run
         log.info("template cache not written: %s", exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _write_cache(sha: str, gates, matrices) -> None:
+    text = json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]})
+    _write_cache_file(f"{_cache_key(sha)}.json", text.encode("utf-8"))
 
 
 def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
@@ -427,17 +435,9 @@ def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
 
 def _write_arrays(sha: str, kind: str, arrays: dict[str, np.ndarray]) -> None:
     """Cache ``arrays`` as ``<key>.<kind>.npz`` for template ``sha`` (atomically; never fails a run)."""
-    d = _cache_dir()
-    tmp = d / f".{_cache_key(sha)}.{kind}.{os.getpid()}.tmp"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, d / f"{_cache_key(sha)}.{kind}.npz")
-    except OSError as exc:  # a read-only home is no reason to fail a run
-        log.info("template cache not written: %s", exc)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _write_cache_file(f"{_cache_key(sha)}.{kind}.npz", buf.getvalue())
 
 
 def load_template(path: str | Path) -> GateTemplate:
