@@ -167,11 +167,8 @@ class ReadReport:
 
 def sha256_file(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes, hex; the identity of an input in every result."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()  # as the background digest reads it
 
 
 def _one_line(text: object, limit: int = 200) -> str:

@@ -441,11 +441,10 @@ def analyze_sample(
             if summary is not None:
                 figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
             clock.lap("figure_data")
-        sha = events.sha256
     except HladrError as exc:
         code = type(exc).__name__.replace("Error", "").lower() or "error"
         flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
-    if sha is None and events is not None:
+    if events is not None:  # read last: a large file's digest is computed while it is analysed
         try:
             sha = events.sha256
         except HladrError as exc:  # the file changed while it was read
