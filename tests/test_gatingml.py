@@ -115,10 +115,13 @@ def test_gate_matches_compliance_truth(gate_ref, data1, name):
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("reference", [False, True], ids=["kernels", "numpy"])
-def test_all_gates_template_matches_truth(gate_ref, data1, reference):
+@pytest.mark.parametrize(
+    ("reference", "threads"), [(False, 1), (False, 3), (True, 1)], ids=["kernels", "kernels-3-threads", "numpy"]
+)
+def test_all_gates_template_matches_truth(gate_ref, data1, reference, threads):
+    # 3 threads: the events are cut into slices of 4096 rows evaluated at once, then joined
     tpl = _template(gate_ref / "gml" / "gml_all_gates.xml")
-    res = evaluate(tpl, data1, reference=reference)
+    res = evaluate(tpl, data1, reference=reference, threads=threads)
     assert len(res) == 49 and tuple(res) == tpl.gate_ids
     bad = [g for g, m in res.items() if not np.array_equal(m, _truth(gate_ref, g))]
     assert bad == []

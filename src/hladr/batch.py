@@ -183,7 +183,8 @@ def _analyse_all(
 
     results: list[SampleResult | None] = [None] * len(inputs)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(analyze_sample, inp, calibration, config): k for k, inp in enumerate(inputs)}
+        # one tube per core already: a tube's own work stays on one thread
+        futures = {pool.submit(analyze_sample, inp, calibration, config, threads=1): k for k, inp in enumerate(inputs)}
         from concurrent.futures import as_completed
 
         for fut in as_completed(futures):

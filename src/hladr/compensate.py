@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
+from ._parallel import map_slices, thread_count
 from .errors import HladrError
 from .events import Events
 
@@ -87,13 +88,16 @@ def compensate(events: Events, spill: Spillover | None) -> Events:
     return events.with_data(out, compensated=tuple(spill.channels))
 
 
-def compensated_channel(events: Events, spill: Spillover | None, channel: str, rows: np.ndarray) -> np.ndarray:
+def compensated_channel(
+    events: Events, spill: Spillover | None, channel: str, rows: np.ndarray, *, threads: int | None = None
+) -> np.ndarray:
     """float64 compensated values of one channel for the events ``rows`` (e.g. the gated monocytes).
 
     The same numbers as ``compensate(events, spill).column(channel)[rows]`` but
     in double precision, as the Gating-ML engine computes them, and touching only
     the listed rows and the columns that spill into ``channel``: a template run
-    never compensates the whole matrix.
+    never compensates the whole matrix. ``threads``: as in
+    ``gatingml.evaluate`` (slices of ``rows`` gathered at once; same result).
 
     Raises
     ------
@@ -111,4 +115,8 @@ def compensated_channel(events: Events, spill: Spillover | None, channel: str, r
         nz = np.flatnonzero(inv[:, j])
         cols = np.array([events.index(spill.channels[a]) for a in nz], dtype=np.int64)
         weights = np.ascontiguousarray(inv[nz, j], dtype=np.float64)
-    return _kernels.weighted_sum_rows(events.data, rows, cols, weights)
+    data = events.data
+    # a large tube's rows are far apart in memory: gathering them waits on memory, so slices overlap the waits
+    parts = map_slices(lambda lo, hi: _kernels.weighted_sum_rows(data, rows[lo:hi], cols, weights),
+                       len(rows), thread_count(data.shape[0], threads))
+    return parts[0][2] if len(parts) == 1 else np.concatenate([p for _, _, p in parts])

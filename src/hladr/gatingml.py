@@ -46,6 +46,7 @@ import numpy as np
 from . import _gml_parse
 from . import _kernels as K
 from ._gml_parse import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform, load_template
+from ._parallel import map_slices, thread_count
 from .errors import ChannelError, GateError
 from .events import Events
 
@@ -538,8 +539,16 @@ def _closure(template: GateTemplate, gate_ids: Iterable[str]) -> list[TemplateGa
     return order
 
 
-def _run(template: GateTemplate, events: Events, gate_ids: Sequence[str], target: str | None, reference: bool):
-    """``gml_evaluate`` (or its twin) on the gates needed for ``gate_ids``: (masks, counts by id, target indices)."""
+def _run(
+    template: GateTemplate, events: Events, gate_ids: Sequence[str], target: str | None, reference: bool,
+    threads: int | None = 1,
+):
+    """``gml_evaluate`` (or its twin) on the gates needed for ``gate_ids``: (masks, counts by id, target indices).
+
+    With several ``threads`` the events are cut into slices of rows evaluated at
+    the same time (each event is judged on its own), and the slices' results are
+    joined in row order: the same masks, counts and indices as one pass.
+    """
     data = events.data
     if data.dtype not in (np.float32, np.float64):
         raise GateError(f"{Path(events.path).name or 'events'}: data must be float32 or float64, not {data.dtype}")
@@ -548,7 +557,14 @@ def _run(template: GateTemplate, events: Events, gate_ids: Sequence[str], target
     gates = _closure(template, list(gate_ids) + ([target] if target else []))
     args = _Compiler(template, events).program(gates, gate_ids, target)
     run = K.gml_evaluate_ref if reference else K.gml_evaluate
-    masks, counts, selected = run(data, *args)
+    parts = map_slices(lambda lo, hi: run(data[lo:hi], *args), data.shape[0],
+                       1 if reference else thread_count(data.shape[0], threads))
+    if len(parts) == 1:
+        masks, counts, selected = parts[0][2]
+    else:
+        masks = np.concatenate([p[0] for _, _, p in parts], axis=1)
+        counts = np.sum([p[1] for _, _, p in parts], axis=0)
+        selected = np.concatenate([p[2] + lo for lo, _, p in parts])
     return masks, {g.id: int(c) for g, c in zip(gates, counts, strict=True)}, selected
 
 
@@ -558,6 +574,7 @@ def evaluate(
     *,
     gate_ids: Sequence[str] | None = None,
     reference: bool = False,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Membership of each event in each gate of a template.
 
@@ -572,6 +589,10 @@ def evaluate(
         depend on are evaluated.
     reference : bool
         Use the pure-NumPy twins of the kernels (slow; for tests).
+    threads : int, optional
+        Threads evaluating slices of the events at once; default: by the cores
+        this process may use and the number of events (``hladr._parallel``).
+        The result does not depend on it.
 
     Returns
     -------
@@ -586,16 +607,18 @@ def evaluate(
         A gate needs a channel the file does not have.
     """
     wanted = list(dict.fromkeys(template.gate_ids if gate_ids is None else gate_ids))
-    masks, _, _ = _run(template, events, wanted, None, reference)
+    masks, _, _ = _run(template, events, wanted, None, reference, threads)
     return {g: masks[r] for r, g in enumerate(wanted)}
 
 
-def apply_monocyte_template(template: GateTemplate, events: Events) -> TemplateGateResult:
+def apply_monocyte_template(
+    template: GateTemplate, events: Events, *, threads: int | None = None
+) -> TemplateGateResult:
     """Select the monocytes with the template gate whose id is ``monocytes`` (any case).
 
     Only that gate, its ancestors and the operands of Boolean gates among them
     are evaluated, so gates of the template that select other populations
-    cannot make a tube fail.
+    cannot make a tube fail. ``threads`` as in :func:`evaluate`.
 
     Raises
     ------
@@ -610,7 +633,7 @@ def apply_monocyte_template(template: GateTemplate, events: Events) -> TemplateG
             f"{Path(template.path).name}: no gate has id 'monocytes' (any case); the template defines "
             f"{', '.join(template.gate_ids)}; rename the gate that selects the monocytes"
         )
-    masks, counts, selected = _run(template, events, [gate.id], gate.id, reference=False)
+    masks, counts, selected = _run(template, events, [gate.id], gate.id, False, threads)
     return TemplateGateResult(
         mask=masks[0],
         indices=selected,

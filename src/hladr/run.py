@@ -344,7 +344,8 @@ def _default_sample_id(events: Events | None, path: str) -> str:
 
 
 def analyze_sample(
-    inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None
+    inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None, *,
+    threads: int | None = None,
 ) -> SampleResult:
     """Analyse one sample tube: read -> channels -> compensate -> gate -> quantify -> phenotype.
 
@@ -356,6 +357,9 @@ def analyze_sample(
         The run's bead calibration; without an accepted one HLA-DR is not reported.
     config : RunConfig
         Rule set and gating options.
+    threads : int, optional
+        Threads for the per-event work of this one tube (default: by cores and
+        size; a batch running one tube per core passes 1). Never changes a result.
 
     Returns
     -------
@@ -376,7 +380,7 @@ def analyze_sample(
     name = os.path.basename(inp.path)
     try:
         clock = _Clock()
-        events = read_events(inp.path)
+        events = read_events(inp.path, threads=threads)
         clock.lap("read")  # a large file's SHA-256 may still be computed in the background: read it last
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
@@ -401,7 +405,7 @@ def analyze_sample(
             template = load_template(template_path)
             clock.lap("template_load")
             # the template compensates per gate dimension itself: it gets the raw values
-            tres = apply_monocyte_template(template, raw)
+            tres = apply_monocyte_template(template, raw, threads=threads)
             clock.lap("gate_apply")
             mask, rows, n = tres.mask, tres.indices, tres.n_monocytes
             gate_counts = {"events": events.n_events, **tres.counts, "monocytes": n}
@@ -432,7 +436,7 @@ def analyze_sample(
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
             if calibration is not None and calibration.accepted and n > 0:
-                pe = compensated_channel(raw, spill, panel.hladr, rows)  # float64, only the monocytes
+                pe = compensated_channel(raw, spill, panel.hladr, rows, threads=threads)  # float64, the monocytes
                 summary = summarise_monocytes(pe, calibration.curve)
                 clock.lap("quantify")
                 for code in summary.flags:
