@@ -1,6 +1,8 @@
 """The hladr script of benchmark 4 (whole process, one tube): the same work as script_flowkit.py.
 
-Usage: python benchmarks/script_hladr.py TEMPLATE.xml FILE.fcs
+With ``--no-sha256`` the file's SHA-256 (which FlowKit does not compute) is skipped.
+
+Usage: python benchmarks/script_hladr.py TEMPLATE.xml FILE.fcs [--no-sha256]
 """
 
 import json
@@ -10,11 +12,12 @@ import numpy as np
 
 from hladr.compensate import compensated_channel, spillover_of
 from hladr.gatingml import apply_monocyte_template, load_template
-from hladr.read import read_events
+from hladr.read import read_fcs
 
 template_path, path = sys.argv[1:3]
+sha256 = "--no-sha256" not in sys.argv[3:]
 template = load_template(template_path)
-events = read_events(path)
+events = read_fcs(path, sha256=sha256)[0]
 res = apply_monocyte_template(template, events)
 pe = compensated_channel(events, spillover_of(events), "PE-A", res.indices)
 out = {"ok": True, "monocytes": res.n_monocytes, "pe_median": float(np.median(pe)), "sha256": events.sha256}
