@@ -28,8 +28,10 @@ the Gating-ML compliance suite give exactly its per-event truth:
   only events within a safety margin of a limit are transformed.
 
 FlowKit itself re-compensates and re-transforms the whole matrix for each gate;
-this engine never copies the matrix; on the benchmark template its gate stage is
-20-26x faster than FlowKit's at 1M-5M events (benchmarks/README.md).
+this engine never copies the matrix, and a large tube's rows are cut into
+slices evaluated by several threads at once (``threads``; every event is judged
+on its own, so the result is the same). Speed against FlowKit:
+benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -28,7 +28,10 @@ it. For float32 and 32-bit integer DATA that is nearly the whole file (all but
 1 MiB) the float32 events are written over DATA itself (byte swap, masks and
 scaling included) and keep the buffer; otherwise they are one new array and
 the buffer is dropped when the call returns. Either way, reading allocates
-about the file size once, besides the events.
+about the file size once, besides the events. With ``threads`` above one (the
+default when no background digest holds the other core, e.g. ``sha256=False``)
+a large file is read in slices of bytes (``os.preadv``) and decoded in slices
+of rows by several threads at once (:mod:`hladr._parallel`).
 
 Which reader decodes DATA:
 
