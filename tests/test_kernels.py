@@ -99,3 +99,37 @@ def test_weighted_sum_rows_agrees_with_reference(n_rows):
     got, ref = K.weighted_sum_rows(data, rows, cols, w), K.weighted_sum_rows_ref(data, rows, cols, w)
     assert got.dtype == np.float64 and got.shape == (n_rows,)
     np.testing.assert_array_equal(got, ref)  # same terms, same order: bit for bit (NaN included)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compensation_kernel_in_place_equals_copy(seed):
+    """``out=data`` overwrites the matrix with exactly the values of the copying call (twin too)."""
+    rng = np.random.default_rng(seed)
+    data = _awkward(rng, 6000).reshape(1000, 6).astype(np.float32)
+    cols = np.array([4, 1, 2], dtype=np.int64)
+    inv = np.linalg.inv(np.eye(3) + rng.uniform(0, 0.2, size=(3, 3)) * (1 - np.eye(3)))
+    for kernel in (K.compensate_columns, K.compensate_columns_ref):
+        copied = kernel(data, cols, inv)
+        inplace = data.copy()
+        got = kernel(inplace, cols, inv, inplace)
+        assert got is inplace
+        np.testing.assert_array_equal(inplace, copied)  # bit for bit, NaN included
+        np.testing.assert_array_equal(inplace[:, [0, 3, 5]], data[:, [0, 3, 5]])  # unlisted untouched
+    out = np.full_like(data, 7.0)  # a separate ``out``: only the listed columns are written
+    K.compensate_columns(data, cols, inv, out)
+    np.testing.assert_array_equal(out[:, cols], K.compensate_columns(data, cols, inv)[:, cols])
+    assert np.all(out[:, [0, 3, 5]] == 7.0)
+    empty = np.zeros((0, 6), dtype=np.float32)
+    assert K.compensate_columns(empty, cols, inv, empty).shape == (0, 6)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 1000])
+def test_weighted_sum_all_equals_weighted_sum_rows(n_rows):
+    rng = np.random.default_rng(n_rows)
+    data = _awkward(rng, 4 * n_rows).reshape(n_rows, 4).astype(np.float32)
+    cols, w = np.array([2, 0, 3], dtype=np.int64), np.array([1.02, -0.13, 0.004])
+    got = K.weighted_sum_all(data, cols, w, np.empty(n_rows))
+    ref = K.weighted_sum_all_ref(data, cols, w, np.empty(n_rows))
+    rows = K.weighted_sum_rows(data, np.arange(n_rows, dtype=np.int64), cols, w)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got, rows)  # the same value per row as the gathering kernel

@@ -29,6 +29,8 @@ __all__ = [
     "abc_summary_ref",
     "compensate_columns",
     "compensate_columns_ref",
+    "weighted_sum_all",
+    "weighted_sum_all_ref",
 ]
 
 
@@ -161,11 +163,18 @@ def abc_summary_ref(pe, intercept, slope):
 
 # --------------------------------------------------------------------------- compensation
 @njit(cache=True, nogil=True)
-def compensate_columns(data, cols, inv_spill):  # pragma: no cover - compiled
-    """New float32 array: ``data[:, cols] @ inv_spill`` on the listed columns, others copied."""
-    n, d = data.shape
+def compensate_columns(data, cols, inv_spill, out=None):  # pragma: no cover - compiled
+    """float32 ``data[:, cols] @ inv_spill`` written to the listed columns of ``out``.
+
+    ``out=None``: a new array, the other columns copied from ``data``. Otherwise
+    ``out`` (same shape, float32; may be ``data`` itself: each row is read before
+    it is written) receives the listed columns and its other columns are left as
+    they are. Returns ``out``.
+    """
+    n = data.shape[0]
     m = cols.shape[0]
-    out = data.copy()
+    if out is None:
+        out = data.copy()
     row = np.empty(m, dtype=np.float64)
     for k in range(n):
         for a in range(m):
@@ -178,10 +187,12 @@ def compensate_columns(data, cols, inv_spill):  # pragma: no cover - compiled
     return out
 
 
-def compensate_columns_ref(data, cols, inv_spill):
+def compensate_columns_ref(data, cols, inv_spill, out=None):
     """NumPy twin of :func:`compensate_columns`."""
-    out = np.array(data, dtype=np.float32, copy=True)
-    out[:, cols] = (data[:, cols].astype(np.float64) @ inv_spill).astype(np.float32)
+    comp = (data[:, cols].astype(np.float64) @ inv_spill).astype(np.float32)  # read before ``out`` is written
+    if out is None:
+        out = np.array(data, dtype=np.float32, copy=True)
+    out[:, cols] = comp
     return out
 
 
@@ -209,6 +220,30 @@ def weighted_sum_rows_ref(data, rows, cols, weights):
     out = np.zeros(len(rows), dtype=np.float64)
     for c, w in zip(cols, weights, strict=True):
         out = out + data[rows, c].astype(np.float64) * w
+    return out
+
+
+@njit(cache=True, nogil=True)
+def weighted_sum_all(data, cols, weights, out):  # pragma: no cover - compiled
+    """:func:`weighted_sum_rows` of every row of ``data``, written to ``out`` (float64, one per row).
+
+    No index array: callers pass a slice of rows and the matching slice of ``out``.
+    Each value is computed exactly as ``weighted_sum_rows`` computes it.
+    """
+    for k in range(data.shape[0]):
+        v = 0.0
+        for t in range(cols.shape[0]):
+            v += np.float64(data[k, cols[t]]) * weights[t]
+        out[k] = v
+    return out
+
+
+def weighted_sum_all_ref(data, cols, weights, out):
+    """NumPy twin of :func:`weighted_sum_all` (terms added in the same order)."""
+    acc = np.zeros(data.shape[0], dtype=np.float64)
+    for c, w in zip(cols, weights, strict=True):
+        acc = acc + data[:, c].astype(np.float64) * w
+    out[:] = acc
     return out
 
 

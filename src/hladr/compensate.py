@@ -5,7 +5,8 @@ None when the file has none); ``compensate(events, spill)`` returns new
 ``Events`` whose listed channels are compensated (``observed @ inv(S)``, rows of
 ``S`` = spilling channel, as in FCS $SPILLOVER) and whose other channels are
 unchanged. A matrix normally lists only some detectors (BD lists the -A
-channels, not the -H ones): those are left as they are.
+channels, not the -H ones): those are left as they are. ``in_place=True``
+overwrites the input's matrix instead of copying it (the input is then spent).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ._parallel import map_slices, thread_count
 from .errors import HladrError
 from .events import Events
 
-__all__ = ["Spillover", "spillover_of", "compensate", "compensated_channel"]
+__all__ = ["Spillover", "spillover_of", "compensate", "can_compensate_in_place", "compensated_channel"]
 
 
 class CompensationError(HladrError):
@@ -35,6 +36,10 @@ class Spillover:
 
     def to_dict(self) -> dict:
         return {"channels": list(self.channels), "matrix": self.matrix.round(6).tolist()}
+
+    def is_identity(self) -> bool:
+        """An identity matrix: compensating changes nothing."""
+        return bool(np.allclose(self.matrix, np.eye(len(self.channels))))
 
     def same_as(self, other: Spillover | None, *, tol: float = 1e-4) -> bool:
         """Same channels and values (within ``tol``): beads and samples must agree."""
@@ -58,7 +63,7 @@ def spillover_of(events: Events) -> Spillover | None:
 
 def _inverse(events: Events, spill: Spillover | None) -> np.ndarray | None:
     """Inverse of the spillover matrix, or None when there is nothing to compensate (no or identity matrix)."""
-    if spill is None or np.allclose(spill.matrix, np.eye(len(spill.channels))):
+    if spill is None or spill.is_identity():
         return None
     missing = [c for c in spill.channels if c not in events.pnn]
     if missing:
@@ -71,32 +76,56 @@ def _inverse(events: Events, spill: Spillover | None) -> np.ndarray | None:
         raise CompensationError(f"{events.path}: the spillover matrix is singular") from None
 
 
-def compensate(events: Events, spill: Spillover | None) -> Events:
+def can_compensate_in_place(events: Events) -> bool:
+    """Whether ``compensate(events, ..., in_place=True)`` can overwrite ``events.data``
+    (a writeable, C-contiguous float32 array)."""
+    data = events.data
+    return data.dtype == np.float32 and data.flags.c_contiguous and data.flags.writeable
+
+
+def compensate(events: Events, spill: Spillover | None, *, in_place: bool = False) -> Events:
     """Compensate the channels ``spill`` lists; identity matrices return ``events`` as is.
+
+    ``in_place=True`` writes the compensated values into ``events.data`` itself
+    instead of a new matrix (no second copy of a large tube): the returned
+    ``Events`` shares that array, and the input ``events`` must not be used
+    afterwards (its values are no longer the raw ones). It needs a writeable,
+    C-contiguous float32 matrix (:func:`can_compensate_in_place`). The values are
+    the same either way.
 
     Raises
     ------
     CompensationError
         The matrix names a channel that is not in the file, or is singular.
+    ValueError
+        ``in_place`` on a matrix that cannot be overwritten.
     """
     inv = _inverse(events, spill)
     if inv is None:
         return events
     cols = np.array([events.index(c) for c in spill.channels], dtype=np.int64)
-    data = np.ascontiguousarray(events.data, dtype=np.float32)
-    out = _kernels.compensate_columns(data, cols, inv)
+    if in_place:
+        if not can_compensate_in_place(events):
+            raise ValueError("in-place compensation needs a writeable C-contiguous float32 event matrix")
+        out = _kernels.compensate_columns(events.data, cols, inv, events.data)
+    else:
+        data = np.ascontiguousarray(events.data, dtype=np.float32)
+        out = _kernels.compensate_columns(data, cols, inv)
     return events.with_data(out, compensated=tuple(spill.channels))
 
 
 def compensated_channel(
-    events: Events, spill: Spillover | None, channel: str, rows: np.ndarray, *, threads: int | None = None
+    events: Events, spill: Spillover | None, channel: str, rows: np.ndarray | None, *,
+    threads: int | None = None,
 ) -> np.ndarray:
     """float64 compensated values of one channel for the events ``rows`` (e.g. the gated monocytes).
 
     The same numbers as ``compensate(events, spill).column(channel)[rows]`` but
     in double precision, as the Gating-ML engine computes them, and touching only
     the listed rows and the columns that spill into ``channel``: a template run
-    never compensates the whole matrix. ``threads``: as in
+    never compensates the whole matrix. ``rows=None``: every event, in order
+    (no index array); ``compensated_channel(ev, s, c, None)[rows]`` equals
+    ``compensated_channel(ev, s, c, rows)`` bit for bit. ``threads``: as in
     ``gatingml.evaluate`` (slices of ``rows`` gathered at once; same result).
 
     Raises
@@ -107,7 +136,6 @@ def compensated_channel(
         ``channel`` is not in the file.
     """
     col = events.index(channel)
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
     cols, weights = np.array([col], dtype=np.int64), np.ones(1)
     inv = _inverse(events, spill)
     if inv is not None and channel in spill.channels:
@@ -116,6 +144,12 @@ def compensated_channel(
         cols = np.array([events.index(spill.channels[a]) for a in nz], dtype=np.int64)
         weights = np.ascontiguousarray(inv[nz, j], dtype=np.float64)
     data = events.data
+    if rows is None:
+        out = np.empty(data.shape[0], dtype=np.float64)
+        map_slices(lambda lo, hi: _kernels.weighted_sum_all(data[lo:hi], cols, weights, out[lo:hi]),
+                   data.shape[0], thread_count(data.shape[0], threads))
+        return out
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
     # a large tube's rows are far apart in memory: gathering them waits on memory, so slices overlap the waits
     parts = map_slices(lambda lo, hi: _kernels.weighted_sum_rows(data, rows[lo:hi], cols, weights),
                        len(rows), thread_count(data.shape[0], threads))

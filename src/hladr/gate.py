@@ -39,6 +39,7 @@ __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "va
 _CHI2_99_2DOF = 9.210340371976184  # chi-square 0.99 quantile, 2 degrees of freedom
 _MAX_FIT_EVENTS = 10_000
 _SINGLET_SD = 4.0
+_BLOCK = 1 << 18  # rows per block of the passes over every event (small temporaries)
 _GMM_TOL = 1e-2  # EM stops when the mean log-likelihood gains < 0.01: same gates, 2.5x fewer iterations
 
 
@@ -190,15 +191,53 @@ def density_peaks_2d(X: np.ndarray, *, bins: int = 64, min_height: float = 0.02,
     return np.column_stack([cx[ix[order]], cy[iy[order]]])
 
 
-def _pileup_max(x: np.ndarray) -> float:
-    """Upper bound excluding a pile-up of saturated events at the maximum value."""
-    finite = x[np.isfinite(x)]
-    if finite.size == 0:
+def _pileup_max(x: np.ndarray, *, block: int = _BLOCK) -> float:
+    """Upper bound excluding a pile-up of saturated events at the maximum value.
+
+    ``x`` may be a strided column view: it is read block by block, never copied.
+    """
+    top, n_top, n_finite = -np.inf, 0, 0
+    for lo in range(0, x.shape[0], block):
+        b = x[lo : lo + block]
+        finite = np.isfinite(b)
+        nf = int(np.count_nonzero(finite))
+        if nf == 0:
+            continue
+        n_finite += nf
+        t = b.max(where=finite, initial=-np.inf)
+        # the finite values >= the maximum are those equal to it (NaN and inf never are)
+        if t > top:
+            top, n_top = t, int(np.count_nonzero(b == t))
+        elif t == top:
+            n_top += int(np.count_nonzero(b == t))
+    if n_finite == 0:
         return np.inf
-    top = finite.max()
-    if np.count_nonzero(finite >= top) >= max(2, 5e-4 * finite.size):
+    if n_top >= max(2, 5e-4 * n_finite):
         return float(top)  # the half-open range [lo, top) drops the pile-up
     return np.inf
+
+
+def _on_scale(fsc: np.ndarray, ssc: np.ndarray, fsc_hi: float, ssc_hi: float, *, block: int = _BLOCK) -> np.ndarray:
+    """``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``, block by block (small temporaries)."""
+    out = np.empty(fsc.shape[0], dtype=bool)
+    for lo in range(0, fsc.shape[0], block):
+        f, s = fsc[lo : lo + block], ssc[lo : lo + block]
+        out[lo : lo + block] = (f > 0) & (s > 0) & (f < fsc_hi) & (s < ssc_hi)
+    return out
+
+
+def _true_positions(mask: np.ndarray, ranks: np.ndarray, *, block: int = _BLOCK) -> np.ndarray:
+    """``np.flatnonzero(mask)[ranks]`` for sorted ``ranks``, without the full index array."""
+    out = np.empty(ranks.size, dtype=np.int64)
+    done = seen = 0
+    for lo in range(0, mask.shape[0], block):
+        if done == ranks.size:
+            break
+        pos = np.flatnonzero(mask[lo : lo + block])
+        end = int(np.searchsorted(ranks, seen + pos.size))  # ranks[done:end] fall in this block
+        out[done:end] = pos[ranks[done:end] - seen] + lo
+        done, seen = end, seen + pos.size
+    return out
 
 
 def cofactor(upper: float) -> float:
@@ -243,21 +282,32 @@ def fit_monocyte_gate(
     n = events.n_events
     if n < 200:
         return GateFailure("too_few_events", f"only {n} events in the tube")
-    fsc = events.column(panel.fsc_a).astype(np.float64)
-    ssc = events.column(panel.ssc_a).astype(np.float64)
+    data = events.data
+    # full-length work on the matrix's own columns (views, compared in their own precision: the
+    # thresholds 0, inf and a column's maximum are exact in it); float64 only for the drawn rows
+    fsc, ssc = data[:, events.index(panel.fsc_a)], data[:, events.index(panel.ssc_a)]
+
+    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
+        return data[rows, events.index(channel)]
 
     # 1. cells
     fsc_hi, ssc_hi = _pileup_max(fsc), _pileup_max(ssc)
-    on_scale = (fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)
-    idx = np.flatnonzero(on_scale)
-    if idx.size > 4 * max_fit_events:
-        idx = np.sort(rng.choice(idx, 4 * max_fit_events, replace=False))
-    debris = valley_below_first_peak(np.log10(fsc[idx]))
+    on_scale = _on_scale(fsc, ssc, fsc_hi, ssc_hi)
+    n_on = int(np.count_nonzero(on_scale))
+    if n_on > 4 * max_fit_events:
+        # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
+        idx = _true_positions(on_scale, np.sort(rng.choice(n_on, 4 * max_fit_events, replace=False)))
+    else:
+        idx = np.flatnonzero(on_scale)
+    del on_scale
+    fsc_idx = fsc[idx].astype(np.float64)
+    debris = valley_below_first_peak(np.log10(fsc_idx))
     fsc_lo = 10.0**debris if debris is not None else np.nextafter(0.0, 1.0)
     if debris is None:
         flags.append("no_debris_valley")
     tiny = np.nextafter(0.0, 1.0)
-    cells = idx[fsc[idx] >= fsc_lo]
+    in_cells = fsc_idx >= fsc_lo
+    cells, fsc_cells = idx[in_cells], fsc_idx[in_cells]
     if cells.size < 100:
         return GateFailure("no_cells", f"only {cells.size} events inside the scatter range")
 
@@ -267,10 +317,10 @@ def fit_monocyte_gate(
     if panel.fsc_h or panel.fsc_w:
         sing_ch = panel.fsc_h or panel.fsc_w
         is_ratio = panel.fsc_h is not None
-        metric = events.column(sing_ch)[cells].astype(np.float64)
+        metric = rows_of(sing_ch, cells).astype(np.float64)
         if is_ratio:
             ok = metric > 0
-            metric = np.where(ok, fsc[cells] / np.where(ok, metric, 1.0), np.nan)
+            metric = np.where(ok, fsc_cells / np.where(ok, metric, 1.0), np.nan)
         m = metric[np.isfinite(metric) & (metric > 0)]
         if m.size < 100:
             return GateFailure("no_singlets", f"the {sing_ch} channel holds no usable values")
@@ -284,7 +334,7 @@ def fit_monocyte_gate(
     cd45_min = None
     leuk = singlets
     if panel.cd45:
-        cd45 = events.column(panel.cd45)[singlets].astype(np.float64)
+        cd45 = rows_of(panel.cd45, singlets).astype(np.float64)
         cof45 = cofactor(events.upper_limit(panel.cd45))
         valley = valley_below_first_peak(np.arcsinh(cd45 / cof45))
         if valley is None:
@@ -303,7 +353,8 @@ def fit_monocyte_gate(
     cof14 = cofactor(events.upper_limit(panel.cd14))
     cofs = cofactor(events.upper_limit(panel.ssc_a))
     X = np.column_stack(
-        [np.arcsinh(events.column(panel.cd14)[fit_idx] / cof14), np.arcsinh(ssc[fit_idx] / cofs)]
+        [np.arcsinh(rows_of(panel.cd14, fit_idx) / cof14),
+         np.arcsinh(rows_of(panel.ssc_a, fit_idx).astype(np.float64) / cofs)]
     )
     X = X[np.all(np.isfinite(X), axis=1)]
     peaks = density_peaks_2d(X)

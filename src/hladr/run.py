@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .calibrate import BeadCurve, FitFailure, fit_bead_curve
 from .channels import Panel, find_panel
-from .compensate import Spillover, compensate, compensated_channel, spillover_of
+from .compensate import Spillover, can_compensate_in_place, compensate, compensated_channel, spillover_of
 from .errors import CalibrationError, HladrError
 from .events import Events, parse_fcs_date
 from .gate import GateFailure, MonocyteGate, cofactor, fit_monocyte_gate
@@ -384,8 +384,20 @@ def analyze_sample(
         clock.lap("read")  # a large file's SHA-256 may still be computed in the background: read it last
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
-        raw = events
-        events = compensate(events, spill)
+        template_path = inp.gates_file or config.gates_file
+        raw: Events | None = events
+        pe_all = None
+        if (not template_path and spill is not None and not spill.is_identity()
+                and can_compensate_in_place(events)):
+            # the automated gates need the raw values only for the monocytes' PE: keep that one channel
+            # (float64, every event; the same numbers as from the raw rows) and compensate the matrix in
+            # place instead of holding a second copy of it. The template path gates the raw values.
+            if calibration is not None and calibration.accepted:  # else no PE is quantified
+                pe_all = compensated_channel(events, spill, panel.hladr, None, threads=threads)
+            events = compensate(events, spill, in_place=True)
+            raw = None  # overwritten
+        else:
+            events = compensate(events, spill)
         clock.lap("compensate")
         if calibration is None:
             flags.append(Flag("no_calibration", "no accepted bead calibration for this run", "fail"))
@@ -398,7 +410,6 @@ def analyze_sample(
                                                     max_days=rules.cal_max_days)
             for d in diffs:
                 flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
-        template_path = inp.gates_file or config.gates_file
         if template_path:
             from .gatingml import apply_monocyte_template, load_template
 
@@ -407,7 +418,7 @@ def analyze_sample(
             # the template compensates per gate dimension itself: it gets the raw values
             tres = apply_monocyte_template(template, raw, threads=threads)
             clock.lap("gate_apply")
-            mask, rows, n = tres.mask, tres.indices, tres.n_monocytes
+            rows, n = tres.indices, tres.n_monocytes
             gate_counts = {"events": events.n_events, **tres.counts, "monocytes": n}
             gate_params = {"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
                            "gate_path": list(tres.gate_path)}
@@ -419,28 +430,31 @@ def analyze_sample(
             clock.lap("gate_fit")
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
-                mask, rows, n = None, None, None
+                rows, n = None, None
             else:
                 result = gate.apply(events)
                 clock.lap("gate_apply")
-                mask, n = result.mask, result.n_monocytes
-                rows = np.flatnonzero(mask)
-                gate_counts = result.counts
+                rows, n, gate_counts = np.flatnonzero(result.mask), result.n_monocytes, result.counts
+                del result  # its mask (one byte per event) is not needed any more
                 gate_params = gate.to_dict()
                 for code in gate.flags:
                     flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), "info"))
-        if mask is not None:
+        if rows is not None:
             if n < rules.monocytes_fail_below:
                 flags.append(Flag("monocytes_too_few",
                                   f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
             elif n < rules.monocytes_warn_below:
                 flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
             if calibration is not None and calibration.accepted and n > 0:
-                pe = compensated_channel(raw, spill, panel.hladr, rows, threads=threads)  # float64, the monocytes
+                if pe_all is not None:
+                    pe, pe_all = pe_all[rows], None  # float64, the monocytes; the full column is freed
+                else:
+                    pe = compensated_channel(raw, spill, panel.hladr, rows, threads=threads)
                 summary = summarise_monocytes(pe, calibration.curve)
                 clock.lap("quantify")
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
+            pe_all = None
             figure = _figure_data(events, panel, gate)
             if summary is not None:
                 figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
@@ -498,8 +512,8 @@ def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None) -> dic
     cof14 = gate.cof_cd14 if gate else cofactor(events.upper_limit(panel.cd14))
     cofs = gate.cof_ssc if gate else cofactor(events.upper_limit(panel.ssc_a))
     step = max(1, events.n_events // 50_000)
-    x = np.arcsinh(events.column(panel.cd14)[::step] / cof14)
-    y = np.arcsinh(events.column(panel.ssc_a)[::step] / cofs)
+    x = np.arcsinh(events.data[::step, events.index(panel.cd14)] / cof14)  # no full-length column copies
+    y = np.arcsinh(events.data[::step, events.index(panel.ssc_a)] / cofs)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if x.size < 10:
