@@ -196,6 +196,15 @@ def compensate_columns_ref(data, cols, inv_spill, out=None):
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _weighted_row(data, k, cols, weights):  # pragma: no cover - compiled
+    """``sum_t data[k, cols[t]] * weights[t]`` in float64, terms added in order (one row of the two below)."""
+    v = 0.0
+    for t in range(cols.shape[0]):
+        v += np.float64(data[k, cols[t]]) * weights[t]
+    return v
+
+
 @njit(cache=True, nogil=True)
 def weighted_sum_rows(data, rows, cols, weights):  # pragma: no cover - compiled
     """float64 ``sum_t data[rows[i], cols[t]] * weights[t]`` for each listed row.
@@ -207,11 +216,7 @@ def weighted_sum_rows(data, rows, cols, weights):  # pragma: no cover - compiled
     n = rows.shape[0]
     out = np.empty(n, dtype=np.float64)
     for i in range(n):  # row by row: one cache line per event, not one per term
-        k = rows[i]
-        v = 0.0
-        for t in range(cols.shape[0]):
-            v += np.float64(data[k, cols[t]]) * weights[t]
-        out[i] = v
+        out[i] = _weighted_row(data, rows[i], cols, weights)
     return out
 
 
@@ -228,13 +233,10 @@ def weighted_sum_all(data, cols, weights, out):  # pragma: no cover - compiled
     """:func:`weighted_sum_rows` of every row of ``data``, written to ``out`` (float64, one per row).
 
     No index array: callers pass a slice of rows and the matching slice of ``out``.
-    Each value is computed exactly as ``weighted_sum_rows`` computes it.
+    Each value is computed by the same ``_weighted_row`` as in ``weighted_sum_rows``.
     """
     for k in range(data.shape[0]):
-        v = 0.0
-        for t in range(cols.shape[0]):
-            v += np.float64(data[k, cols[t]]) * weights[t]
-        out[k] = v
+        out[k] = _weighted_row(data, k, cols, weights)
     return out
 
 
