@@ -16,12 +16,12 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import __version__
+from ._atomic import write_atomic
 from .errors import CalibrationError, ConfigError, HladrError, LotError
 from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
@@ -40,22 +40,6 @@ _WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferrit
 
 
 # --------------------------------------------------------------------------- small I/O helpers
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are shared lab files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fmt_number(x: float | None, digits: int = 0) -> str:
     if x is None:
         return ""

@@ -28,11 +28,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._atomic import write_atomic
 from .lots import LEVEL_NAMES
 from .store import CalibrationPoint, StoreError, calibration_series, default_db_path
 from .westgard import BASELINE_N, DEFAULT_RULES, WESTGARD_RULES, QCLimits, Violation, estimate_limits, evaluate_westgard
@@ -191,19 +191,6 @@ def format_violations(points: Sequence[CalibrationPoint], metrics: Sequence[Hist
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def calibration_history(
     db: str | os.PathLike | None,
     *,
@@ -280,6 +267,6 @@ def calibration_history(
         title=f"Levey-Jennings chart, QuantiBRITE PE calibration: {machine}, {period}", subtitle=subtitle,
     )
     out = Path(out_png) if out_png is not None else Path(DEFAULT_PNG)
-    _write_atomic(out, png)
+    write_atomic(out, png, mode=0o644)
     print(f"wrote {out}")
     return 1 if n_viol else 0

@@ -25,13 +25,12 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ._atomic import write_atomic
 from .errors import LotError
 
 __all__ = [
@@ -199,16 +198,7 @@ def add_lot(path: str | os.PathLike, *, folder: str | os.PathLike | None = None)
     dest = dest_dir / f"{name}.toml"
     if dest.exists():
         raise LotError(f"{path}: {dest} already exists; rename or remove it first")
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".lot-", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(path, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(dest, Path(path).read_bytes(), mode=0o644)
     return dest
 
 
