@@ -247,6 +247,12 @@ def _read_fully(fd: int, view: memoryview, offset: int) -> int:
     return got
 
 
+def _threads_beside(digest: _BackgroundDigest | None, threads: int | None) -> int | None:
+    """Threads for reading and decoding: one while a background digest runs (it has the other core, and
+    more threads only contend with it; measured), else ``threads`` as given."""
+    return 1 if digest is not None and threads is None else threads
+
+
 def _read_body(fh: BinaryIO, view: memoryview, offset: int, threads: int | None) -> int:
     """Fill ``view`` from byte ``offset`` of the file; the number of bytes read from there without a gap.
 
@@ -303,8 +309,7 @@ def _load(
             buf = raw[pad : pad + size]
             buf[: len(head)] = np.frombuffer(head, np.uint8)
             view = memoryview(buf)
-            body_threads = 1 if digest is not None and threads is None else threads  # as in read_fcs
-            got = len(head) + _read_body(fh, view[len(head) :], len(head), body_threads)
+            got = len(head) + _read_body(fh, view[len(head) :], len(head), _threads_beside(digest, threads))
             fh.seek(got)
             more = fh.read() if got == size else b""  # the file grew since fstat: read it to the end
             if digest is not None:
@@ -451,8 +456,7 @@ def read_fcs(
     name = Path(path).name
     try:
         p, buf, digest = _load(path, digest_wanted=sha256, threads=threads)
-        if digest is not None and threads is None:
-            threads = 1  # the background digest has the other core: more threads would only contend with it
+        threads = _threads_beside(digest, threads)
         return _read(p, buf, dataset, engine, allow_tot_mismatch, digest if sha256 else "", threads)
     except ReadError:
         raise
