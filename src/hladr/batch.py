@@ -107,17 +107,17 @@ def _looks_like_beads(path: Path) -> bool:
 
     from .calibrate import find_bead_singlets, find_pe_peaks
     from .channels import find_panel
-    from .read import read_events
+    from .read import read_fcs
 
     try:
-        ev = read_events(path)
+        ev = read_fcs(path, sha256=False)[0]  # only looked at: the tube that is used is read (and hashed) again
         panel = find_panel(ev, require=("hladr",))
     except HladrError:
         return False
     idx = find_bead_singlets(ev, panel)
     if idx.size < 200:
         return False
-    pe = ev.column(panel.hladr).astype(np.float64)[idx]
+    pe = ev.column(panel.hladr)[idx].astype(np.float64)
     pops = find_pe_peaks(pe)
     if len(pops) < 3:
         return False
