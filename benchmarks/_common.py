@@ -55,6 +55,10 @@ def median_ms(seconds: list[float]) -> float:
 def child_env(single_thread: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
+    # Python's bytecode cache on, as on a user's machine: a PYTHONDONTWRITEBYTECODE in the
+    # developer's environment would make every child recompile hladr's (editable) sources,
+    # while FlowKit's were compiled when pip installed them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if single_thread:
         env.update(SINGLE_THREAD_ENV)
     env.update(extra or {})
