@@ -1,6 +1,6 @@
 """Self-contained HTML run report: calibration curve, results table, notes.
 
-matplotlib is imported inside the plotting function (no import-time cost);
+matplotlib is imported inside the plotting functions (no import-time cost);
 figures are embedded as base64 PNG so the report is one file.
 """
 
@@ -12,7 +12,7 @@ import io
 
 from .run import SampleResult
 
-__all__ = ["render_report", "calibration_figure_png", "sample_figure_png"]
+__all__ = ["render_report", "calibration_figure_png", "sample_figure_png", "SampleFigure"]
 
 
 def calibration_figure_png(cal: dict) -> bytes | None:
@@ -53,58 +53,113 @@ def calibration_figure_png(cal: dict) -> bytes | None:
     return buf.getvalue()
 
 
-def sample_figure_png(r: SampleResult) -> bytes | None:
-    """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""
-    fig_data, gate = r.figure, r.gate
-    if not fig_data or "density" not in fig_data:
-        return None
-    import matplotlib
+class SampleFigure:
+    """Draws the per-sample PNG; one instance serves a whole run.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    Building a matplotlib figure (axes, ticks, labels) cost more than drawing it: ~50 ms
+    per sample, 59 % of a 96-tube run. So the figure and its artists are made once and
+    each sample only sets their data, text and limits. Every artist a sample uses is set
+    (or hidden) for every sample, so a figure never shows anything of the sample before:
+    the tests check that a reused instance gives the same bytes as a new one.
+    """
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 2.8), dpi=72)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
-    h = np.asarray(fig_data["density"], dtype=float)
-    xr, yr = fig_data["x_range"], fig_data["y_range"]
-    a1.imshow(np.log1p(h.T), origin="lower", aspect="auto", extent=[xr[0], xr[1], yr[0], yr[1]], cmap="viridis")
-    if gate.get("ellipse"):
-        e = gate["ellipse"]
-        a, b, c = e["inv_cov"]
-        cov = np.linalg.inv(np.array([[a, b], [b, c]]))
-        vals, vecs = np.linalg.eigh(cov)
-        t = np.linspace(0, 2 * np.pi, 100)
-        circle = np.stack([np.cos(t), np.sin(t)])
-        pts = vecs @ (np.sqrt(vals * e["d2max"])[:, None] * circle)
-        a1.plot(pts[0] + e["centre"][0], pts[1] + e["centre"][1], color="red", lw=1.2)
-    a1.set_xlabel(fig_data["x_label"], fontsize=7)
-    a1.set_ylabel(fig_data["y_label"], fontsize=7)
-    a1.set_title(f"{r.sample_id}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
-    a1.tick_params(labelsize=6)
-    hist = fig_data.get("abc_hist")
-    if hist:
-        counts = np.asarray(hist["counts"])
-        lo, hi = hist["log10_edges"]
-        edges = np.linspace(lo, hi, counts.size + 1)
-        # log10 values on a linear axis with 10^k labels: same picture, a fraction of the
-        # drawing time of a matplotlib log axis (its minor-tick machinery dominates)
-        a2.stairs(counts, edges, fill=True, color="tab:blue", alpha=0.6)
-        a2.set_xticks(range(int(lo), int(hi) + 1), [f"$10^{k}$" for k in range(int(lo), int(hi) + 1)])
-        if r.hladr_abc:
-            a2.axvline(np.log10(r.hladr_abc), color="black", lw=1)
-            a2.text(np.log10(r.hladr_abc), counts.max() * 0.95, f" median {r.hladr_abc:,.0f}", fontsize=7)
+    def __init__(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        self._plt, self._np = plt, np
+        self.fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 2.8), dpi=72)
+        self.fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
+        self.a1, self.a2 = a1, a2
+        self.density = a1.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="viridis")
+        (self.ellipse,) = a1.plot([], [], color="red", lw=1.2)
+        a1.tick_params(labelsize=6)
+        self.stairs = a2.stairs([0.0], [0.0, 1.0], fill=True, color="tab:blue", alpha=0.6)
+        self.median_line = a2.axvline(0.0, color="black", lw=1)
+        self.median_text = a2.text(0.0, 0.0, "", fontsize=7)
         a2.axvline(np.log10(5000), color="red", lw=0.8, ls="--")
         a2.set_xlabel("HLA-DR antibodies bound per cell (AB/C)", fontsize=7)
         a2.set_ylabel("monocytes", fontsize=7)
         a2.tick_params(labelsize=6)
-    else:
-        a2.axis("off")
-        a2.text(0.5, 0.5, "no calibrated HLA-DR", ha="center", va="center")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+        self.no_abc = a2.text(0.5, 0.5, "no calibrated HLA-DR", ha="center", va="center", transform=a2.transAxes)
+
+    def png(self, r: SampleResult) -> bytes | None:
+        """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""
+        fig_data, gate = r.figure, r.gate
+        if not fig_data or "density" not in fig_data:
+            return None
+        np = self._np
+        a1, a2 = self.a1, self.a2
+        h = np.asarray(fig_data["density"], dtype=float)
+        xr, yr = fig_data["x_range"], fig_data["y_range"]
+        shade = np.log1p(h.T)
+        self.density.set_data(shade)
+        self.density.set_clim(float(shade.min()), float(shade.max()))  # what imshow's autoscale picks
+        self.density.set_extent((xr[0], xr[1], yr[0], yr[1]))
+        x0, x1, y0, y1 = xr[0], xr[1], yr[0], yr[1]
+        if gate.get("ellipse"):
+            e = gate["ellipse"]
+            a, b, c = e["inv_cov"]
+            cov = np.linalg.inv(np.array([[a, b], [b, c]]))
+            vals, vecs = np.linalg.eigh(cov)
+            t = np.linspace(0, 2 * np.pi, 100)
+            pts = vecs @ (np.sqrt(vals * e["d2max"])[:, None] * np.stack([np.cos(t), np.sin(t)]))
+            ex, ey = pts[0] + e["centre"][0], pts[1] + e["centre"][1]
+            self.ellipse.set_data(ex, ey)
+            # the whole gate stays in view, as autoscaling showed it
+            x0, x1 = min(x0, float(ex.min())), max(x1, float(ex.max()))
+            y0, y1 = min(y0, float(ey.min())), max(y1, float(ey.max()))
+        else:
+            self.ellipse.set_data([], [])
+        a1.set_xlim(x0, x1)
+        a1.set_ylim(y0, y1)
+        a1.set_xlabel(fig_data["x_label"], fontsize=7)
+        a1.set_ylabel(fig_data["y_label"], fontsize=7)
+        a1.set_title(f"{r.sample_id}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
+        hist = fig_data.get("abc_hist")
+        a2.axison = bool(hist)
+        for artist in a2.get_children():
+            if artist is not a2.patch:
+                artist.set_visible(bool(hist))
+        self.no_abc.set_visible(not hist)
+        if hist:
+            counts = np.asarray(hist["counts"], dtype=float)
+            lo, hi = hist["log10_edges"]
+            # log10 values on a linear axis with 10^k labels: same picture, a fraction of the
+            # drawing time of a matplotlib log axis (its minor-tick machinery dominates)
+            self.stairs.set_data(counts, np.linspace(lo, hi, counts.size + 1))
+            top = float(counts.max()) if counts.size else 0.0
+            a2.set_xlim(lo, hi)
+            a2.set_ylim(0.0, 1.05 * top if top > 0 else 1.0)
+            a2.set_xticks(range(int(lo), int(hi) + 1), [f"$10^{k}$" for k in range(int(lo), int(hi) + 1)])
+            has_median = bool(r.hladr_abc)
+            self.median_line.set_visible(has_median)
+            self.median_text.set_visible(has_median)
+            if has_median:
+                x = float(np.log10(r.hladr_abc))
+                self.median_line.set_xdata([x, x])
+                self.median_text.set_position((x, top * 0.95))
+                self.median_text.set_text(f" median {r.hladr_abc:,.0f}")
+        buf = io.BytesIO()
+        self.fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def close(self) -> None:
+        self._plt.close(self.fig)
+
+
+def sample_figure_png(r: SampleResult) -> bytes | None:
+    """PNG of one sample (a one-off :class:`SampleFigure`)."""
+    if not r.figure or "density" not in r.figure:
+        return None
+    fig = SampleFigure()
+    try:
+        return fig.png(r)
+    finally:
+        fig.close()
 
 
 def _img(png: bytes | None, alt: str) -> str:
@@ -130,7 +185,12 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
         )
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
-    figures = "".join(f"<div>{_img(sample_figure_png(r), r.sample_id)}</div>" for r in results)
+    drawer = SampleFigure() if any(r.figure and "density" in r.figure for r in results) else None
+    try:
+        figures = "".join(f"<div>{_img(drawer.png(r) if drawer else None, r.sample_id)}</div>" for r in results)
+    finally:
+        if drawer:
+            drawer.close()
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
