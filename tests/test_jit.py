@@ -58,3 +58,15 @@ def test_kernels_use_numbas_njit_and_still_run():
         print(_jit.njit is numba.njit, float(_kernels.abc_from_pe(np.array([10.0]), 0.0, 1.0)[0]))
     """)
     assert out == "True 10.0"
+
+
+def test_gml_kernels_use_numbas_njit_and_still_run():
+    out = _run("""
+        import numba
+        import numpy as np
+        from hladr import _gml_kernels, _jit, _kernels
+        p = _gml_kernels.transform_params(_gml_kernels.XF_LINEAR, 100.0)
+        print(_gml_kernels.njit is _kernels.njit is _jit.njit is numba.njit,
+              float(_gml_kernels.gml_transform(np.array([50.0]), _gml_kernels.XF_LINEAR, p)[0]))
+    """)
+    assert out == "True 0.5"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hladr import _kernels as K
+from hladr import _gml_kernels as K
 from hladr._gml_parse import Dimension, Ratio, TemplateGate, Transform
 from hladr.events import Events
 from hladr.gatingml import GateTemplate, _static_arrays, evaluate

@@ -45,8 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _gml_kernels as K
 from . import _gml_parse
-from . import _kernels as K
 from ._gml_parse import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform, load_template
 from ._parallel import map_slices, thread_count
 from .errors import ChannelError, GateError
