@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from hladr.report import SampleFigure, render_report, sample_figure_png
+from hladr.report import SampleFigure, render_report, sample_figure_png, sample_figures
 from hladr.run import SampleResult
 
 
@@ -64,3 +64,14 @@ def test_sample_without_figure_data_has_no_image():
     images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', page)
     assert [alt for alt, _ in images] == ["A"]
     assert base64.b64decode(images[0][1]) == sample_figure_png(SAMPLES[0])
+
+
+def test_figures_drawn_on_several_processes_are_the_ones_drawn_on_one():
+    bare = SampleResult(sample_id="X", subject_id="", visit="", file="x.fcs", sha256=None, qc="fail",
+                        phenotype="", phenotype_reasons=())
+    results = [bare] + SAMPLES * 5 + [bare]  # 20 figures: enough for 2 processes
+    one = sample_figures(results, processes=1)
+    two = sample_figures(results, processes=2)
+    assert one == two
+    assert one[0] is None and one[-1] is None
+    assert one[1:-1] == [sample_figure_png(r) for r in SAMPLES * 5]
