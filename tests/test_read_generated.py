@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from hladr import _fcs_decode as fd
+from hladr import _fcs_layout as fl
 from hladr import _fcs_parse as fp
 from hladr.errors import ReadError
 from hladr.events import Events
@@ -486,7 +487,7 @@ def _float64_route(path) -> tuple[np.ndarray, list[str], tuple]:
     """The former decoding path: (N, D) float64 raw values, scaled in place, cast to float32."""
     buf = path.read_bytes()
     ds = fp.scan_datasets(buf, path.name)[0]
-    layout = fd.resolve_layout(len(buf), ds, ds.keywords, path.name)
+    layout = fl.resolve_layout(len(buf), ds, ds.keywords, path.name)
     channels, _ = fp.channel_table(ds.keywords, layout.n_par, path.name)
     scaling = fd.channel_scaling(channels, ds.keywords)
     raw, quirks = fd.decode_data(buf, layout, channels, path.name)
@@ -661,7 +662,7 @@ def test_header_data_end_zero_past_99999999_is_not_a_mismatch():
     text = _text(kw)
     header = f"FCS3.1    {58:>8d}{57 + len(text):>8d}{d0:>8d}{0:>8d}{0:>8d}{0:>8d}".encode()
     ds = fp.scan_datasets(header + text, "big.fcs")[0]  # HEADER and TEXT are all the layout needs
-    layout = fd.resolve_layout(d0 + 4 * n * d, ds, ds.keywords, "big.fcs")
+    layout = fl.resolve_layout(d0 + 4 * n * d, ds, ds.keywords, "big.fcs")
     assert (layout.start, layout.n_events, layout.quirks) == (d0, n, ())
     other = fp.scan_datasets(header.replace(f"{d0:>8d}".encode(), f"{d0 + 8:>8d}".encode()) + text, "x")[0]
-    assert "header_text_offset_mismatch" in fd.resolve_layout(d0 + 4 * n * d, other, other.keywords, "x").quirks
+    assert "header_text_offset_mismatch" in fl.resolve_layout(d0 + 4 * n * d, other, other.keywords, "x").quirks

@@ -1,7 +1,7 @@
 """Low-level FCS parsing: HEADER, TEXT, the dataset chain, channel keywords, spillover.
 
-Private to :mod:`hladr.read` (DATA layout and decoding are in
-:mod:`hladr._fcs_decode`). Every function takes the whole file as a bytes-like
+Private to :mod:`hladr.read` (DATA layout is in :mod:`hladr._fcs_layout`, decoding
+in :mod:`hladr._fcs_decode`). Every function takes the whole file as a bytes-like
 ``Buffer`` (``bytes``, or the ``memoryview`` of the one buffer :mod:`hladr.read`
 reads the file into; only the small HEADER/TEXT slices are copied) plus the file
 name used in error messages, and either returns plain data or raises

@@ -21,8 +21,9 @@ the main read each check the file's identity (device, inode, size, mtime) at
 their start and end; any difference makes the digest raise ``ReadError`` ("the
 file changed while it was being read"), so a digest never describes bytes
 other than the ones decoded. Our parser
-(:mod:`hladr._fcs_parse`) then reads HEADER and TEXT from it, to list the
-datasets and to check sizes before anything else is allocated; our decoder
+(:mod:`hladr._fcs_parse`, with :mod:`hladr._fcs_layout` for where DATA is) then
+reads HEADER and TEXT from it, to list the datasets and to check sizes before
+anything else is allocated; our decoder
 (:func:`hladr._fcs_decode.decode_events`) converts DATA from zero-copy views of
 it. For float32 and 32-bit integer DATA that is nearly the whole file (all but
 1 MiB) the float32 events are written over DATA itself (byte swap, masks and
@@ -86,6 +87,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from . import _fcs_decode as fd
+from . import _fcs_layout as fl
 from . import _fcs_parse as fp
 from ._parallel import map_slices, thread_count
 from .errors import ReadError
@@ -354,7 +356,7 @@ def list_datasets(path: str | os.PathLike) -> list[DatasetSummary]:
     return list(_summaries(fp.scan_datasets(buf, p.name)))
 
 
-def _read_flowio(buf: fp.Buffer, ds: fp.RawDataset, layout: fd.Layout) -> np.ndarray:
+def _read_flowio(buf: fp.Buffer, ds: fp.RawDataset, layout: fl.Layout) -> np.ndarray:
     """DATA through flowio; raises whatever flowio raises, or ValueError on a shape mismatch."""
     import flowio
 
@@ -369,7 +371,7 @@ def _read_flowio(buf: fp.Buffer, ds: fp.RawDataset, layout: fd.Layout) -> np.nda
 
 
 def _flowio_refusal(
-    layout: fd.Layout, kw: Mapping[str, str], channels: Sequence[fp.Channel], quirks: Sequence[str]
+    layout: fl.Layout, kw: Mapping[str, str], channels: Sequence[fp.Channel], quirks: Sequence[str]
 ) -> str | None:
     """Why flowio 1.4 must not read this dataset, or None when it reads it as we do."""
     blocking = [q for q in quirks if q not in _FLOWIO_SAFE_QUIRKS]
@@ -526,7 +528,7 @@ def _read_dataset(
     if "lmd_fcs3_dataset_chosen" in quirks:
         kw, q = fp.lmd_companion_keywords(datasets[0], ds)
         quirks += q
-    layout = fd.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow_tot_mismatch)
+    layout = fl.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow_tot_mismatch)
     quirks += layout.quirks
     channels, q = fp.channel_table(kw, layout.n_par, name)
     quirks += q
