@@ -53,6 +53,11 @@ def calibration_figure_png(cal: dict) -> bytes | None:
     return buf.getvalue()
 
 
+def _has_figure(r: SampleResult) -> bool:
+    """Whether the analysis left figure data for this sample (a failed read or gate leaves none)."""
+    return bool(r.figure) and "density" in r.figure
+
+
 class SampleFigure:
     """Draws the per-sample PNG; one instance serves a whole run.
 
@@ -88,9 +93,9 @@ class SampleFigure:
 
     def png(self, r: SampleResult) -> bytes | None:
         """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""
-        fig_data, gate = r.figure, r.gate
-        if not fig_data or "density" not in fig_data:
+        if not _has_figure(r):
             return None
+        fig_data, gate = r.figure, r.gate
         np = self._np
         a1, a2 = self.a1, self.a2
         h = np.asarray(fig_data["density"], dtype=float)
@@ -151,17 +156,6 @@ class SampleFigure:
         self._plt.close(self.fig)
 
 
-def sample_figure_png(r: SampleResult) -> bytes | None:
-    """PNG of one sample (a one-off :class:`SampleFigure`)."""
-    if not r.figure or "density" not in r.figure:
-        return None
-    fig = SampleFigure()
-    try:
-        return fig.png(r)
-    finally:
-        fig.close()
-
-
 _MIN_FIGURES_PER_PROCESS = 8  # below this, starting a process costs more than it saves
 
 
@@ -171,6 +165,11 @@ def _draw_all(results: list[SampleResult]) -> list[bytes | None]:
         return [drawer.png(r) for r in results]
     finally:
         drawer.close()
+
+
+def sample_figure_png(r: SampleResult) -> bytes | None:
+    """PNG of one sample (a one-off :class:`SampleFigure`)."""
+    return _draw_all([r])[0] if _has_figure(r) else None
 
 
 def sample_figures(results: list[SampleResult], *, processes: int | None = None) -> list[bytes | None]:
@@ -183,7 +182,7 @@ def sample_figures(results: list[SampleResult], *, processes: int | None = None)
     """
     from ._parallel import usable_cores
 
-    todo = [k for k, r in enumerate(results) if r.figure and "density" in r.figure]
+    todo = [k for k, r in enumerate(results) if _has_figure(r)]
     n_proc = min(usable_cores() if processes is None else processes, len(todo) // _MIN_FIGURES_PER_PROCESS)
     pngs: list[bytes | None] = [None] * len(results)
     if n_proc <= 1:
@@ -206,8 +205,8 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def render_report(results: list[SampleResult], cal: dict, *, notes: list[str], processes: int | None = None) -> str:
-    """The run report as one HTML page (``processes``: as in :func:`sample_figures`)."""
+def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -> str:
+    """The run report as one HTML page (the sample figures as :func:`sample_figures` draws them)."""
     e = html.escape
     png = calibration_figure_png(cal)
     img = _img(png, "bead calibration") or "<p>No calibration fit.</p>"
@@ -223,7 +222,7 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str], p
         )
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
-    pngs = sample_figures(results, processes=processes)
+    pngs = sample_figures(results)
     figures = "".join(f"<div>{_img(png, r.sample_id)}</div>" for r, png in zip(results, pngs, strict=True))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
