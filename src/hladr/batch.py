@@ -4,7 +4,8 @@ This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
 sample tubes out (``--workers``), writes ``results.csv``, ``results.json``,
 ``calibration.json`` and ``report.html`` atomically, and prints the table.
-One bad file gives that sample ``qc=fail``; the run completes.
+One bad file gives that sample ``qc=fail``; the run completes. The one-file
+commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.file_commands`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
 from .store import json_default
 
-__all__ = ["run_folder", "calibrate_file", "gate_file", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
+__all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -395,24 +396,7 @@ def format_table(results: list[SampleResult]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- calibrate / gate
-def calibrate_file(
-    beads: str, *, lot_id: str | None, lot_file: str | None, out: str | None, db: str | None = None
-) -> int:
-    """``hladr calibrate``: fit one bead tube, print the fit, write the record, keep it in the store."""
-    lot, _ = _resolve_lot(lot_id, lot_file, None)
-    fit = calibrate_beads(beads, lot)
-    if not isinstance(fit, Calibration):
-        raise CalibrationError(f"{Path(beads).name}: {fit.reason}")
-    record = fit.to_dict()
-    print(format_calibration(record))
-    if out:
-        write_atomic(out, json.dumps(record, indent=2, default=json_default) + "\n")
-    if db:
-        print(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}"))
-    return 0 if fit.accepted else 1
-
-
+# --------------------------------------------------------------------------- the results store
 def _store_note(db: str, record: dict, *, source: str) -> str:
     """Keep a calibration record in the results store; one line saying what happened."""
     from .store import store_calibration
@@ -421,86 +405,3 @@ def _store_note(db: str, record: dict, *, source: str) -> str:
     if receipt.created:
         return f"stored calibration {receipt.calibration_id} in {db}"
     return f"calibration {receipt.calibration_id} was already in {db}: not stored again"
-
-
-def format_calibration(record: dict) -> str:
-    """Text summary of a calibration record."""
-    f = record["fit"]
-    lines = [
-        f"lot {record['lot']['id']}  PE channel {record.get('pe_channel', '?')}  "
-        f"instrument {record.get('instrument') or '?'}",
-        f"fit: log10(PE/bead) = {f['intercept']:.4f} + {f['slope']:.4f} * log10(MFI)   R² = {f['r2']:.5f}",
-        f"{'level':<9} {'events':>7} {'median MFI':>11} {'rCV %':>6} {'cert. PE':>9} {'fitted PE':>10} "
-        f"{'resid %':>8}  used",
-    ]
-    for lv in record["levels"]:
-        def n(x, fmt):
-            return format(x, fmt) if x is not None else "-"
-        lines.append(
-            f"{lv['name']:<9} {lv['events']:>7} {n(lv['mfi'], '11.1f'):>11} {n(lv['rcv_pct'], '6.1f'):>6} "
-            f"{lv['pe_per_bead']:>9.0f} {n(lv['fitted_pe'], '10.0f'):>10} {n(lv['residual_pct'], '+8.2f'):>8}"
-            f"  {'yes' if lv['used'] else 'no'}{' (saturated)' if lv['saturated'] else ''}"
-        )
-    verdict = "ACCEPTED" if record["accepted"] else "REJECTED"
-    lines.append(f"verdict: {verdict}" + ("".join(f"\n  - {r}" for r in record.get("reasons", []))))
-    return "\n".join(lines)
-
-
-def _spec_counts(res, n_events: int) -> dict:
-    """A template's gate path as the SPEC's four steps: the first two gates on the path are
-    reported as cells and singlets, the monocyte gate's parent as leukocytes (when the path is
-    long enough), the monocyte gate as monocytes; every gate's own count is in ``template_gates``."""
-    path = list(res.gate_path)
-    c = res.counts
-    cells = c[path[0]] if len(path) >= 2 else n_events
-    singlets = c[path[1]] if len(path) >= 3 else cells
-    leuk = c[path[-2]] if len(path) >= 4 else None
-    return {"cells": cells, "singlets": singlets, "leukocytes": leuk, "monocytes": res.n_monocytes}
-
-
-def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
-    """``hladr gate``: the monocyte gating of one tube alone."""
-    from .channels import find_panel
-    from .compensate import compensate, spillover_of
-    from .gate import GateFailure, fit_monocyte_gate
-    from .read import read_events
-
-    events = read_events(path)
-    panel = find_panel(events, require=("cd14",))
-    template_counts = None
-    if gates_file:
-        from .gatingml import apply_monocyte_template, load_template
-
-        res = apply_monocyte_template(load_template(gates_file), events)
-        counts, flags, status = _spec_counts(res, events.n_events), list(panel.flags) + ["template_gates"], 0
-        template_counts = dict(res.counts)
-        gate = None
-    else:
-        events = compensate(events, spillover_of(events))
-        gate = fit_monocyte_gate(events, panel)
-        if isinstance(gate, GateFailure):
-            counts = {"cells": 0, "singlets": 0, "leukocytes": None, "monocytes": 0}
-            flags = list(panel.flags) + [gate.code]
-            status = 1
-        else:
-            res = gate.apply(events)
-            counts = {k: res.counts[k] for k in ("cells", "singlets", "leukocytes", "monocytes")}
-            flags = list(res.flags)
-            status = 0
-    if as_json:
-        doc = {"gates": counts, "channels": panel.to_dict(), "flags": flags}
-        if template_counts is not None:
-            doc["template_gates"] = template_counts
-        print(json.dumps(doc))
-    else:
-        print(f"{Path(path).name}: {events.n_events:,} events")
-        for k, v in counts.items():
-            print(f"  {k:<11} {'-' if v is None else f'{v:,}':>10}")
-        for gid, c in (template_counts or {}).items():
-            print(f"  template gate {gid}: {c:,}")
-        print(f"  channels: {panel.to_dict()}")
-        if flags:
-            print(f"  flags: {';'.join(flags)}")
-        if isinstance(gate, GateFailure):
-            print(f"  gating failed: {gate.reason}")
-    return status

@@ -153,7 +153,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .batch import calibrate_file
+    from .file_commands import calibrate_file
 
     return calibrate_file(args.beads, lot_id=args.lot, lot_file=args.lot_file, out=args.out, db=args.db)
 
@@ -195,7 +195,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from .batch import gate_file
+    from .file_commands import gate_file
 
     return gate_file(args.file, as_json=args.json, gates_file=args.gates)
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._fcs_parse import parse_spillover_keywords
+from ._fcs_spillover import parse_spillover_keywords
 from .errors import ReadError
 from .read import read_fcs
 

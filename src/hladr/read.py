@@ -89,6 +89,7 @@ import numpy as np
 from . import _fcs_decode as fd
 from . import _fcs_layout as fl
 from . import _fcs_parse as fp
+from . import _fcs_spillover as fs
 from ._parallel import map_slices, thread_count
 from .errors import ReadError
 from .events import Events
@@ -668,7 +669,7 @@ def parse_spillover(
         names = list(pnn)
         pns = [kw.get(f"p{i}s", "").strip() for i in range(1, len(names) + 1)]
         label = "keywords"
-    found = fp.parse_spillover_keywords(kw, names, pns, label)
+    found = fs.parse_spillover_keywords(kw, names, pns, label)
     if found is None:
         return None
     _, channels, matrix = found
