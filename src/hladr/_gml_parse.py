@@ -11,23 +11,24 @@ Quadrant gates are flattened: each quadrant becomes a rectangle gate (the
 divider values around its location give the limits) whose ``quadrant_of`` names
 the quadrant gate; the quadrant gate itself selects nothing and is not listed.
 Every problem raises ``GateError`` with one line naming the file.
+
+The parsed gates are kept as JSON in the template cache (``_gml_cache``, which
+stores the bytes); ``_write_cache`` and ``_read_cache`` here turn the dataclasses
+into JSON and back, so a later run with the same template skips flowkit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import logging
 import math
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._gml_cache import _cache_dir, _cache_key, _write_cache_file
 from .errors import GateError
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "load_template", "parse_template",
 ]
 
-log = logging.getLogger(__name__)
-_CACHE_FORMAT = 1  # bump when the cached dataclasses change shape
 
 _GATE_TAGS = ("RectangleGate", "PolygonGate", "EllipsoidGate", "QuadrantGate", "BooleanGate")
 
@@ -357,18 +356,6 @@ class GateTemplate:
         return tuple(g.id for g in reversed(chain))
 
 
-def _cache_dir() -> Path:
-    """``$HLADR_CACHE`` or ``~/.cache/hladr``, subfolder ``templates``."""
-    root = os.environ.get("HLADR_CACHE") or str(Path.home() / ".cache" / "hladr")
-    return Path(root) / "templates"
-
-
-def _cache_key(sha: str) -> str:
-    from . import __version__
-
-    return f"{sha}-{__version__}-v{_CACHE_FORMAT}"
-
-
 def _gate_from_dict(d: dict) -> TemplateGate:
     dims = []
     for dim in d["dimensions"]:
@@ -405,39 +392,9 @@ def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatri
     return gates, matrices
 
 
-def _write_cache_file(name: str, data: bytes) -> None:
-    """Write ``data`` to cache file ``name`` atomically (tmp + replace); a read-only cache never fails a run."""
-    d = _cache_dir()
-    tmp = d / f".{name}.{os.getpid()}.tmp"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, d / name)
-    except OSError as exc:  # a read-only home is no reason to fail a run
-        log.info("template cache not written: %s", exc)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-
-
 def _write_cache(sha: str, gates, matrices) -> None:
     text = json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]})
     _write_cache_file(f"{_cache_key(sha)}.json", text.encode("utf-8"))
-
-
-def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
-    """Arrays cached as ``<key>.<kind>.npz`` for template ``sha``; None when absent or unreadable."""
-    try:
-        with open(_cache_dir() / f"{_cache_key(sha)}.{kind}.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception:  # noqa: BLE001 - missing, truncated, corrupt (zipfile, format, pickle): recompute
-        return None
-
-
-def _write_arrays(sha: str, kind: str, arrays: dict[str, np.ndarray]) -> None:
-    """Cache ``arrays`` as ``<key>.<kind>.npz`` for template ``sha`` (atomically; never fails a run)."""
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    _write_cache_file(f"{_cache_key(sha)}.{kind}.npz", buf.getvalue())
 
 
 def load_template(path: str | Path) -> GateTemplate:

@@ -2,8 +2,9 @@
 
 The monocyte gate chain, PE -> AB/C and its summary, and compensation. The
 Gating-ML 2.0 transforms and gate-evaluation engine live in ``_gml_kernels.py``:
-they serve only ``gatingml.py``, and keeping them apart keeps this module (and
-its Numba cache) to what every automated run compiles and loads.
+they serve only the Gating-ML templates (``gatingml.py``, ``_gml_compile.py``),
+and keeping them apart keeps this module (and its Numba cache) to what every
+automated run compiles and loads.
 
 Kernels take only primitive arrays and scalars. Each ``name`` has a ``name_ref``
 written with NumPy for clarity; the tests check that both agree, including on
