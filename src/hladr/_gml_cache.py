@@ -6,7 +6,7 @@ results are kept under ``$HLADR_CACHE`` (default ``~/.cache/hladr``), subfolder
 ``templates``, in files named by the template's SHA-256, the hladr version and
 ``_CACHE_FORMAT``: ``<key>.json`` (the parsed gates, written and read by
 ``_gml_parse``) and ``<key>.static.npz`` (the static arrays of its gates, by
-``_gml_compile``). Writes are atomic (temporary file, then replace) and never
+``_gml_compile``). Writes are atomic (``_atomic.write_atomic``) and never
 fail a run; a missing or unreadable file just means computing again.
 
 This module only stores bytes and arrays, so both of its users can depend on it
@@ -15,13 +15,14 @@ without depending on each other.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import write_atomic
 
 __all__ = ["_cache_dir", "_cache_key", "_write_cache_file", "_read_arrays", "_write_arrays"]
 
@@ -42,17 +43,11 @@ def _cache_key(sha: str) -> str:
 
 
 def _write_cache_file(name: str, data: bytes) -> None:
-    """Write ``data`` to cache file ``name`` atomically (tmp + replace); a read-only cache never fails a run."""
-    d = _cache_dir()
-    tmp = d / f".{name}.{os.getpid()}.tmp"
+    """Write ``data`` to cache file ``name`` atomically; a read-only cache never fails a run."""
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, d / name)
+        write_atomic(_cache_dir() / name, data)
     except OSError as exc:  # a read-only home is no reason to fail a run
         log.info("template cache not written: %s", exc)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
