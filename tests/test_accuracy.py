@@ -81,5 +81,6 @@ def test_monocyte_counts_close_to_truth(analysed_run):
     inst, _, truth, results, _, _ = analysed_run
     for sid, t in truth.items():
         got, true = int(results[sid]["monocyte_count"]), int(t["true_monocytes"])
-        # the 99 % ellipse keeps nearly all monocytes and few others
-        assert 0.90 * true <= got <= 1.05 * true, (inst, sid, got, true)
+        # the gate holds the CD14-bright monocytes (classical and intermediate) and few others; the
+        # non-classical CD14-dim monocytes (5-12 % in health) are not counted, as in a hand-drawn gate
+        assert 0.85 * true <= got <= 1.05 * true, (inst, sid, got, true)

@@ -55,16 +55,30 @@ def test_compensation_kernel_agrees_and_inverts_spillover(seed):
     np.testing.assert_array_equal(got[:, [0, 3]], observed[:, [0, 3]])  # unlisted untouched
 
 
-def _chain_args(i_sing=1, sing_is_ratio=True, i_cd45=3):
+def _chain_args(i_sing=1, sing_is_ratio=True, i_cd45=3, box=True):
+    """A 3-component mixture in (asinh CD14, asinh SSC, asinh CD45); component 1 is the monocytes."""
     sing = (1.0, 1.4) if sing_is_ratio else (1e4, 2e5)  # ratio FSC-A/FSC-H, or FSC-W itself
-    return (0, i_sing, 2, i_cd45, 4,
+    rng = np.random.default_rng(11)
+    means = np.array([[1.0, 4.0, 3.0], [3.0, 5.0, 4.0], [2.0, 6.0, 2.5]])
+    covs = []
+    for _ in range(3):
+        a = rng.normal(0, 0.3, (3, 3))
+        covs.append(a @ a.T + 0.2 * np.eye(3))
+    precs = np.linalg.inv(np.array(covs))
+    log_norm = np.log([0.5, 0.2, 0.3]) - 0.5 * np.linalg.slogdet(np.array(covs))[1]
+    is_mono = np.array([False, True, False])
+    cof = np.array([262.0, 262.0, 262.0])
+    lo, hi = (np.array([1.0, 100.0, 50.0]), np.array([2e5, 2.5e5, 2e5])) if box else (
+        np.full(3, -np.inf), np.full(3, np.inf))
+    return (0, i_sing, 2, i_cd45, np.array([4, 2, 3], dtype=np.int64),
             100.0, 200000.0, 1.0, 250000.0,
             sing[0], sing[1], sing_is_ratio,
             500.0,
-            262.0, 262.0, 3.0, 4.0, 2.0, 0.3, 3.0, 9.21)
+            cof, lo, hi, means, precs, log_norm, is_mono, 11.34)
 
 
-@pytest.mark.parametrize("variant", [dict(), dict(i_sing=-1), dict(i_cd45=-1), dict(sing_is_ratio=False)])
+@pytest.mark.parametrize("variant", [dict(), dict(i_sing=-1), dict(i_cd45=-1), dict(sing_is_ratio=False),
+                                     dict(box=False)])
 def test_monocyte_chain_agrees_with_reference(variant):
     rng = np.random.default_rng(3)
     n = 20000
@@ -82,6 +96,17 @@ def test_monocyte_chain_agrees_with_reference(variant):
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_array_equal(c1, c2)
     assert c1[0] >= c1[1] >= c1[2] >= c1[3] > 0   # each step keeps a subset of its parent
+
+
+def test_monocyte_chain_box_only_skips_work():
+    """The raw-scale box never changes membership when it holds the monocyte ellipsoid."""
+    rng = np.random.default_rng(4)
+    data = rng.lognormal(7, 1.5, (5000, 5)).astype(np.float32)
+    m_box, _ = K.monocyte_chain_ref(data, *_chain_args(box=True))
+    m_all, _ = K.monocyte_chain_ref(data, *_chain_args(box=False))
+    assert m_all.sum() > 0
+    # the test box is wide: both agree
+    np.testing.assert_array_equal(m_box, m_all)
 
 
 def test_monocyte_chain_on_empty_input():

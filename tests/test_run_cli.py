@@ -48,7 +48,7 @@ def test_outputs_and_columns(small_run, tmp_path, capsys):
         assert "," not in r["hladr_abc"] and float(r["hladr_abc"]) > 0
     doc = json.loads((out / "results.json").read_text())
     s = doc["samples"][0]
-    assert len(s["sha256"]) == 64 and s["ruleset"] == "immunosep-2025@1" and s["software_version"]
+    assert len(s["sha256"]) == 64 and s["ruleset"] == "immunosep-2025@2" and s["software_version"]
     assert s["calibration_id"] == doc["calibration"]["id"]
     cal = json.loads((out / "calibration.json").read_text())
     for key in ("fit", "accepted", "levels", "flags", "lot", "inputs"):
@@ -223,7 +223,7 @@ def test_run_with_a_gating_ml_template(small_run, tmp_path):
         truth = {r["sample_id"]: r for r in csv.DictReader(fh)}
     for r in _rows(out):
         t = truth[r["sample_id"]]
-        assert abs(int(r["monocyte_count"]) / int(t["true_monocytes"]) - 1) < 0.02
+        assert abs(int(r["monocyte_count"]) / int(t["true_monocytes"]) - 1) < 0.03
         assert abs(float(r["hladr_abc"]) / float(t["true_hladr_abc"]) - 1) < 0.05
     s = json.loads((out / "results.json").read_text())["samples"][0]
     assert s["gate"]["template"] == TEMPLATE.name and len(s["gate"]["template_sha256"]) == 64
@@ -245,7 +245,7 @@ def test_per_row_template_from_the_worklist(small_run, tmp_path):
     assert main(["run", str(run), "--out", str(out), "--quiet"]) == 0
     samples = {s["file"]: s for s in json.loads((out / "results.json").read_text())["samples"]}
     assert samples[first["file"]]["gate"]["template"] == "lab_gates.xml"
-    assert all("ellipse" in s["gate"] for f, s in samples.items() if f != first["file"])
+    assert all("mixture" in s["gate"] for f, s in samples.items() if f != first["file"])
 
 
 def test_unusable_template_stops_the_run(small_run, tmp_path, capsys):

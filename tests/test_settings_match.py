@@ -64,7 +64,7 @@ def test_voltage_mismatch_fails_that_sample_in_a_run(tmp_path):
     from hladr.simulate import simulate_run
 
     run = tmp_path / "run"
-    simulate_run(run, seed=11, instrument="canto", n_samples=2, events_per_tube=20_000)
+    simulate_run(run, seed=11, instrument="canto", n_samples=2, events_per_tube=40_000)
     with open(run / "worklist.csv", newline="") as fh:
         victim = next(r for r in csv.DictReader(fh) if r["role"] == "sample")["file"]
     ev = read_events(run / victim)

@@ -43,28 +43,37 @@ __all__ = [
 # --------------------------------------------------------------------------- gate chain
 @njit(cache=True, nogil=True)
 def monocyte_chain(
-    data, i_fsc, i_sing, i_ssc, i_cd45, i_cd14,
+    data, i_fsc, i_sing, i_ssc, i_cd45, cols,
     fsc_lo, fsc_hi, ssc_lo, ssc_hi,
     sing_lo, sing_hi, sing_is_ratio,
     cd45_lo,
-    cof_cd14, cof_ssc, cx, cy, ia, ib, ic, d2max,
+    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max,
 ):  # pragma: no cover - compiled; tested against monocyte_chain_ref
-    """Fused cells -> singlets -> CD45+ -> monocyte-ellipse chain over all events.
+    """Fused cells -> singlets -> CD45+ -> monocyte-mixture chain over all events.
 
-    Children are only evaluated on their parent's events. Returns the final mask
-    and the event count kept by each of the four steps.
+    An event of the leukocytes is a monocyte when, in the features
+    ``asinh(data[:, cols] / cof)``, the monocyte components of the mixture hold
+    more than half of its posterior and its squared Mahalanobis distance to the
+    likeliest monocyte component is at most ``d2max``. Events outside the raw-scale
+    box ``[box_lo, box_hi)`` (which holds every such point) are never monocytes, so
+    the mixture is only evaluated inside it. Returns the final mask and the event
+    count kept by each of the four steps.
     """
     n = data.shape[0]
+    d = cols.shape[0]
+    k = means.shape[0]
     mask = np.zeros(n, dtype=np.bool_)
     counts = np.zeros(4, dtype=np.int64)
-    for k in range(n):
-        f = data[k, i_fsc]
-        s = data[k, i_ssc]
+    x = np.empty(d, dtype=np.float64)
+    lps = np.empty(k, dtype=np.float64)
+    for e in range(n):
+        f = data[e, i_fsc]
+        s = data[e, i_ssc]
         if not (f >= fsc_lo and f < fsc_hi and s >= ssc_lo and s < ssc_hi):
             continue
         counts[0] += 1
         if i_sing >= 0:
-            m = data[k, i_sing]
+            m = data[e, i_sing]
             if sing_is_ratio:
                 if not (m > 0.0):
                     continue
@@ -73,45 +82,92 @@ def monocyte_chain(
                 continue
         counts[1] += 1
         if i_cd45 >= 0:
-            if not (data[k, i_cd45] >= cd45_lo):
+            if not (data[e, i_cd45] >= cd45_lo):
                 continue
         counts[2] += 1
-        x = np.arcsinh(data[k, i_cd14] / cof_cd14) - cx
-        y = np.arcsinh(s / cof_ssc) - cy
-        d2 = ia * x * x + 2.0 * ib * x * y + ic * y * y
-        if d2 <= d2max:
-            mask[k] = True
+        inside = True
+        for j in range(d):
+            v = data[e, cols[j]]
+            if not (v >= box_lo[j] and v < box_hi[j]):
+                inside = False
+                break
+            x[j] = np.arcsinh(v / cof[j])
+        if not inside:
+            continue
+        best_lp = -np.inf
+        best_d2 = np.inf
+        top = -np.inf
+        for c in range(k):
+            d2 = 0.0
+            for a in range(d):
+                da = x[a] - means[c, a]
+                row = 0.0
+                for b in range(d):
+                    row += precs[c, a, b] * (x[b] - means[c, b])
+                d2 += da * row
+            lp = log_norm[c] - 0.5 * d2
+            lps[c] = lp
+            if lp > top:
+                top = lp
+            if is_mono[c] and lp > best_lp:
+                best_lp = lp
+                best_d2 = d2
+        if not (best_d2 <= d2max):
+            continue
+        s_mono = 0.0
+        s_other = 0.0
+        for c in range(k):
+            t = np.exp(lps[c] - top)
+            if is_mono[c]:
+                s_mono += t
+            else:
+                s_other += t
+        if s_mono > s_other:
+            mask[e] = True
             counts[3] += 1
     return mask, counts
 
 
 def monocyte_chain_ref(
-    data, i_fsc, i_sing, i_ssc, i_cd45, i_cd14,
+    data, i_fsc, i_sing, i_ssc, i_cd45, cols,
     fsc_lo, fsc_hi, ssc_lo, ssc_hi,
     sing_lo, sing_hi, sing_is_ratio,
     cd45_lo,
-    cof_cd14, cof_ssc, cx, cy, ia, ib, ic, d2max,
+    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max,
 ):
     """NumPy twin of :func:`monocyte_chain`."""
-    d = data.astype(np.float64)
-    f, s = d[:, i_fsc], d[:, i_ssc]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    dd = data.astype(np.float64)
+    f, s = dd[:, i_fsc], dd[:, i_ssc]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         cells = (f >= fsc_lo) & (f < fsc_hi) & (s >= ssc_lo) & (s < ssc_hi)
         if i_sing >= 0:
-            m = d[:, i_sing]
+            m = dd[:, i_sing]
             if sing_is_ratio:
                 ok = m > 0
                 m = np.where(ok, f / np.where(ok, m, 1.0), np.nan)
             singlets = cells & (m >= sing_lo) & (m < sing_hi)
         else:
             singlets = cells
-        leuk = singlets & (d[:, i_cd45] >= cd45_lo) if i_cd45 >= 0 else singlets
-        x = np.arcsinh(d[:, i_cd14] / cof_cd14) - cx
-        y = np.arcsinh(s / cof_ssc) - cy
-        d2 = ia * x * x + 2.0 * ib * x * y + ic * y * y
-        mono = leuk & (d2 <= d2max)
-    counts = np.array([cells.sum(), singlets.sum(), leuk.sum(), mono.sum()], dtype=np.int64)
-    return mono, counts
+        leuk = singlets & (dd[:, i_cd45] >= cd45_lo) if i_cd45 >= 0 else singlets
+        raw = dd[:, cols]
+        box = np.all((raw >= box_lo) & (raw < box_hi), axis=1)
+        X = np.arcsinh(raw / cof)
+        k = means.shape[0]
+        d2 = np.empty((X.shape[0], k))
+        for c in range(k):
+            diff = X - means[c]
+            d2[:, c] = np.einsum("ni,ij,nj->n", diff, precs[c], diff)
+        lp = log_norm - 0.5 * d2
+        top = lp.max(axis=1, keepdims=True)
+        t = np.exp(lp - top)
+        mono = np.asarray(is_mono, dtype=bool)
+        s_mono = t[:, mono].sum(axis=1)
+        s_other = t[:, ~mono].sum(axis=1)
+        best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
+        best_d2 = d2[np.arange(X.shape[0]), best]
+        final = leuk & box & (best_d2 <= d2max) & (s_mono > s_other)
+    counts = np.array([cells.sum(), singlets.sum(), leuk.sum(), final.sum()], dtype=np.int64)
+    return final, counts
 
 
 # --------------------------------------------------------------------------- PE -> AB/C

@@ -122,6 +122,11 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--instrument", default="canto")
     s.add_argument("--samples", type=int, default=8, metavar="N")
     s.add_argument("--events", type=int, default=50_000, metavar="N", help="events per sample tube")
+    s.add_argument("--profile", default="healthy", metavar="NAME",
+                   help="blood picture of the sample tubes: healthy (default), sepsis or severe-sepsis")
+    s.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="force one feature of the blood picture (repeatable), e.g. monocytopenic, "
+                        "left_shift, cd14_low_monocytes, cd16_monocytes, hladr_bimodal, aggregates, dirty")
     return p
 
 
@@ -209,6 +214,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         instrument=args.instrument,
         n_samples=args.samples,
         events_per_tube=args.events,
+        profile=args.profile,
+        features=args.scenario,
     )
     print(f"wrote {len(run.files)} FCS files, worklist.csv and truth.csv to {args.out_dir}")
     return EXIT_OK

@@ -96,6 +96,7 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     events = read_events(path)
     panel = find_panel(events, require=("cd14",))
     template_counts = None
+    checks: dict = {}
     if gates_file:
         from .gatingml import apply_monocyte_template, load_template
 
@@ -106,6 +107,7 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     else:
         events = compensate(events, spillover_of(events))
         gate = fit_monocyte_gate(events, panel)
+        checks = dict(gate.checks)
         if isinstance(gate, GateFailure):
             counts = {"cells": 0, "singlets": 0, "leukocytes": None, "monocytes": 0}
             flags = list(panel.flags) + [gate.code]
@@ -119,6 +121,8 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
         doc = {"gates": counts, "channels": panel.to_dict(), "flags": flags}
         if template_counts is not None:
             doc["template_gates"] = template_counts
+        if checks:
+            doc["checks"] = checks
         print(json.dumps(doc))
     else:
         print(f"{Path(path).name}: {events.n_events:,} events")
@@ -129,6 +133,8 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
         print(f"  channels: {panel.to_dict()}")
         if flags:
             print(f"  flags: {';'.join(flags)}")
+        if checks:
+            print("  self-check: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
         if isinstance(gate, GateFailure):
             print(f"  gating failed: {gate.reason}")
     return status

@@ -1,27 +1,27 @@
-"""Automated monocyte gating: cells -> singlets -> CD45+ leukocytes -> CD14+ monocytes.
+"""Automated monocyte gate: cells -> singlets -> CD45+ leukocytes -> monocytes, checked against itself.
 
-Calling contract: ``fit_monocyte_gate(events, panel, ...)`` estimates a frozen
-``MonocyteGate`` (plain numbers: thresholds and an ellipse) from a subsample of
-the tube, or returns a falsy ``GateFailure`` when the data do not support a
-gate; ``gate.apply(events)`` evaluates it on every event with one fused Numba
+Calling contract: ``fit_monocyte_gate(events, panel, rules=...)`` estimates a
+frozen ``MonocyteGate`` (plain numbers: scatter ranges, a singlet band, a CD45
+threshold and a Gaussian mixture whose monocyte components define the gate) from
+a sample of the tube, or returns a falsy ``GateFailure`` -- with the figures of
+its self-checks -- when the data do not support a gate or the gate fails its
+checks; ``gate.apply(events)`` evaluates it on every event with one fused Numba
 pass and returns a ``GateResult`` (final mask and the events kept by each step).
 
 Notes
 -----
-Each step is fitted to the tube itself, with no positions tuned to an
-instrument:
-
-1. cells: events piled up at a scatter channel's maximum are off-scale; debris
-   is cut at the density valley below the lowest substantial FSC-A peak
-   (lymphocytes), when there is such a valley.
+1. cells: events piled up at a scatter channel's maximum are off-scale; debris is
+   what lies several-fold below the lymphocytes in FSC (named in step 4).
 2. singlets: the FSC-A/FSC-H ratio (or FSC-W) of singlets is nearly constant;
    keep median +/- 4 robust SD (doublets have a larger ratio).
-3. leukocytes: CD45 >= the density valley below the lowest substantial CD45
-   peak (granulocytes are CD45-dim, CD45-negative debris lies below).
-4. monocytes: a Gaussian mixture on (asinh CD14, asinh SSC) with one component
-   started at each peak of the 2-D density; the component with the highest CD14
-   is the monocytes; the gate is its 99 % ellipse. Granulocytes are CD14-dim with
-   high SSC, lymphocytes CD14-negative.
+3-4. leukocytes and monocytes: all gating dimensions at once (CD14, SSC, FSC and
+   CD45 when the panel has it) -- a mixture of the singlets, its populations
+   named by their relations (:mod:`hladr.gate_populations`). Monocytes are the
+   events whose posterior lies mostly with the monocyte components, within their
+   99.5 % ellipsoid. The CD45 gate keeps everything from the CD45-negative
+   valley up, and never cuts into the monocytes.
+5. the self-check (:mod:`hladr.gate_check`): a second, independent estimate and
+   the plausibility of the population; a gate that fails it is a GateFailure.
 """
 
 from __future__ import annotations
@@ -37,20 +37,21 @@ from .events import Events
 
 __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
-_CHI2_99_2DOF = 9.210340371976184  # chi-square 0.99 quantile, 2 degrees of freedom
-_MAX_FIT_EVENTS = 10_000
 _SINGLET_SD = 4.0
 _BLOCK = 1 << 18  # rows per block of the passes over every event (small temporaries)
-_GMM_TOL = 1e-2  # EM stops when the mean log-likelihood gains < 0.01: same gates, 2.5x fewer iterations
+_POOL = 40_000  # on-scale events drawn for the fits
+_D2_QUANTILE = 0.995  # the monocyte components' ellipsoid
 
 
 @dataclass(frozen=True)
 class GateFailure:
-    """The data do not support a gate (falsy); ``reason`` is one line."""
+    """The data do not support a gate, or the gate failed its self-check (falsy); ``reason`` is one line."""
 
     code: str
     reason: str
     counts: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+    populations: tuple = ()
 
     def __bool__(self) -> bool:
         return False
@@ -69,10 +70,10 @@ class GateResult:
         return int(self.counts["monocytes"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MonocyteGate:
-    """Fitted gate chain; every parameter is a number on the tube's raw scale,
-    except the monocyte ellipse, which lives in (asinh(CD14/cof_cd14), asinh(SSC/cof_ssc))."""
+    """Fitted gate chain. Scatter, singlet and CD45 limits are on the tube's raw scale; the
+    mixture lives in ``asinh(value / cofactor)`` of the ``features`` channels."""
 
     panel: Panel
     fsc_range: tuple[float, float]
@@ -81,27 +82,46 @@ class MonocyteGate:
     singlet_is_ratio: bool
     singlet_range: tuple[float, float]
     cd45_min: float | None
-    cof_cd14: float
-    cof_ssc: float
-    centre: tuple[float, float]
-    inv_cov: tuple[float, float, float]  # (a, b, c) of [[a, b], [b, c]]
+    features: tuple[str, ...]
+    cofactors: tuple[float, ...]
+    means: np.ndarray
+    precisions: np.ndarray
+    log_norm: np.ndarray
+    is_monocyte: np.ndarray
     d2max: float
+    box: tuple[tuple[float, ...], tuple[float, ...]]
+    checks: dict = field(default_factory=dict)
+    populations: tuple = ()
     flags: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return True
 
+    @property
+    def cof_cd14(self) -> float:
+        return self.cofactors[0]
+
+    @property
+    def cof_ssc(self) -> float:
+        return self.cofactors[1]
+
     def to_dict(self) -> dict:
-        """Plain record of the fitted parameters (stored with each result)."""
+        """Plain record of the fitted parameters and self-check figures (stored with each result)."""
         return {
+            "method": "mixture",
             "fsc_range": list(self.fsc_range),
             "ssc_range": list(self.ssc_range),
             "singlet_channel": self.singlet_channel,
             "singlet_is_ratio": self.singlet_is_ratio,
             "singlet_range": list(self.singlet_range),
             "cd45_min": self.cd45_min,
-            "cofactors": {"cd14": self.cof_cd14, "ssc": self.cof_ssc},
-            "ellipse": {"centre": list(self.centre), "inv_cov": list(self.inv_cov), "d2max": self.d2max},
+            "features": list(self.features),
+            "cofactors": list(self.cofactors),
+            "mixture": {"means": self.means.tolist(), "precisions": self.precisions.tolist(),
+                        "log_norm": self.log_norm.tolist(), "monocyte_components": self.is_monocyte.tolist(),
+                        "d2max": self.d2max},
+            "populations": list(self.populations),
+            "checks": dict(self.checks),
         }
 
     def _args(self, events: Events) -> tuple:
@@ -109,12 +129,14 @@ class MonocyteGate:
         i_sing = events.index(self.singlet_channel) if self.singlet_channel else -1
         i_cd45 = events.index(p.cd45) if (p.cd45 and self.cd45_min is not None) else -1
         return (
-            events.index(p.fsc_a), i_sing, events.index(p.ssc_a), i_cd45, events.index(p.cd14),
+            events.index(p.fsc_a), i_sing, events.index(p.ssc_a), i_cd45,
+            np.array([events.index(c) for c in self.features], dtype=np.int64),
             self.fsc_range[0], self.fsc_range[1], self.ssc_range[0], self.ssc_range[1],
             self.singlet_range[0], self.singlet_range[1], self.singlet_is_ratio,
             self.cd45_min if self.cd45_min is not None else -np.inf,
-            self.cof_cd14, self.cof_ssc, self.centre[0], self.centre[1],
-            self.inv_cov[0], self.inv_cov[1], self.inv_cov[2], self.d2max,
+            np.asarray(self.cofactors, dtype=np.float64),
+            np.asarray(self.box[0], dtype=np.float64), np.asarray(self.box[1], dtype=np.float64),
+            self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max,
         )
 
     def apply(self, events: Events, *, reference: bool = False) -> GateResult:
@@ -166,30 +188,6 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     if dens[j] > 0.5 * min(dens[left], dens[first]):
         return None
     return float(0.5 * (edges[j] + edges[j + 1]))
-
-
-def density_peaks_2d(X: np.ndarray, *, bins: int = 64, min_height: float = 0.02, max_peaks: int = 6) -> np.ndarray:
-    """Local maxima of the smoothed 2-D density of ``X`` (n, 2), highest first, as (k, 2) points.
-
-    A peak counts when it is the maximum of its 5 x 5-bin neighbourhood and at least
-    ``min_height`` times the highest peak; at most ``max_peaks`` are returned.
-    """
-    from scipy.ndimage import gaussian_filter, maximum_filter
-
-    if X.shape[0] < 50:
-        return np.empty((0, 2))
-    lo = np.percentile(X, 0.5, axis=0)
-    hi = np.percentile(X, 99.5, axis=0)
-    if not np.all(hi > lo):
-        return np.empty((0, 2))
-    h, ex, ey = np.histogram2d(X[:, 0], X[:, 1], bins=bins, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
-    d = gaussian_filter(h, 1.5)
-    is_peak = (d == maximum_filter(d, size=5)) & (d >= min_height * d.max()) & (d > 0)
-    ix, iy = np.nonzero(is_peak)
-    order = np.argsort(d[ix, iy])[::-1][:max_peaks]
-    cx = 0.5 * (ex[:-1] + ex[1:])
-    cy = 0.5 * (ey[:-1] + ey[1:])
-    return np.column_stack([cx[ix[order]], cy[iy[order]]])
 
 
 def _pileup_max(x: np.ndarray, *, block: int = _BLOCK) -> float:
@@ -261,11 +259,9 @@ def _blas_threads():
 
 
 def fit_monocyte_gate(
-    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = _MAX_FIT_EVENTS,
-    min_separation: float | None = None,
-    max_fraction: float | None = None,
+    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = 10_000, rules=None,
 ) -> MonocyteGate | GateFailure:
-    """Fit the cells -> singlets -> CD45+ -> CD14+ monocyte chain to one tube.
+    """Fit the cells -> singlets -> CD45+ -> monocyte chain to one tube and check it.
 
     Parameters
     ----------
@@ -274,22 +270,24 @@ def fit_monocyte_gate(
     panel : Panel
         Channel roles; ``panel.cd14`` is required.
     seed : int
-        Seed of the subsample and mixture fit (the gate is reproducible).
+        Seed of the samples and fits (the gate is reproducible).
     max_fit_events : int
-        Events used for each fit (the gate is applied to all events).
-    min_separation : float, optional
-        Least Ashman's D on CD14 between the monocytes and the nearest other
-        population (default: the rule table's ``gating.min_cd14_separation``).
-    max_fraction : float, optional
-        Largest plausible share of the leukocytes for the monocyte component
-        (default: the rule table's ``gating.max_monocyte_fraction``).
+        Events in the mixture's density-dependent sample (the gate is applied to all events).
+    rules : RuleSet, optional
+        Limits of the self-check and the naming (default: the default rule table).
 
     Returns
     -------
     MonocyteGate or GateFailure
+        A failure carries the self-check figures that were computed.
     """
-    from sklearn.mixture import GaussianMixture
+    from . import gate_populations as gp
+    from .gate_check import check_gate
 
+    if rules is None:
+        from .rules import load_rules
+
+        rules = load_rules()
     rng = np.random.default_rng(seed)
     flags = list(panel.flags)
     n = events.n_events
@@ -301,127 +299,137 @@ def fit_monocyte_gate(
     fsc, ssc = data[:, events.index(panel.fsc_a)], data[:, events.index(panel.ssc_a)]
 
     def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
-        return data[rows, events.index(channel)]
+        return data[rows, events.index(channel)].astype(np.float64)
 
-    # 1. cells
+    # 1. on scale
     fsc_hi, ssc_hi = _pileup_max(fsc), _pileup_max(ssc)
     on_scale = _on_scale(fsc, ssc, fsc_hi, ssc_hi)
     n_on = int(np.count_nonzero(on_scale))
-    if n_on > 4 * max_fit_events:
+    if n_on > _POOL:
         # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
-        idx = _true_positions(on_scale, np.sort(rng.choice(n_on, 4 * max_fit_events, replace=False)))
+        idx = _true_positions(on_scale, np.sort(rng.choice(n_on, _POOL, replace=False)))
     else:
         idx = np.flatnonzero(on_scale)
     del on_scale
+    if idx.size < 100:
+        return GateFailure("no_cells", f"only {idx.size} events inside the scatter range")
     fsc_idx = fsc[idx].astype(np.float64)
-    debris = valley_below_first_peak(np.log10(fsc_idx))
-    fsc_lo = 10.0**debris if debris is not None else np.nextafter(0.0, 1.0)
-    if debris is None:
-        flags.append("no_debris_valley")
-    tiny = np.nextafter(0.0, 1.0)
-    in_cells = fsc_idx >= fsc_lo
-    cells, fsc_cells = idx[in_cells], fsc_idx[in_cells]
-    if cells.size < 100:
-        return GateFailure("no_cells", f"only {cells.size} events inside the scatter range")
 
-    # 2. singlets
+    # 2. singlets (ratio statistics from the events above a tenth of the median FSC: cells, not debris)
     sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
-    singlets = cells
+    singlets = idx
     if panel.fsc_h or panel.fsc_w:
         sing_ch = panel.fsc_h or panel.fsc_w
         is_ratio = panel.fsc_h is not None
-        metric = rows_of(sing_ch, cells).astype(np.float64)
+        metric = rows_of(sing_ch, idx)
         if is_ratio:
             ok = metric > 0
-            metric = np.where(ok, fsc_cells / np.where(ok, metric, 1.0), np.nan)
-        m = metric[np.isfinite(metric) & (metric > 0)]
+            metric = np.where(ok, fsc_idx / np.where(ok, metric, 1.0), np.nan)
+        good = np.isfinite(metric) & (metric > 0) & (fsc_idx >= 0.1 * np.median(fsc_idx))
+        m = metric[good]
         if m.size < 100:
             return GateFailure("no_singlets", f"the {sing_ch} channel holds no usable values")
         lm = np.log(m)
         med = np.median(lm)
         sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
         sing_range = (float(np.exp(med - _SINGLET_SD * sd)), float(np.exp(med + _SINGLET_SD * sd)))
-        singlets = cells[(metric >= sing_range[0]) & (metric < sing_range[1])]
+        singlets = idx[(metric >= sing_range[0]) & (metric < sing_range[1])]
 
-    # 3. leukocytes (CD45+)
-    cd45_min = None
-    leuk = singlets
-    if panel.cd45:
-        cd45 = rows_of(panel.cd45, singlets).astype(np.float64)
-        cof45 = cofactor(events.upper_limit(panel.cd45))
-        valley = valley_below_first_peak(np.arcsinh(cd45 / cof45))
-        if valley is None:
-            flags.append("no_cd45_valley")
-            cd45_min = -np.inf
-        else:
-            cd45_min = float(np.sinh(valley) * cof45)
-        leuk = singlets[cd45 >= cd45_min]
-    else:
+    # 3-4. populations in all gating dimensions
+    features = [panel.cd14, panel.ssc_a, panel.fsc_a] + ([panel.cd45] if panel.cd45 else [])
+    names = ["cd14", "ssc", "fsc"] + (["cd45"] if panel.cd45 else [])
+    has_cd45 = panel.cd45 is not None
+    if not has_cd45:
         flags.append("gated_without_cd45")
-    if leuk.size < 50:
-        return GateFailure("no_leukocytes", f"only {leuk.size} leukocytes found")
+    cof = tuple(cofactor(events.upper_limit(c)) for c in features)
+    X = np.column_stack([np.arcsinh(rows_of(c, singlets) / k) for c, k in zip(features, cof, strict=True)])
+    fin = np.all(np.isfinite(X), axis=1)
+    X, singlets = X[fin], singlets[fin]
+    if X.shape[0] < 200:
+        return GateFailure("no_singlets", f"only {X.shape[0]} singlets with usable values")
+    g = rules.gating
+    debris = gp.coarse_debris_mask(X, seed=seed, debris_fsc_ratio=g.debris_fsc_ratio)
+    Xc, rows = X[~debris], singlets[~debris]
+    if Xc.shape[0] < 200:
+        return GateFailure("no_cells", f"only {Xc.shape[0]} events that are not debris")
+    keep, p = gp.density_sample(Xc, rng, max_fit_events)
+    Xs, inv_p = Xc[keep], 1.0 / p
+    fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
+    pops = gp.merge_components(fit, max_distance=g.merge_distance)
+    naming = gp.name_populations(pops, has_cd45=has_cd45, debris_fsc_ratio=g.debris_fsc_ratio,
+                                 granulocyte_ssc_ratio=g.granulocyte_ssc_ratio, min_share=g.min_monocyte_share)
+    pop_records = _population_records(naming, pops, tuple(names))
+    if naming.monocytes is None:
+        return GateFailure("monocytes_not_identified",
+                           "no population has the monocytes' relations (CD14 brightest; CD45 and SSC between "
+                           "granulocytes and lymphocytes)", populations=pop_records)
+    mono = naming.monocytes
+    is_mono = np.zeros(fit.weights.size, dtype=bool)
+    is_mono[list(mono.components)] = True
+    d = X.shape[1]
+    from scipy.stats import chi2
 
-    # 4. monocytes: mixture on (asinh CD14, asinh SSC)
-    fit_idx = leuk if leuk.size <= max_fit_events else rng.choice(leuk, max_fit_events, replace=False)
-    cof14 = cofactor(events.upper_limit(panel.cd14))
-    cofs = cofactor(events.upper_limit(panel.ssc_a))
-    X = np.column_stack(
-        [np.arcsinh(rows_of(panel.cd14, fit_idx) / cof14),
-         np.arcsinh(rows_of(panel.ssc_a, fit_idx).astype(np.float64) / cofs)]
-    )
-    X = X[np.all(np.isfinite(X), axis=1)]
-    peaks = density_peaks_2d(X)
-    if len(peaks) >= 2:
-        # one component per density peak: a random start can merge monocytes with granulocytes
-        k = len(peaks)
-        gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=200,
-                              reg_covar=1e-4, means_init=peaks, tol=_GMM_TOL)
-    else:
-        k = 4 if X.shape[0] >= 400 else 2
-        gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=1,
-                              max_iter=200, reg_covar=1e-4, init_params="k-means++", tol=_GMM_TOL)
-    # a 2-D fit on 10k points gains nothing from threads; with them it stalls
-    # on a busy machine (thread oversubscription), so keep it single-threaded.
-    with _blas_threads().limit(limits=1):
-        gmm.fit(X)
-    weights, means, covs = gmm.weights_, gmm.means_, gmm.covariances_
-    candidates = [j for j in range(k) if weights[j] >= 0.005]
-    mono = max(candidates, key=lambda j: means[j, 0])
-    others = [j for j in range(k) if j != mono and weights[j] >= 0.05]
-    if min_separation is None or max_fraction is None:
-        from .rules import load_rules
-
-        rules = load_rules()
-        min_separation = rules.gate_min_separation if min_separation is None else min_separation
-        max_fraction = rules.gate_max_monocyte_fraction if max_fraction is None else max_fraction
-    if not weights[mono] <= max_fraction:
-        return GateFailure(
-            "monocytes_implausible",
-            f"the brightest CD14 population holds {weights[mono]:.0%} of the leukocytes (monocytes are a "
-            f"minority, <= {max_fraction:.0%}): no monocyte population (CD14 staining failed?)",
-        )
-    if others:
-        near = min(others, key=lambda j: abs(means[mono, 0] - means[j, 0]))
-        dist = abs(means[mono, 0] - means[near, 0])
-        ashman = float(np.sqrt(2.0) * dist / np.sqrt(covs[mono][0, 0] + covs[near][0, 0]))
-        if not ashman >= min_separation:
-            return GateFailure(
-                "monocytes_not_separated",
-                f"no distinct CD14+ population on {panel.cd14} (separation D={ashman:.2f} < {min_separation:g})",
-            )
-    inv = np.linalg.inv(covs[mono])
-    return MonocyteGate(
+    d2max = float(chi2.ppf(_D2_QUANTILE, d))
+    box_lo, box_hi = _box(fit, is_mono, d2max, cof)
+    # CD45 gate: the CD45-negative valley, never above the monocytes' lower tail
+    cd45_min = None
+    if has_cd45:
+        valley = valley_below_first_peak(X[:, gp.I_CD45])
+        floor = float(mono.mean[gp.I_CD45] - 4.0 * mono.sd[gp.I_CD45])
+        t = floor if valley is None else min(valley, floor)
+        cd45_min = float(np.sinh(t) * cof[gp.I_CD45])
+    L = naming.lymphocytes
+    fsc_lo = float(np.sinh(min(L.mean[gp.I_FSC] - np.log(g.debris_fsc_ratio),
+                               mono.mean[gp.I_FSC] - 4.0 * mono.sd[gp.I_FSC])) * cof[gp.I_FSC])
+    gate = MonocyteGate(
         panel=panel,
-        fsc_range=(float(fsc_lo), float(fsc_hi)),
-        ssc_range=(float(tiny), float(ssc_hi)),
+        fsc_range=(max(fsc_lo, float(np.nextafter(0.0, 1.0))), float(fsc_hi)),
+        ssc_range=(float(np.nextafter(0.0, 1.0)), float(ssc_hi)),
         singlet_channel=sing_ch,
         singlet_is_ratio=is_ratio,
         singlet_range=(float(sing_range[0]), float(sing_range[1])),
         cd45_min=cd45_min,
-        cof_cd14=cof14,
-        cof_ssc=cofs,
-        centre=(float(means[mono, 0]), float(means[mono, 1])),
-        inv_cov=(float(inv[0, 0]), float(inv[0, 1]), float(inv[1, 1])),
-        d2max=_CHI2_99_2DOF,
+        features=tuple(features),
+        cofactors=cof,
+        means=fit.means,
+        precisions=fit.precisions,
+        log_norm=fit.log_norm,
+        is_monocyte=is_mono,
+        d2max=d2max,
+        box=(box_lo, box_hi),
+        populations=pop_records,
         flags=tuple(flags),
     )
+    pe = rows_of(panel.hladr, rows[keep]) if panel.hladr else None
+    verdict = check_gate(gate, naming, Xs, inv_p, pe, seed=seed, rules=rules)
+    if verdict.failure is not None:
+        code, reason = verdict.failure
+        return GateFailure(code, reason, checks=verdict.figures, populations=pop_records)
+    return _with(gate, checks=verdict.figures)
+
+
+def _with(gate: MonocyteGate, **changes) -> MonocyteGate:
+    from dataclasses import replace
+
+    return replace(gate, **changes)
+
+
+def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Raw-scale box holding every point within ``d2max`` of a monocyte component."""
+    half = np.sqrt(d2max * np.diagonal(fit.covariances[is_mono], axis1=1, axis2=2))
+    lo = (fit.means[is_mono] - half).min(axis=0)
+    hi = (fit.means[is_mono] + half).max(axis=0)
+    c = np.asarray(cof)
+    return tuple(float(v) for v in np.sinh(lo) * c), tuple(float(v) for v in np.nextafter(np.sinh(hi) * c, np.inf))
+
+
+def _population_records(naming, pops, names: tuple[str, ...]) -> tuple:
+    """Named populations (share of the non-debris events, mean and SD per feature) for provenance and the report."""
+    label = naming.names()
+    cw = sum(p.weight for p in naming.cells) or 1.0
+    out = []
+    for p in sorted(pops, key=lambda p: -p.weight):
+        r = p.to_dict(label.get(id(p), ""), names)
+        r["share_of_cells"] = round(float(p.weight / cw), 5) if p in naming.cells else None
+        out.append(r)
+    return tuple(out)

@@ -81,6 +81,7 @@ class SampleFigure:
         self.a1, self.a2 = a1, a2
         self.density = a1.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="viridis")
         (self.ellipse,) = a1.plot([], [], color="red", lw=1.2)
+        self.outline = None  # contour of the gated monocytes (a new artist per sample)
         a1.tick_params(labelsize=6)
         self.stairs = a2.stairs([0.0], [0.0, 1.0], fill=True, color="tab:blue", alpha=0.6)
         self.median_line = a2.axvline(0.0, color="black", lw=1)
@@ -119,6 +120,16 @@ class SampleFigure:
             y0, y1 = min(y0, float(ey.min())), max(y1, float(ey.max()))
         else:
             self.ellipse.set_data([], [])
+        if self.outline is not None:
+            self.outline.remove()
+            self.outline = None
+        if fig_data.get("gated"):
+            g = np.asarray(fig_data["gated"], dtype=float).T
+            if g.max() > 0:
+                xs = np.linspace(xr[0], xr[1], g.shape[1] + 1)
+                ys = np.linspace(yr[0], yr[1], g.shape[0] + 1)
+                self.outline = a1.contour(0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:]), g,
+                                          levels=[0.5], colors="red", linewidths=1.0)
         a1.set_xlim(x0, x1)
         a1.set_ylim(y0, y1)
         a1.set_xlabel(fig_data["x_label"], fontsize=7)
@@ -199,6 +210,25 @@ def sample_figures(results: list[SampleResult], *, processes: int | None = None)
     return pngs
 
 
+def gate_check_text(gate: dict) -> str:
+    """One line of the automated gate's self-check figures (empty for a template gate)."""
+    c = gate.get("checks") or {}
+    if not c:
+        return ""
+    parts = []
+    if c.get("agreement_jaccard") is not None:
+        parts.append(f"2nd estimate overlap {c['agreement_jaccard']:.0%}")
+    if c.get("agreement_median_ratio") is not None:
+        parts.append(f"median HLA-DR {c['agreement_median_ratio'] - 1:+.1%}")
+    if c.get("separation") is not None:
+        parts.append(f"separation {c['separation']:.1f}")
+    if c.get("hladr_ratio_to_negative") is not None:
+        parts.append(f"HLA-DR x{c['hladr_ratio_to_negative']:.1f} of {c.get('hladr_negative_reference', '')}")
+    if c.get("monocyte_share_of_cells") is not None:
+        parts.append(f"{c['monocyte_share_of_cells']:.1%} of cells")
+    return "; ".join(parts)
+
+
 def _img(png: bytes | None, alt: str) -> str:
     if not png:
         return ""
@@ -218,7 +248,8 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
             f"<td>{'' if r.monocyte_count is None else r.monocyte_count}</td>"
             f"<td>{'' if r.hladr_abc is None else f'{r.hladr_abc:,.0f}'}</td>"
             f"<td>{e(r.ferritin_text)} {e(r.ferritin_unit)}</td><td>{e(r.phenotype)}</td><td>{e(r.qc)}</td>"
-            f"<td>{'<br>'.join(e(f.message) for f in r.flags if f.severity != 'info')}</td></tr>"
+            f"<td>{'<br>'.join(e(f.message) for f in r.flags if f.severity != 'info')}</td>"
+            f"<td>{e(gate_check_text(r.gate))}</td></tr>"
         )
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
@@ -233,10 +264,11 @@ tr.warn{{background:#ffd}}</style></head><body>
 <h2>Calibration</h2>{img}<ul>{reasons}</ul>
 <h2>Samples</h2>
 <table><tr><th>sample</th><th>file</th><th>monocytes</th><th>HLA-DR AB/C</th><th>ferritin</th>
-<th>phenotype</th><th>QC</th><th>reasons</th></tr>
+<th>phenotype</th><th>QC</th><th>reasons</th><th>gate self-check</th></tr>
 {''.join(rows)}</table>
 <h2>Gating and HLA-DR per sample</h2>
-<p>Left: CD14 vs side scatter of all events (density), with the fitted monocyte gate (red).
+<p>Left: CD14 vs side scatter of all events (density), with the outline of the gated monocytes (red;
+the automated gate is drawn in CD14, SSC, FSC and CD45 together, so its outline here is a projection).
 Right: monocyte HLA-DR distribution with its median (black) and the 5000 AB/C threshold (red, dashed).</p>
 {figures}
 <h2>Notes</h2><ul>{note_html or '<li>none</li>'}</ul>

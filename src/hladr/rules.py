@@ -12,9 +12,26 @@ from importlib import resources
 
 from .errors import ConfigError
 
-__all__ = ["RuleSet", "load_rules", "DEFAULT_RULESET"]
+__all__ = ["RuleSet", "GatingRules", "load_rules", "DEFAULT_RULESET"]
 
 DEFAULT_RULESET = "immunosep-2025"
+
+
+@dataclass(frozen=True)
+class GatingRules:
+    """Limits of the automated gate's naming and self-check (``[gating]``; SPEC.md section 4)."""
+
+    max_monocyte_fraction: float
+    min_separation: float
+    min_hladr_ratio: float
+    max_median_disagreement: float
+    min_agreement_jaccard: float
+    min_monocyte_share: float
+    debris_fsc_ratio: float
+    granulocyte_ssc_ratio: float
+    mixture_components: int
+    merge_distance: float
+    kmeans_clusters: int
 
 
 @dataclass(frozen=True)
@@ -31,8 +48,7 @@ class RuleSet:
     mals_improving_drop: float
     monocytes_fail_below: int
     monocytes_warn_below: int
-    gate_min_separation: float
-    gate_max_monocyte_fraction: float
+    gating: GatingRules
     cal_r2_min: float
     cal_slope_min: float
     cal_slope_max: float
@@ -55,7 +71,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
         raise ConfigError(f"unknown rule set {ruleset_id!r}") from None
     t = tomllib.loads(text)
     try:
-        p, f, q, c = t["phenotype"], t["followup"], t["qc"], t["calibration"]
+        p, f, q, c, gt = t["phenotype"], t["followup"], t["qc"], t["calibration"], t["gating"]
         rules = RuleSet(
             id=str(t["ruleset"]["id"]),
             version=str(t["ruleset"]["version"]),
@@ -67,8 +83,19 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             mals_improving_drop=float(f["mals_improving_drop"]),
             monocytes_fail_below=int(q["monocytes_fail_below"]),
             monocytes_warn_below=int(q["monocytes_warn_below"]),
-            gate_min_separation=float(t["gating"]["min_cd14_separation"]),
-            gate_max_monocyte_fraction=float(t["gating"]["max_monocyte_fraction"]),
+            gating=GatingRules(
+                max_monocyte_fraction=float(gt["max_monocyte_fraction"]),
+                min_separation=float(gt["min_separation"]),
+                min_hladr_ratio=float(gt["min_hladr_ratio"]),
+                max_median_disagreement=float(gt["max_median_disagreement"]),
+                min_agreement_jaccard=float(gt["min_agreement_jaccard"]),
+                min_monocyte_share=float(gt["min_monocyte_share"]),
+                debris_fsc_ratio=float(gt["debris_fsc_ratio"]),
+                granulocyte_ssc_ratio=float(gt["granulocyte_ssc_ratio"]),
+                mixture_components=int(gt["mixture_components"]),
+                merge_distance=float(gt["merge_distance"]),
+                kmeans_clusters=int(gt["kmeans_clusters"]),
+            ),
             cal_r2_min=float(c["r2_min"]),
             cal_slope_min=float(c["slope_min"]),
             cal_slope_max=float(c["slope_max"]),

@@ -425,12 +425,14 @@ def analyze_sample(
             gate = None
         else:
             gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                     min_separation=rules.gate_min_separation,
-                                     max_fraction=rules.gate_max_monocyte_fraction)
+                                     rules=rules)
             clock.lap("gate_fit")
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
+                gate_params = {"method": "mixture", "failed": gate.code, "checks": dict(gate.checks),
+                               "populations": list(gate.populations)}
                 rows, n = None, None
+                gate = None
             else:
                 result = gate.apply(events)
                 clock.lap("gate_apply")
@@ -455,7 +457,7 @@ def analyze_sample(
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
             pe_all = None
-            figure = _figure_data(events, panel, gate)
+            figure = _figure_data(events, panel, gate, rows)
             if summary is not None:
                 figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
             clock.lap("figure_data")
@@ -505,8 +507,9 @@ def analyze_sample(
     )
 
 
-def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None) -> dict:
-    """Compact data for the report's gating plot: CD14 vs SSC density (asinh), 48 x 48."""
+def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None, rows: np.ndarray | None = None) -> dict:
+    """Compact data for the report's gating plot: CD14 vs SSC density (asinh), 48 x 48, of all
+    events and of the gated monocytes (``rows``) on the same grid."""
     import numpy as np
 
     cof14 = gate.cof_cd14 if gate else cofactor(events.upper_limit(panel.cd14))
@@ -521,8 +524,15 @@ def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None) -> dic
     xr = [float(np.percentile(x, 0.5)), float(np.percentile(x, 99.9))]
     yr = [float(np.percentile(y, 0.5)), float(np.percentile(y, 99.9))]
     h, _, _ = np.histogram2d(x, y, bins=48, range=[xr, yr])
-    return {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
-            "x_label": f"asinh({panel.cd14}/{cof14:g})", "y_label": f"asinh({panel.ssc_a}/{cofs:g})"}
+    out = {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
+           "x_label": f"asinh({panel.cd14}/{cof14:g})", "y_label": f"asinh({panel.ssc_a}/{cofs:g})"}
+    if rows is not None and rows.size:
+        r = rows[:: max(1, rows.size // 20_000)]
+        gx = np.arcsinh(events.data[r, events.index(panel.cd14)] / cof14)
+        gy = np.arcsinh(events.data[r, events.index(panel.ssc_a)] / cofs)
+        g, _, _ = np.histogram2d(gx, gy, bins=48, range=[xr, yr])
+        out["gated"] = g.astype(int).tolist()
+    return out
 
 
 def _abc_histogram(pe, curve: BeadCurve) -> dict:

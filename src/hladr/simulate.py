@@ -5,8 +5,8 @@ explicit ``rng`` and return :class:`TubeEvents` (the exact values a file will
 hold, one label and the true PE molecules per event); ``simulate_bead_tube`` /
 ``simulate_sample_tube`` write one FCS 3.1 file from those and return a frozen
 truth record; :func:`simulate_run` writes a whole run (``beads.fcs``,
-``P001_HLADR.fcs``, ..., ``worklist.csv``, ``truth.csv``, ``truth.json``). No
-global random state: the same seed gives byte-identical files.
+``P001_HLADR.fcs``, ..., ``worklist.csv``, ``truth.csv``, ``truth.json``,
+``truth_events/*.npz``). No global random state: the same seed gives byte-identical files.
 
 Notes
 -----
@@ -23,27 +23,45 @@ response at the four lot levels (``BeadTubeTruth.calibration_slope``).
 
 Per event: population spread (beads: lognormal CV 3-8 % per level with median
 = certificate value; cells: lognormal HLA-DR with log10 SD 0.15-0.25 per
-patient), then optical mixing ``observed = signals @ S`` (S = the $SPILLOVER
-written, rows = source dye), then photon noise (variance = q*signal, q = channel
-units per photoelectron, 0.2-0.35 photoelectrons per PE molecule) and Gaussian
-electronic noise, then clipping at $PnR - 1 (saturation) and, for Beckman-like
+patient in health, up to 0.4 and sometimes bimodal in sepsis), then optical
+mixing ``observed = signals @ S`` (S = the $SPILLOVER written, rows = source
+dye), then photon noise (variance = q*signal, q = channel units per
+photoelectron, 0.2-0.35 photoelectrons per PE molecule) and Gaussian electronic
+noise, then clipping at $PnR - 1 (saturation) and, for Beckman-like
 profiles, at 0. Compensation with inv(S) recovers the noise-free PE MFI exactly
 in expectation; the curvature is applied per dye before mixing.
 
-Cells have PE autofluorescence of 3-15 PE-molecule equivalents (monocytes ~8), so
-the antibody count stays recoverable within ~2 % at 500 AB/C. Autofluorescence
-in the empty FITC detector spills into PE by the FITC row of S and is removed
-by compensation. HLA-DR is drawn independently of CD14, CD45 and scatter; the
-monocyte singlets' draw is centred so that their sample median AB/C equals
-``hladr_abc`` exactly (the truth is what is in the tube). Per-patient AB/C keeps
-a 10 % margin from the 5000 threshold and ferritin a 5 % margin from 4420, so
-an assay within its 5 % acceptance cannot flip the expected phenotype.
+Cells have PE autofluorescence of 3-15 PE-molecule equivalents (monocytes ~8;
+eosinophils and dead cells more), so the antibody count stays recoverable within
+~2 % at 500 AB/C. Autofluorescence in the empty FITC detector spills into PE by
+the FITC row of S and is removed by compensation. HLA-DR is drawn independently
+of CD14, CD45 and scatter (septic profiles: CD16+ monocytes up to 0.3 decade
+higher); the monocyte singlets' draw is scaled so that their sample median AB/C
+equals ``hladr_abc`` exactly (the truth is what is in the tube). Per-patient
+AB/C keeps a 10 % margin from the 5000 threshold and ferritin a 5 % margin from
+4420, so an assay within its 5 % acceptance cannot flip the expected phenotype.
+Septic runs draw AB/C from 300-15,000 (``sepsis``) or 300-8,000
+(``severe-sepsis``), mostly below 5000, with both sides of 5000 in every run of
+>= 2 samples.
 
-Sample tube (lysed whole blood): debris 5-15 %, lymphocytes 20-35 % (B cells
-10-15 % of them, 20,000-40,000 AB/C), monocytes 5-10 %, granulocytes (rest,
-CD14 1-1.5 decades below monocytes, CD45 dim, high SSC), doublets 3-5 %
-(FSC-A summed, FSC-H = max + 0.1-0.45 * min), ~0.2 % off-scale clumps. Singlet
-FSC-H = FSC-A * N(0.85, 0.02). Bead tube: singlets ~88 % in four near-equal
+Sample tube (lysed whole blood): the blood picture comes from a profile of
+:mod:`hladr.blood_profiles` (``healthy``, ``sepsis``, ``severe-sepsis``), a table
+of ranges from which every tube draws its own value of each feature (population
+shares, scatter and marker positions and spreads, HLA-DR spread and bimodality);
+``features`` forces any of them (a mapping or a named scenario such as
+``monocytopenic`` or ``left_shift``). Populations: lymphocytes (T and NK; B cells
+with 20,000-40,000 AB/C), monocytes (classical, intermediate and non-classical,
+all labelled ``monocyte``), immature granulocytes (lower SSC than neutrophils,
+dim CD45, CD14 dim to intermediate), mature neutrophils (CD14-dim, CD45-dim,
+high SSC), eosinophils (very high SSC, autofluorescent, CD14-negative),
+basophils, dead cells, debris, doublets (FSC-A summed, FSC-H = max + f * min),
+monocyte-granulocyte aggregates (``mono_gran_doublet``, not monocytes) and
+off-scale clumps. Singlet FSC-H = FSC-A * N(0.85, 0.02). ``healthy`` is the
+former picture (monocytes 4-10 % of leukocytes, CD14 1-1.5 decades above the
+neutrophils) plus eosinophils, basophils, NK cells, CD16+ monocytes, dead cells
+and a few aggregates. Per-event labels and subsets are in :class:`TubeEvents`;
+:func:`simulate_run` also writes them to ``truth_events/<file stem>.npz``
+(:func:`read_truth_events`). Bead tube: singlets ~88 % in four near-equal
 levels, doublets 5-8 %, debris 3-5 %, a few tens of carry-over cells.
 """
 
@@ -54,12 +72,16 @@ import datetime as _dt
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import blood_profiles as bp
+from ._truth_events import read_truth_events, write_truth_events
+from .blood_profiles import PROFILE_NAMES, SCENARIOS
+from .errors import ConfigError
 from .fcswrite import write_fcs
 from .instruments import (
     INSTRUMENTS,
@@ -87,10 +109,17 @@ __all__ = [
     "simulate_sample_tube",
     "simulate_run",
     "expected_phenotype",
+    "read_truth_events",
+    "PROFILE_NAMES",
+    "SCENARIOS",
+    "EVENT_LABELS",
 ]
 
 BEAD_LABELS = tuple(f"bead_{n}" for n in LEVEL_NAMES)
-_CELL_LABELS = ("lymphocyte", "b_cell", "monocyte", "granulocyte")
+# Code table of the per-event truth files (truth_events/<stem>.npz): uint8 code = index.
+EVENT_LABELS = (*bp.CELL_LABELS, *BEAD_LABELS, "bead_doublet", "bead_debris", "stray_cell")
+# What a ``features`` argument may be (see hladr.blood_profiles.normalise_features).
+BloodFeatures = str | Mapping[str, object] | Sequence[str | Mapping[str, object]] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +129,9 @@ class TubeEvents:
     ``data`` (N, D) float64 holds the file's values (float32-rounded or integer);
     ``labels`` (N,) str the population; ``pe_molecules`` (N,) the true PE from
     antibodies or beads (no autofluorescence); ``pe_true`` (N,) the noise-free
-    compensated PE MFI (autofluorescence included).
+    compensated PE MFI (autofluorescence included); ``subsets`` (N,) str the
+    subset (monocytes: ``classical``/``intermediate``/``non_classical``; ""
+    where none; None for bead tubes).
     """
 
     data: np.ndarray
@@ -111,6 +142,7 @@ class TubeEvents:
     response: PEResponse
     profile: InstrumentProfile
     params: Mapping[str, object] = field(default_factory=dict)
+    subsets: np.ndarray | None = None
 
     @property
     def pnn(self) -> tuple[str, ...]:
@@ -147,6 +179,7 @@ class BeadTubeTruth:
     calibration_slope: float
     calibration_intercept: float
     counts: Mapping[str, int]
+    truth_events: str | None = None  # per-event labels file, when written
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -173,6 +206,15 @@ class SampleTubeTruth:
     response: PEResponse
     pe_voltage: float
     counts: Mapping[str, int]
+    # the blood picture: profile, forced features and every drawn value
+    profile: str = "healthy"
+    scenarios: tuple[str, ...] = ()
+    feature_overrides: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    morphology: Mapping[str, float] = field(default_factory=dict)
+    n_leukocytes: int = 0
+    monocyte_fraction_of_leukocytes: float = 0.0
+    monocyte_subsets: Mapping[str, int] = field(default_factory=dict)
+    truth_events: str | None = None  # per-event labels file, when written
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -217,83 +259,12 @@ def _lognorm(rng: np.random.Generator, median: float, log10_sd: float, n: int) -
     return median * 10.0 ** (log10_sd * rng.standard_normal(n))
 
 
-def _draw_patient(rng: np.random.Generator, hladr_abc: float, hladr_log10_sd: float) -> dict:
-    """Per-patient population centres (scatter as fractions of the scatter range)."""
-    return {
-        "hladr_abc": float(hladr_abc),
-        "hladr_log10_sd": float(hladr_log10_sd),
-        "b_abc": float(10 ** rng.uniform(math.log10(20_000), math.log10(40_000))),
-        "lymph_fsc": rng.uniform(0.17, 0.20),
-        "lymph_ssc": rng.uniform(0.040, 0.050),
-        "mono_fsc": rng.uniform(0.29, 0.34),
-        "mono_ssc": rng.uniform(0.10, 0.14),
-        "gran_fsc": rng.uniform(0.35, 0.40),
-        "gran_ssc": rng.uniform(0.33, 0.45),
-        "mono_cd14": float(10 ** rng.uniform(math.log10(12_000), math.log10(30_000))),
-        "gran_cd14_decades": rng.uniform(1.0, 1.5),
-    }
-
-
-def _cells(rng: np.random.Generator, label: str, n: int, pat: dict, *, centred: bool = False):
-    """Singlet cells of one population: scatter fractions and dye amounts (molecules)."""
-    ln = _lognorm
-    if label in ("lymphocyte", "b_cell"):
-        b = label == "b_cell"
-        c = {
-            "fsc": ln(rng, pat["lymph_fsc"], 0.035, n), "ssc": ln(rng, pat["lymph_ssc"], 0.08, n),
-            "cd45": ln(rng, 32_000 if b else 40_000, 0.10, n), "cd14": ln(rng, 150, 0.25, n),
-            "fitc": ln(rng, 150, 0.2, n), "af_pe": ln(rng, 5, 0.2, n),
-            "abc": ln(rng, pat["b_abc"], 0.15, n) if b else ln(rng, 80, 0.35, n),
-        }
-    elif label == "monocyte":
-        z = rng.standard_normal(n)
-        if centred and n:
-            z = z - np.median(z)  # the tube's median AB/C is exactly hladr_abc
-        c = {
-            "fsc": ln(rng, pat["mono_fsc"], 0.04, n), "ssc": ln(rng, pat["mono_ssc"], 0.08, n),
-            "cd45": ln(rng, 25_000, 0.10, n), "cd14": ln(rng, pat["mono_cd14"], 0.15, n),
-            "fitc": ln(rng, 400, 0.2, n), "af_pe": ln(rng, 8, 0.2, n),
-            "abc": pat["hladr_abc"] * 10.0 ** (pat["hladr_log10_sd"] * z),
-        }
-    elif label == "granulocyte":
-        cd14 = pat["mono_cd14"] / 10 ** pat["gran_cd14_decades"]
-        c = {
-            "fsc": ln(rng, pat["gran_fsc"], 0.035, n), "ssc": ln(rng, pat["gran_ssc"], 0.07, n),
-            "cd45": ln(rng, 9_000, 0.10, n), "cd14": ln(rng, cd14, 0.2, n),
-            "fitc": ln(rng, 900, 0.2, n), "af_pe": ln(rng, 15, 0.2, n),
-            "abc": ln(rng, 40, 0.3, n),
-        }
-    elif label == "debris":
-        c = {
-            "fsc": 0.012 + rng.exponential(0.03, n), "ssc": ln(rng, 0.012, 0.3, n),
-            "cd45": ln(rng, 100, 0.4, n), "cd14": ln(rng, 80, 0.4, n),
-            "fitc": ln(rng, 60, 0.4, n), "af_pe": ln(rng, 3, 0.3, n),
-            "abc": ln(rng, 20, 0.5, n),
-        }
-    else:
-        raise ValueError(f"unknown population {label!r}")
-    c["fsc_h"] = c["fsc"] * rng.normal(0.85 if label != "debris" else 0.9, 0.02, n)
-    c["ssc_h"] = c["ssc"] * rng.normal(0.90, 0.03, n)
-    return c
-
-
 def _concat(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _pool(rng: np.random.Generator, n: int, pat: dict, weights: dict[str, float]) -> dict:
-    """``n`` random singlet cells, populations drawn with ``weights``, in random order."""
-    names = list(weights)
-    p = np.array([weights[k] for k in names], dtype=float)
-    which = rng.choice(len(names), size=n, p=p / p.sum())
-    parts = [_cells(rng, names[i], int((which == i).sum()), pat) for i in range(len(names))]
-    pool = _concat(parts)
-    order = rng.permutation(n)
-    return {k: v[order] for k, v in pool.items()}
-
-
 def _merge(a: dict, b: dict, rng: np.random.Generator) -> dict:
-    """Doublets: areas and dyes add; the height grows by only part of the smaller one."""
+    """Bead doublets: areas and dyes add; the height grows by only part of the smaller one."""
     out = {k: a[k] + b[k] for k in a}
     for h in ("fsc_h", "ssc_h"):
         f = rng.uniform(0.10, 0.45, len(a[h]))
@@ -308,14 +279,15 @@ def _tube_channels(profile: InstrumentProfile, drop: tuple[str, ...] = ()) -> tu
     return tuple(ch for ch in profile.channels if ch.role not in drop)
 
 
-def _shuffled(rng, channels, data, labels, pe_molecules, pe_true):
+def _shuffled(rng, channels, data, labels, pe_molecules, pe_true, subsets=None):
     """Random acquisition order; the time column stays increasing."""
     order = rng.permutation(len(labels))
     data = data[order]
     for j, ch in enumerate(channels):
         if ch.role == "time":
             data[:, j] = np.sort(data[:, j])
-    return data, labels[order], pe_molecules[order], pe_true[order]
+    out = data, labels[order], pe_molecules[order], pe_true[order]
+    return out if subsets is None else (*out, subsets[order])
 
 
 def simulate_sample_events(
@@ -330,6 +302,8 @@ def simulate_sample_events(
     has_cd14: bool = True,
     response: PEResponse | None = None,
     pe_voltage: float | None = None,
+    profile: str = "healthy",
+    features: BloodFeatures = None,
 ) -> TubeEvents:
     """Events of one lysed-whole-blood tube (see the module Notes for the model).
 
@@ -342,66 +316,62 @@ def simulate_sample_events(
     n_events : int
         Events in the tube (all populations).
     monocyte_fraction : float, optional
-        Fraction of events that are monocyte singlets (default: uniform 5-10 %).
+        Fraction of *events* that are monocyte singlets (default: the profile's
+        monocyte fraction of leukocytes).
     hladr_log10_sd : float, optional
-        Log10 SD of monocyte AB/C (default: uniform 0.15-0.25).
+        Log10 SD of monocyte AB/C (default: drawn from the profile).
     has_cd45, has_cd14 : bool
         Whether the panel (and file) has the CD45 / CD14 channel.
     response : PEResponse, optional
         The day's PE response (default: the profile's nominal one).
     pe_voltage : float, optional
         PE voltage/gain; shifts the response from its own voltage.
+    profile : str
+        Blood picture: ``healthy``, ``sepsis`` or ``severe-sepsis``
+        (:data:`hladr.blood_profiles.PROFILES`).
+    features : optional
+        Forced feature ranges: ``{name: (lo, hi) or value}``, a scenario name of
+        :data:`hladr.blood_profiles.SCENARIOS` or a sequence of both.
 
     Returns
     -------
     TubeEvents
-        Labels ``debris``, ``lymphocyte`` (T/NK), ``b_cell``, ``monocyte``,
-        ``granulocyte``, ``doublet``, ``offscale``; ``pe_molecules`` is antibodies
-        bound per event (summed for doublets and clumps).
+        Labels of :data:`hladr.blood_profiles.CELL_LABELS` (``monocyte`` = every
+        monocyte singlet, whatever its subset; ``subsets`` holds ``classical``,
+        ``intermediate``, ``non_classical``, ``t``/``nk`` for lymphocytes and the
+        former population of dead cells); ``pe_molecules`` is antibodies bound per
+        event (summed for doublets and clumps); ``params`` holds the profile and
+        every drawn value (``morphology``).
     """
-    profile = get_instrument(instrument)
+    instr = get_instrument(instrument)
     if hladr_abc <= 0 or n_events < 100:
         raise ValueError("hladr_abc must be > 0 and n_events >= 100")
-    resp = response or profile.nominal_response()
+    resp = response or instr.nominal_response()
     if pe_voltage is not None:
         resp = resp.at_voltage(pe_voltage)
-    f_mono = rng.uniform(0.05, 0.10) if monocyte_fraction is None else float(monocyte_fraction)
-    sd = rng.uniform(0.15, 0.25) if hladr_log10_sd is None else float(hladr_log10_sd)
-    pat = _draw_patient(rng, hladr_abc, sd)
+    scenarios, overrides = bp.normalise_features(features)
+    ranges = bp.resolve_features(profile, overrides)
+    morph = bp.draw_morphology(rng, ranges)
+    if hladr_log10_sd is not None:
+        morph["hladr_log10_sd"] = float(hladr_log10_sd)
+    if monocyte_fraction is not None and not 0 <= float(monocyte_fraction) < 1:
+        raise ValueError("monocyte_fraction must be between 0 and 1")
     n = int(n_events)
-    n_off = max(1, round(0.002 * n))
-    n_dbl = round(rng.uniform(0.03, 0.05) * n)
-    n_deb = round(rng.uniform(0.05, 0.15) * n)
-    n_mono = round(f_mono * n)
-    n_lym = round(rng.uniform(0.20, 0.35) * n)
-    n_b = round(rng.uniform(0.10, 0.15) * n_lym)
-    n_gran = n - n_off - n_dbl - n_deb - n_mono - n_lym
-    if n_gran < 0:
-        raise ValueError("monocyte_fraction too large for the other populations")
-    counts = {"debris": n_deb, "lymphocyte": n_lym - n_b, "b_cell": n_b,
-              "monocyte": n_mono, "granulocyte": n_gran}
-    parts = [_cells(rng, k, v, pat, centred=True) for k, v in counts.items()]
-    weights = {k: counts[k] for k in _CELL_LABELS}
-    dbl = _merge(_pool(rng, n_dbl, pat, weights), _pool(rng, n_dbl, pat, weights), rng)
-    clump = _pool(rng, n_off, pat, weights)
-    for _ in range(3):
-        clump = _merge(clump, _pool(rng, n_off, pat, weights), rng)
-    clump["fsc"] = rng.uniform(0.95, 1.6, n_off) / profile.scatter_scale
-    clump["ssc"] = rng.uniform(0.4, 1.6, n_off) / profile.scatter_scale
-    clump["fsc_h"] = clump["fsc"] * 0.7
-    clump["ssc_h"] = clump["ssc"] * 0.8
-    ev = _concat([*parts, dbl, clump])
-    labels = np.concatenate(
-        [np.full(v, k) for k, v in counts.items()] + [np.full(n_dbl, "doublet"),
-                                                      np.full(n_off, "offscale")]
-    )
+    ev, labels, info = bp.blood_events(rng, n, float(hladr_abc), morph, scatter_scale=instr.scatter_scale,
+                                       monocyte_fraction=monocyte_fraction)
     drop = tuple(r for r, keep in (("cd45", has_cd45), ("cd14", has_cd14)) if not keep)
-    channels = _tube_channels(profile, drop)
-    data, pe_true = acquire(rng, profile, resp, channels, ev)
-    data, labels, abc, pe_true = _shuffled(rng, channels, data, labels, ev["abc"], pe_true)
-    params = {"monocyte_fraction": n_mono / n, "hladr_log10_sd": sd, "b_cell_abc": pat["b_abc"],
-              "hladr_abc": float(hladr_abc)}
-    return TubeEvents(data, channels, labels, abc, pe_true, resp, profile, params)
+    channels = _tube_channels(instr, drop)
+    data, pe_true = acquire(rng, instr, resp, channels, ev)
+    data, labels, abc, pe_true, subsets = _shuffled(rng, channels, data, labels, ev["abc"], pe_true,
+                                                    ev["subset"])
+    n_mono = int((labels == "monocyte").sum())
+    params = {
+        "monocyte_fraction": n_mono / n, "hladr_log10_sd": morph["hladr_log10_sd"],
+        "b_cell_abc": morph["b_cell_hladr_abc"], "hladr_abc": float(hladr_abc),
+        "profile": profile, "scenarios": scenarios, "feature_overrides": overrides,
+        "morphology": morph, **info,
+    }
+    return TubeEvents(data, channels, labels, abc, pe_true, resp, instr, params, subsets)
 
 
 def _saturating_voltage(resp: PEResponse, high_pe: float, pnr: float) -> float:
@@ -493,9 +463,7 @@ def simulate_bead_events(
     }
     debris["fsc_h"] = debris["fsc"] * rng.normal(0.9, 0.03, n_deb)
     debris["ssc_h"] = debris["ssc"] * rng.normal(0.9, 0.03, n_deb)
-    carry = _draw_patient(rng, 10 ** rng.uniform(math.log10(500), math.log10(60_000)), 0.2)
-    stray = _pool(rng, n_stray, carry, {"lymphocyte": 25, "b_cell": 4, "monocyte": 7,
-                                        "granulocyte": 60})
+    stray = bp.carry_over_cells(rng, n_stray)
     ev = _concat([single, dbl, debris, stray])
     labels = np.concatenate([np.array(BEAD_LABELS)[lv], np.full(n_dbl, "bead_doublet"),
                              np.full(n_deb, "bead_debris"), np.full(n_stray, "stray_cell")])
@@ -539,6 +507,13 @@ def _write(path: str | os.PathLike, ev: TubeEvents, *, sample_id: str, keywords=
     return path
 
 
+def _events_file(path: str | os.PathLike | None, ev: TubeEvents) -> str | None:
+    """Write the tube's per-event truth to ``path`` (if given); its path as text."""
+    if path is None:
+        return None
+    return str(write_truth_events(path, ev.labels, ev.subsets, EVENT_LABELS))
+
+
 def simulate_bead_tube(
     path: str | os.PathLike,
     *,
@@ -553,12 +528,14 @@ def simulate_bead_tube(
     pe_voltage: float | None = None,
     keywords: Mapping[str, str] | None = None,
     rules: RuleSet | None = None,
+    truth_events_path: str | os.PathLike | None = None,
 ) -> BeadTubeTruth:
     """Write a QuantiBRITE PE bead tube; return its truth (see :class:`BeadTubeTruth`).
 
     A level counts as saturated when its noise-free MFI + ``saturation_sd`` (rule
     table, 2.5) population SDs reaches $PnR. The calibration reference fits all
     four lot levels on the noise-free response, whatever is saturated or missing.
+    ``truth_events_path``: also write the per-event labels there (.npz).
     """
     ev = simulate_bead_events(
         rng=rng, instrument=instrument, lot=lot, n_events=n_events, saturate_high=saturate_high,
@@ -566,6 +543,7 @@ def simulate_bead_tube(
         pe_voltage=pe_voltage,
     )
     out = _write(path, ev, sample_id=f"QuantiBRITE PE lot {lot.id}", keywords=keywords)
+    te = _events_file(truth_events_path, ev)
     rules = rules or load_rules()
     p, resp = ev.profile, ev.response
     pe = np.asarray(lot.pe_per_bead, dtype=float)
@@ -586,7 +564,7 @@ def simulate_bead_tube(
         level_events=tuple(counts.get(name, 0) for name in BEAD_LABELS),
         saturated_levels=saturated, missing_level=missing_level, response=resp,
         pe_voltage=resp.voltage, pnr=p.pnr, calibration_slope=float(slope),
-        calibration_intercept=float(intercept), counts=counts,
+        calibration_intercept=float(intercept), counts=counts, truth_events=te,
     )
 
 
@@ -605,25 +583,39 @@ def simulate_sample_tube(
     response: PEResponse | None = None,
     pe_voltage: float | None = None,
     keywords: Mapping[str, str] | None = None,
+    profile: str = "healthy",
+    features: BloodFeatures = None,
+    truth_events_path: str | os.PathLike | None = None,
 ) -> SampleTubeTruth:
-    """Write one patient tube (see :func:`simulate_sample_events`); return its truth."""
+    """Write one patient tube (see :func:`simulate_sample_events`); return its truth.
+
+    ``truth_events_path``: also write the per-event labels and subsets there
+    (.npz, read with :func:`read_truth_events`).
+    """
     ev = simulate_sample_events(
         rng=rng, instrument=instrument, hladr_abc=hladr_abc, n_events=n_events,
         monocyte_fraction=monocyte_fraction, hladr_log10_sd=hladr_log10_sd, has_cd45=has_cd45,
-        has_cd14=has_cd14, response=response, pe_voltage=pe_voltage,
+        has_cd14=has_cd14, response=response, pe_voltage=pe_voltage, profile=profile,
+        features=features,
     )
     out = _write(path, ev, sample_id=sample_id, keywords=keywords)
+    te = _events_file(truth_events_path, ev)
     mono = ev.labels == "monocyte"
     pe_top = ev.profile.pnr - 1.0
     counts = ev.counts()
+    par = ev.params
     return SampleTubeTruth(
         path=str(out), sample_id=sample_id, instrument=ev.profile.key,
-        hladr_abc=float(hladr_abc), hladr_log10_sd=float(ev.params["hladr_log10_sd"]),
-        n_monocytes=int(mono.sum()), monocyte_fraction=float(ev.params["monocyte_fraction"]),
-        b_cell_abc=float(ev.params["b_cell_abc"]),
+        hladr_abc=float(hladr_abc), hladr_log10_sd=float(par["hladr_log10_sd"]),
+        n_monocytes=int(mono.sum()), monocyte_fraction=float(par["monocyte_fraction"]),
+        b_cell_abc=float(par["b_cell_abc"]),
         pe_saturated_monocytes=int((ev.column("pe")[mono] >= pe_top).sum()),
         has_cd45=has_cd45, has_cd14=has_cd14, response=ev.response,
-        pe_voltage=ev.response.voltage, counts=counts,
+        pe_voltage=ev.response.voltage, counts=counts, profile=str(par["profile"]),
+        scenarios=tuple(par["scenarios"]), feature_overrides=dict(par["feature_overrides"]),
+        morphology=dict(par["morphology"]), n_leukocytes=int(par["n_leukocytes"]),
+        monocyte_fraction_of_leukocytes=float(par["monocyte_fraction_of_leukocytes"]),
+        monocyte_subsets=dict(par["monocyte_subsets"]), truth_events=te,
     )
 
 
@@ -662,16 +654,30 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(10 ** rng.uniform(math.log10(lo), math.log10(hi)))
 
 
-def _draw_patients(rng: np.random.Generator, n: int, rules: RuleSet) -> list[dict]:
+def _draw_patients(
+    rng: np.random.Generator,
+    n: int,
+    rules: RuleSet,
+    *,
+    run_profile: str = "healthy",
+    profiles: Sequence[str] | None = None,
+) -> list[dict]:
     """Per patient: AB/C, true ferritin and how the lab reported it.
 
     Every run of >= 2 samples has AB/C on both sides of the threshold; >= 3 also
     has a MALS patient. Margins: 10 % around the AB/C threshold, 5 % around 4420.
+    The mix of kinds follows ``run_profile``; each patient's AB/C range follows its
+    own profile (``profiles``, default the run's): :data:`blood_profiles.RUN_DRAWS`.
     """
     thr_f, thr_abc = rules.mals_ferritin_ng_ml, rules.immunoparalysis_hladr_abc
+    profiles = list(profiles) if profiles is not None else [run_profile] * n
+    for name in {run_profile, *profiles}:
+        lo, hi = bp.RUN_DRAWS[name]["hladr_abc"]
+        if not lo < thr_abc / 1.1 < thr_abc * 1.1 < hi:
+            raise ConfigError(f"profile {name}: AB/C range {lo:g}-{hi:g} must span {thr_abc:g} +- 10 %")
     forced = ["immunoparalysis", "intermediate", "MALS"][: min(n, 3)]
     rest = list(rng.choice(["immunoparalysis", "intermediate", "MALS"], size=n - len(forced),
-                           p=[0.35, 0.4, 0.25]))
+                           p=list(bp.RUN_DRAWS[run_profile]["phenotype_mix"])))
     kinds = [str(k) for k in rng.permutation(forced + rest)]
     is_forced: set[int] = set()  # first patient of each kind keeps a reported ferritin
     seen: set[str] = set()
@@ -681,12 +687,13 @@ def _draw_patients(rng: np.random.Generator, n: int, rules: RuleSet) -> list[dic
         seen.add(kind)
         if first:
             is_forced.add(i)
+        abc_lo, abc_hi = bp.RUN_DRAWS[profiles[i]]["hladr_abc"]
         if kind == "MALS":
             ferritin = _log_uniform(rng, thr_f * 1.05, 20_000)
-            abc = _log_uniform(rng, 500, 60_000)
+            abc = _log_uniform(rng, abc_lo, abc_hi)
         else:
             ferritin = _log_uniform(rng, 15, thr_f / 1.05)
-            lo, hi = (500, thr_abc / 1.1) if kind == "immunoparalysis" else (thr_abc * 1.1, 60_000)
+            lo, hi = (abc_lo, thr_abc / 1.1) if kind == "immunoparalysis" else (thr_abc * 1.1, abc_hi)
             abc = _log_uniform(rng, lo, hi)
         u = rng.random()
         unit = "ng/mL"
@@ -722,26 +729,38 @@ def simulate_run(
     events_per_tube: int = 50_000,
     lot_id: str = "96597",
     bead_events: int = 10_000,
+    profile: str = "healthy",
+    features: BloodFeatures = None,
+    sample_profiles: Sequence[str | tuple[str, BloodFeatures] | None] | None = None,
 ) -> SimulatedRun:
     """Write a synthetic daily run into ``out_dir`` and return what was written.
 
     Files: ``beads.fcs``, ``P001_HLADR.fcs`` ... (one per sample), ``worklist.csv``
     (file, role, sample_id, subject_id, visit, ferritin, ferritin_unit),
     ``truth.csv`` (sample_id, file, true_hladr_abc, true_monocytes, ferritin_ng_ml,
-    expected_phenotype) and ``truth.json`` (bead truth and per-sample truth).
+    expected_phenotype), ``truth.json`` (bead truth and per-sample truth with the
+    blood picture drawn) and ``truth_events/<file stem>.npz`` (per-event labels, see
+    :func:`read_truth_events`; in a sub-folder so no run reader takes it for a tube).
     All tubes share the day's PE response, voltage and compensation.
+
+    ``profile`` and ``features`` give every sample's blood picture (see
+    :func:`simulate_sample_events`); ``sample_profiles`` (one entry per sample)
+    replaces them per sample: a profile name, a ``(name, features)`` pair, or None
+    for the run's. The patients' AB/C follow :data:`blood_profiles.RUN_DRAWS`.
     """
-    profile = get_instrument(instrument)
+    instr = get_instrument(instrument)
     if n_samples < 1:
         raise ValueError("n_samples must be >= 1")
+    pictures = _sample_pictures(n_samples, profile, features, sample_profiles)
     lot = find_lot(lot_id)
     rules = load_rules()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = np.random.SeedSequence(int(seed)).spawn(n_samples + 2)
     run_rng = np.random.default_rng(seeds[0])
-    response = profile.draw_response(run_rng)
-    patients = _draw_patients(run_rng, n_samples, rules)
+    response = instr.draw_response(run_rng)
+    patients = _draw_patients(run_rng, n_samples, rules, run_profile=profile,
+                              profiles=[name for name, _ in pictures])
     day = _dt.date(2026, 1, 5) + _dt.timedelta(days=int(seed) % 360)
     date_kw = day.strftime("%d-%b-%Y").upper()
     start = 8 * 3600 + int(run_rng.integers(0, 90)) * 60
@@ -755,9 +774,11 @@ def simulate_run(
 
         return {"$DATE": date_kw, "$BTIM": hms(t0), "$ETIM": hms(t1)}
 
+    events_dir = out / "truth_events"
     beads = simulate_bead_tube(
-        out / "beads.fcs", rng=np.random.default_rng(seeds[1]), instrument=profile, lot=lot,
+        out / "beads.fcs", rng=np.random.default_rng(seeds[1]), instrument=instr, lot=lot,
         n_events=bead_events, response=response, keywords=times(0, bead_events), rules=rules,
+        truth_events_path=events_dir / "beads.npz",
     )
     subjects = run_rng.choice(np.arange(1, 1000), size=n_samples, replace=False)
     visits = run_rng.choice(["D1", "D1", "D3", "D7"], size=n_samples)
@@ -766,9 +787,11 @@ def simulate_run(
         sample_id = f"P{i + 1:03d}"
         name = f"{sample_id}_HLADR.fcs"
         tube = simulate_sample_tube(
-            out / name, rng=np.random.default_rng(seeds[i + 2]), instrument=profile,
+            out / name, rng=np.random.default_rng(seeds[i + 2]), instrument=instr,
             hladr_abc=pt["abc"], n_events=events_per_tube, sample_id=sample_id,
             response=response, keywords=times(i + 1, events_per_tube),
+            profile=pictures[i][0], features=pictures[i][1],
+            truth_events_path=events_dir / f"{Path(name).stem}.npz",
         )
         records.append(SampleRecord(
             sample_id=sample_id, subject_id=f"ISP-{int(subjects[i]):04d}", visit=str(visits[i]),
@@ -777,16 +800,44 @@ def simulate_run(
             expected_phenotype=expected_phenotype(pt["text"], pt["unit"], pt["abc"], rules=rules),
             tube=tube,
         ))
-    worklist, truth_csv, truth_json = _write_tables(out, records, beads, seed=seed)
+    worklist, truth_csv, truth_json = _write_tables(out, records, beads, seed=seed, profile=profile)
     return SimulatedRun(
-        out_dir=out, instrument=profile.key, seed=int(seed),
+        out_dir=out, instrument=instr.key, seed=int(seed),
         files=[out / "beads.fcs", *(out / r.file for r in records)],
         worklist=worklist, truth_csv=truth_csv, truth_json=truth_json,
         beads=beads, samples=tuple(records),
     )
 
 
-def _write_tables(out: Path, records: list[SampleRecord], beads: BeadTubeTruth, *, seed: int):
+def _sample_pictures(n: int, profile: str, features, sample_profiles) -> list[tuple[str, object]]:
+    """(profile, features) per sample; validated before anything is written."""
+    if sample_profiles is None:
+        pictures = [(profile, features)] * n
+    else:
+        entries = list(sample_profiles)
+        if len(entries) != n:
+            raise ConfigError(f"sample_profiles has {len(entries)} entries for {n} samples")
+        pictures = []
+        for e in entries:
+            if e is None:
+                pictures.append((profile, features))
+            elif isinstance(e, str):
+                pictures.append((e, None))
+            else:
+                name, feats = e
+                pictures.append((str(name), feats))
+    for name, feats in pictures:
+        bp.resolve_features(name, feats)  # unknown profile / feature / scenario: ConfigError
+    bp.resolve_features(profile, features)
+    return pictures
+
+
+def _rel(path: str | None, out: Path) -> str | None:
+    return None if path is None else Path(path).relative_to(out).as_posix()
+
+
+def _write_tables(out: Path, records: list[SampleRecord], beads: BeadTubeTruth, *, seed: int,
+                  profile: str = "healthy"):
     worklist = out / "worklist.csv"
     with open(worklist, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -807,10 +858,12 @@ def _write_tables(out: Path, records: list[SampleRecord], beads: BeadTubeTruth, 
     record = {
         "seed": int(seed),
         "instrument": beads.instrument,
-        "beads": {**beads.to_dict(), "path": Path(beads.path).name},
+        "profile": profile,
+        "beads": {**beads.to_dict(), "path": Path(beads.path).name,
+                  "truth_events": _rel(beads.truth_events, out)},
         "samples": [
             {**{k: v for k, v in asdict(r).items() if k != "tube"},
-             "tube": {**r.tube.to_dict(), "path": r.file}}
+             "tube": {**r.tube.to_dict(), "path": r.file, "truth_events": _rel(r.tube.truth_events, out)}}
             for r in records
         ],
     }

@@ -1,0 +1,150 @@
+"""Acceptance of the automated gate on septic blood (issue 11): whole `hladr run`s of simulated runs.
+
+For each profile (sepsis, severe-sepsis, healthy) and instrument convention (canto, cytoflex,
+navios) it simulates runs with seeds that the unit tests do not use (``--seed-base``, default
+9000), analyses them with ``hladr run`` exactly as a lab would (beads, worklist, automated
+gates), and compares every sample with the simulator's truth:
+
+- reported: a HLA-DR value was given (qc pass or warn); fail: no value, with the reason;
+- within 5 % / worst error: |reported / true median AB/C - 1| over the reported samples;
+- count within 15 %: gated monocytes against the true monocyte singlets (all subsets), and
+  against the CD14-bright ones (classical + intermediate), which is what the gate takes;
+- wrong calls: a phenotype other than ``indeterminate`` that differs from the expected one
+  (a failed tube called MALS from ferritin alone is right when ferritin says MALS);
+- the self-check figures: the two independent gates' overlap (Jaccard) and median HLA-DR ratio.
+
+Usage: python benchmarks/sepsis_acceptance.py [--tubes-per-run 12] [--runs 3] [--events 50000]
+       [--profiles sepsis,severe-sepsis,healthy] [--seed-base 9000] [--workers 2] [--out DIR]
+Prints a table and writes DIR/sepsis_acceptance.{txt,json} (default benchmarks/out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+INSTRUMENTS = ("canto", "cytoflex", "navios")
+
+
+def _analyse(run_dir: Path, out_dir: Path, workers: int) -> dict[str, dict]:
+    from hladr.cli import main
+
+    main(["run", str(run_dir), "--out", str(out_dir), "--quiet", "--workers", str(workers)])
+    results = json.loads((out_dir / "results.json").read_text())
+    return {r["sample_id"]: r for r in results["samples"]}
+
+
+def _rows(profile: str, inst: str, seed: int, args, tmp: Path) -> list[dict]:
+    from hladr.simulate import simulate_run
+
+    run_dir, out_dir = tmp / f"{profile}_{inst}_{seed}", tmp / f"out_{profile}_{inst}_{seed}"
+    simulate_run(run_dir, seed=seed, instrument=inst, n_samples=args.tubes_per_run,
+                 events_per_tube=args.events, profile=profile)
+    truth = json.loads((run_dir / "truth.json").read_text())
+    results = _analyse(run_dir, out_dir, args.workers)
+    rows = []
+    for s in truth["samples"]:
+        r = results[s["sample_id"]]
+        t = s["tube"]
+        sub = t.get("monocyte_subsets") or {}
+        bright = sub.get("classical", 0) + sub.get("intermediate", 0) or t["n_monocytes"]
+        checks = (r.get("gate") or {}).get("checks") or {}
+        fail_codes = [f["code"] for f in r["flags"] if f["severity"] == "fail"]
+        rows.append({
+            "profile": profile, "instrument": inst, "seed": seed, "sample_id": s["sample_id"],
+            "true_abc": t["hladr_abc"], "abc": r["hladr_abc"], "qc": r["qc"], "fail": fail_codes,
+            "true_monocytes": t["n_monocytes"], "true_cd14_bright": bright, "monocytes": r["monocyte_count"],
+            "phenotype": r["phenotype"], "expected": s["expected_phenotype"],
+            "jaccard": checks.get("agreement_jaccard"), "median_ratio": checks.get("agreement_median_ratio"),
+            "monocyte_fraction_of_leukocytes": t.get("monocyte_fraction_of_leukocytes"),
+        })
+    return rows
+
+
+def _summary(rows: list[dict]) -> dict:
+    rep = [r for r in rows if r["abc"] is not None]
+    err = [abs(r["abc"] / r["true_abc"] - 1) for r in rep]
+    cnt = [abs(r["monocytes"] / r["true_monocytes"] - 1) for r in rep if r["monocytes"]]
+    cntb = [abs(r["monocytes"] / r["true_cd14_bright"] - 1) for r in rep if r["monocytes"]]
+    wrong = [r for r in rows if r["phenotype"] != "indeterminate" and r["phenotype"] != r["expected"]]
+    jac = [r["jaccard"] for r in rep if r["jaccard"] is not None]
+    med = [abs(r["median_ratio"] - 1) for r in rep if r["median_ratio"] is not None]
+    return {
+        "tubes": len(rows), "reported": len(rep), "fail": len(rows) - len(rep),
+        "fail_reasons": dict(Counter(c for r in rows if r["abc"] is None for c in r["fail"])),
+        "within_5pct": sum(e <= 0.05 for e in err), "within_10pct": sum(e <= 0.10 for e in err),
+        "worst_error": max(err, default=None),
+        "count_within_15pct": sum(c <= 0.15 for c in cnt), "count_bright_within_15pct": sum(c <= 0.15 for c in cntb),
+        "wrong_calls": len(wrong), "wrong": [(r["profile"], r["instrument"], r["seed"], r["sample_id"],
+                                             r["phenotype"], r["expected"]) for r in wrong],
+        "median_jaccard": statistics.median(jac) if jac else None,
+        "median_abs_median_diff": statistics.median(med) if med else None,
+    }
+
+
+def _table(groups: dict[tuple[str, str], dict]) -> str:
+    head = (f"{'profile':14s} {'instrument':9s} {'tubes':>5s} {'fail':>4s} {'reported':>8s} {'<=5%':>6s} "
+            f"{'<=10%':>6s} {'worst':>7s} {'count<=15%':>10s} {'(CD14+)':>8s} {'wrong':>5s} {'agree J':>7s} "
+            f"{'dMed':>6s}  fail reasons")
+    lines = [head, "-" * len(head)]
+    for (p, i), s in groups.items():
+        worst = "-" if s["worst_error"] is None else f"{s['worst_error']:.1%}"
+        jac = "-" if s["median_jaccard"] is None else f"{s['median_jaccard']:.2f}"
+        dm = "-" if s["median_abs_median_diff"] is None else f"{s['median_abs_median_diff']:.1%}"
+        lines.append(
+            f"{p:14s} {i:9s} {s['tubes']:5d} {s['fail']:4d} {s['reported']:8d} {s['within_5pct']:6d} "
+            f"{s['within_10pct']:6d} {worst:>7s} {s['count_within_15pct']:10d} {s['count_bright_within_15pct']:8d} "
+            f"{s['wrong_calls']:5d} {jac:>7s} {dm:>6s}  {s['fail_reasons']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tubes-per-run", type=int, default=12)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--profiles", default="sepsis,severe-sepsis,healthy")
+    ap.add_argument("--seed-base", type=int, default=9000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for profile in args.profiles.split(","):
+            for k, inst in enumerate(INSTRUMENTS):
+                for run in range(args.runs):
+                    seed = args.seed_base + 100 * k + run + 1000 * args.profiles.split(",").index(profile)
+                    rows += _rows(profile, inst, seed, args, Path(tmp))
+                    print(f"  {profile} {inst} seed {seed}: {len(rows)} tubes, {time.perf_counter() - t0:.0f} s",
+                          file=sys.stderr, flush=True)
+    groups: dict[tuple[str, str], dict] = {}
+    for profile in args.profiles.split(","):
+        for inst in INSTRUMENTS:
+            groups[(profile, inst)] = _summary([r for r in rows if r["profile"] == profile and r["instrument"] == inst])
+        groups[(profile, "all")] = _summary([r for r in rows if r["profile"] == profile])
+    septic = [r for r in rows if r["profile"] != "healthy"]
+    groups[("septic", "all")] = _summary(septic)
+    text = _table(groups) + f"\n\n{len(rows)} tubes in {time.perf_counter() - t0:.0f} s\n"
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sepsis_acceptance.txt").write_text(text)
+    (out / "sepsis_acceptance.json").write_text(json.dumps(
+        {"args": vars(args), "groups": {f"{p}/{i}": s for (p, i), s in groups.items()}, "rows": rows}, indent=1))
+    with open(out / "sepsis_acceptance.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

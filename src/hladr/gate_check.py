@@ -1,0 +1,138 @@
+"""The automated gate checks itself: a second, independent estimate and the plausibility of the population.
+
+Calling contract: ``check_gate(gate, naming, X, inv_p, pe, seed=, rules=)`` takes
+the fitted gate, the named populations and the density-dependent sample it was
+fitted on (features ``X``, weights ``inv_p`` = 1/p, compensated HLA-DR PE ``pe``
+of the same rows, or None) and returns a ``Verdict``: every figure, and the
+first failed rule as ``(code, one-line reason)`` or None. Each limit is in the
+rule table (``[gating]``); the figures go to ``results.json`` and the report.
+
+Rules (SPEC.md section 4, safety rule), in the order they are judged:
+
+- ``monocytes_implausible``: the monocytes hold more than ``max_monocyte_fraction``
+  of the cells (an absent monocyte population; granulocytes taken instead).
+- ``monocytes_not_separated``: the Bhattacharyya distance from the monocytes to the
+  nearest other major population is below ``min_separation`` (they overlap:
+  whichever side a cell falls on is a guess).
+- ``monocytes_hladr_negative``: the gated cells' median HLA-DR is less than
+  ``min_hladr_ratio`` times that of the tube's HLA-DR-negative cells
+  (granulocytes, else lymphocytes): not the HLA-DR-bearing monocytes. The
+  HLA-DR channel is never used to draw the gate, only to check it.
+- ``gates_disagree``: the second estimate (k-means clusters named by the same
+  relations, :func:`hladr.gate_populations.kmeans_monocytes`) finds no monocytes,
+  or the two share less than ``min_agreement_jaccard`` of their cells (Jaccard),
+  or their median HLA-DR differs by more than ``max_median_disagreement``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gate_populations as gp
+
+__all__ = ["Verdict", "check_gate", "sample_members"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The self-check's figures and its first failed rule (None: the gate passes)."""
+
+    figures: dict = field(default_factory=dict)
+    failure: tuple[str, str] | None = None
+
+
+def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``X`` (features) inside the monocyte gate, and their posterior on the monocyte components.
+
+    The same rule as the kernel ``monocyte_chain`` (whose box only skips work).
+    """
+    k = gate.means.shape[0]
+    d2 = np.empty((X.shape[0], k))
+    for c in range(k):
+        diff = X - gate.means[c]
+        d2[:, c] = np.einsum("ni,ij,nj->n", diff, gate.precisions[c], diff)
+    lp = gate.log_norm - 0.5 * d2
+    t = np.exp(lp - lp.max(axis=1, keepdims=True))
+    mono = gate.is_monocyte
+    post = t[:, mono].sum(axis=1) / t.sum(axis=1)
+    best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
+    inside = (d2[np.arange(X.shape[0]), best] <= gate.d2max) & (t[:, mono].sum(axis=1) > t[:, ~mono].sum(axis=1))
+    return inside, post
+
+
+def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | None, *, seed: int, rules) -> Verdict:
+    """Judge a fitted gate against the rule table (see the module docstring)."""
+    g = rules.gating
+    A, L, G = naming.monocytes, naming.lymphocytes, naming.granulocytes
+    cw = sum(p.weight for p in naming.cells)
+    fig: dict = {"rules": rules.label}
+    share = float(A.weight / cw)
+    fig["monocyte_share_of_cells"] = round(share, 5)
+    inA, post = sample_members(gate, X)
+    fig["sample_monocytes"] = int(inA.sum())
+    fig["model_contamination"] = round(float(np.average(1.0 - post[inA], weights=inv_p[inA])), 4) if inA.any() else None
+    others = [p for p in naming.cells if p is not A and p not in naming.candidates and p.weight >= 0.01 * cw]
+    sep = min((gp.bhattacharyya(A.mean, A.cov, p.mean, p.cov) for p in others), default=math.inf)
+    fig["separation"] = round(sep, 3) if math.isfinite(sep) else None
+    ratio = None
+    if pe is not None and inA.any():
+        ref = G if G is not None else L
+        assigned = _assign(gate, X)
+        in_ref = np.isin(assigned, ref.components)
+        if in_ref.any():
+            neg = gp.weighted_median(pe[in_ref], inv_p[in_ref])
+            mono_pe = gp.weighted_median(pe[inA], inv_p[inA])
+            ratio = mono_pe / neg if neg > 0 else math.inf
+            fig["hladr_ratio_to_negative"] = round(ratio, 3) if math.isfinite(ratio) else None
+            fig["hladr_negative_reference"] = "granulocytes" if G is not None else "lymphocytes"
+    inB = gp.kmeans_monocytes(X, inv_p, seed=seed, k=g.kmeans_clusters, has_cd45=X.shape[1] > gp.I_CD45,
+                              debris_fsc_ratio=g.debris_fsc_ratio, granulocyte_ssc_ratio=g.granulocyte_ssc_ratio,
+                              min_share=g.min_monocyte_share)
+    agree = None
+    if inB is not None:
+        union = inv_p[inA | inB].sum()
+        fig["agreement_jaccard"] = round(float(inv_p[inA & inB].sum() / union), 4) if union > 0 else None
+        if pe is not None and inA.any() and inB.any():
+            agree = gp.weighted_median(pe[inB], inv_p[inB]) / gp.weighted_median(pe[inA], inv_p[inA])
+            fig["agreement_median_ratio"] = round(float(agree), 4)
+    fig["second_estimate"] = "kmeans" if inB is not None else "none"
+
+    def fail(code: str, reason: str) -> Verdict:
+        return Verdict(fig, (code, reason))
+
+    if share > g.max_monocyte_fraction:
+        return fail("monocytes_implausible",
+                    f"the 'monocyte' population holds {share:.0%} of the cells (monocytes are a minority, "
+                    f"<= {g.max_monocyte_fraction:.0%}): no monocyte population (CD14 staining failed?)")
+    if sep < g.min_separation:
+        return fail("monocytes_not_separated",
+                    f"the monocytes overlap another population (separation {sep:.2f} < {g.min_separation:g})")
+    if ratio is not None and ratio < g.min_hladr_ratio:
+        return fail("monocytes_hladr_negative",
+                    f"the gated cells' HLA-DR is only {ratio:.2f} x that of the HLA-DR-negative "
+                    f"{fig['hladr_negative_reference']} (< {g.min_hladr_ratio:g}): not monocytes")
+    if inB is None:
+        return fail("gates_disagree", "the second, independent estimate finds no monocyte population")
+    jac = fig.get("agreement_jaccard")
+    if jac is None or jac < g.min_agreement_jaccard:
+        return fail("gates_disagree",
+                    f"two independent gates share {0 if jac is None else jac:.0%} of their cells "
+                    f"(< {g.min_agreement_jaccard:.0%})")
+    if agree is not None and abs(math.log(agree)) > math.log1p(g.max_median_disagreement):
+        return fail("gates_disagree",
+                    f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "
+                    f"(> {g.max_median_disagreement:.0%})")
+    return Verdict(fig, None)
+
+
+def _assign(gate, X: np.ndarray) -> np.ndarray:
+    """Likeliest component of each row of ``X``."""
+    k = gate.means.shape[0]
+    lp = np.empty((X.shape[0], k))
+    for c in range(k):
+        diff = X - gate.means[c]
+        lp[:, c] = gate.log_norm[c] - 0.5 * np.einsum("ni,ij,nj->n", diff, gate.precisions[c], diff)
+    return np.argmax(lp, axis=1)

@@ -1,0 +1,369 @@
+"""The populations of a tube, fitted in all gating dimensions together and named by their relations.
+
+Calling contract: every function takes plain arrays in the gate's feature space
+(one row per event; columns CD14, SSC, FSC and, when the panel has it, CD45, each
+``asinh(value / cofactor)``) and returns arrays or small records; nothing here
+reads files, prints or keeps state. :mod:`hladr.gate` strings them together.
+
+Notes
+-----
+Septic blood does not show separated blobs: neutrophils are 70-95 % of the
+leukocytes, immature granulocytes sit in the monocytes' side scatter with dim
+CD45 and intermediate CD14, monocytes can be 1 % of the leukocytes with
+down-regulated CD14, and debris, dead cells and aggregates abound. So:
+
+1. Debris is removed first by a coarse mixture (a broad debris cloud would take
+   the components the rare populations need): components far below the
+   lymphocytes in FSC (``debris_fsc_ratio``, rule table).
+2. The remaining events are subsampled with a probability that falls with their
+   local density (SPADE's density-dependent downsampling), so that a
+   population of 1 % keeps enough events to get its own components; every kept
+   event carries the weight 1/p, and the mixture's weights are re-estimated with
+   those weights, so they are shares of the tube again.
+3. A Gaussian mixture (scikit-learn) is fitted to the sample; components whose
+   Bhattacharyya distance is small are one population (a skewed population
+   takes several components).
+4. Populations are named by their relations, never by positions: lymphocytes
+   are the CD45-bright, low-SSC, CD14-negative population (without CD45: the
+   lowest SSC among full-size cells); debris is several-fold smaller in FSC than the
+   lymphocytes; granulocytes are major populations several-fold above the
+   lymphocytes in SSC and CD14-dimmer than the candidate; monocytes are the
+   CD14-brightest population that is at least lymphocyte-sized, above the
+   lymphocytes in SSC and CD14, not above them in CD45, and -- when there are
+   granulocytes -- below them in SSC and above them in CD45; the other
+   populations of its CD14 band that keep every relation are joined to it.
+5. A second, independent estimate (:func:`kmeans_monocytes`: hard k-means
+   clusters of the same sample, named by the same relations) is compared with
+   the mixture's monocytes by :mod:`hladr.gate_check`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Population",
+    "Naming",
+    "MixtureFit",
+    "density_sample",
+    "coarse_debris_mask",
+    "fit_mixture",
+    "merge_components",
+    "name_populations",
+    "kmeans_monocytes",
+    "bhattacharyya",
+    "weighted_median",
+    "I_CD14",
+    "I_SSC",
+    "I_FSC",
+    "I_CD45",
+]
+
+I_CD14, I_SSC, I_FSC, I_CD45 = 0, 1, 2, 3  # feature columns (CD45 only when the panel has it)
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """Components of a mixture (or clusters) taken as one population: share, mean and SD per feature."""
+
+    components: tuple[int, ...]
+    weight: float
+    mean: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def sd(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+    def to_dict(self, name: str, features: tuple[str, ...]) -> dict:
+        return {"name": name, "weight": round(float(self.weight), 5),
+                "mean": {f: round(float(v), 4) for f, v in zip(features, self.mean, strict=True)},
+                "sd": {f: round(float(v), 4) for f, v in zip(features, self.sd, strict=True)}}
+
+
+@dataclass(frozen=True, eq=False)
+class Naming:
+    """Which populations are which; ``monocytes`` is None when no population has their relations."""
+
+    monocytes: Population | None
+    lymphocytes: Population
+    granulocytes: Population | None
+    cells: tuple[Population, ...]
+    candidates: tuple[Population, ...]
+    debris: tuple[Population, ...]
+
+    def names(self) -> dict[int, str]:
+        """``id(population) -> name`` for the populations that have one."""
+        out = {id(p): "debris" for p in self.debris}
+        out[id(self.lymphocytes)] = "lymphocytes"
+        if self.granulocytes is not None:
+            for p in self.cells:
+                if set(p.components) <= set(self.granulocytes.components):
+                    out[id(p)] = "granulocytes"
+        if self.monocytes is not None:
+            out[id(self.monocytes)] = "monocytes"
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureFit:
+    """A fitted mixture: weights (shares of the tube), means, covariances and precisions."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+    @functools.cached_property
+    def precisions(self) -> np.ndarray:
+        return np.linalg.inv(self.covariances)
+
+    @functools.cached_property
+    def log_norm(self) -> np.ndarray:
+        """log(weight) - log(normaliser) of each component."""
+        d = self.means.shape[1]
+        logdet = np.linalg.slogdet(self.covariances)[1]
+        return np.log(np.maximum(self.weights, 1e-300)) - 0.5 * logdet - 0.5 * d * np.log(2.0 * np.pi)
+
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        """(n, k) log of weight x density of each component at each row of ``X``."""
+        out = np.empty((X.shape[0], self.means.shape[0]))
+        for j in range(self.means.shape[0]):
+            diff = X - self.means[j]
+            out[:, j] = self.log_norm[j] - 0.5 * np.einsum("ni,ij,nj->n", diff, self.precisions[j], diff)
+        return out
+
+
+# --------------------------------------------------------------------------- sampling
+def density_sample(
+    X: np.ndarray, rng: np.random.Generator, target: int, *, bins: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows kept by density-dependent downsampling, and their probabilities of being kept.
+
+    The local density of a row is the count of its cell in a ``bins``-per-dimension grid;
+    a row is kept with probability ``min(1, t / count)``, ``t`` set so that about ``target``
+    rows are kept (SPADE, Qiu et al. 2011). Rare populations keep all their rows.
+    """
+    n, d = X.shape
+    if n <= target:
+        return np.arange(n), np.ones(n)
+    lo = np.percentile(X, 0.5, axis=0)
+    hi = np.percentile(X, 99.5, axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    cell = np.zeros(n, dtype=np.int64)
+    for j in range(d):
+        cell = cell * bins + np.clip(((X[:, j] - lo[j]) / span[j] * bins).astype(np.int64), 0, bins - 1)
+    _, inv, cnt = np.unique(cell, return_inverse=True, return_counts=True)
+    c = cnt[inv].astype(np.float64)
+    lo_t, hi_t = 1.0, float(c.max())
+    for _ in range(50):  # bisection on t: sum(min(1, t/c)) = target
+        t = 0.5 * (lo_t + hi_t)
+        if np.minimum(1.0, t / c).sum() > target:
+            hi_t = t
+        else:
+            lo_t = t
+    p = np.minimum(1.0, lo_t / c)
+    keep = np.flatnonzero(rng.random(n) < p)
+    return keep, p[keep]
+
+
+# --------------------------------------------------------------------------- mixtures
+def _gmm(X: np.ndarray, k: int, seed: int, tol: float):
+    from sklearn.mixture import GaussianMixture
+
+    from .gate import _blas_threads
+
+    g = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=300,
+                        reg_covar=1e-3, init_params="k-means++", tol=tol)
+    # a small fit gains nothing from threads; with them it stalls on a busy machine
+    with _blas_threads().limit(limits=1):
+        g.fit(X)
+    return g
+
+
+def _lymphocyte_index(means: np.ndarray, weights: np.ndarray, has_cd45: bool) -> int:
+    """The lymphocytes among major components or populations.
+
+    With CD45: the top-left of CD45 vs SSC, CD14-negative -- the highest
+    ``z(CD45) - z(SSC) - z(CD14)`` (z: standardised over the major populations'
+    means; CD16+ monocytes can be as CD45-bright as lymphocytes, but not as low in
+    SSC and CD14). Without CD45: the lowest SSC among those within a factor 3 in
+    FSC of the heaviest population (not debris).
+    """
+    major = [j for j in range(len(weights)) if weights[j] >= 0.01 * weights.sum()]
+    if has_cd45:
+        m = means[major]
+        sd = m.std(axis=0)
+        z = (m - m.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        return major[int(np.argmax(z[:, I_CD45] - z[:, I_SSC] - z[:, I_CD14]))]
+    heavy = int(np.argmax(weights))
+    full = [j for j in major if means[j, I_FSC] >= means[heavy, I_FSC] - np.log(3.0)]
+    return min(full, key=lambda j: means[j, I_SSC])
+
+
+def coarse_debris_mask(X: np.ndarray, *, seed: int, debris_fsc_ratio: float, n_fit: int = 5000) -> np.ndarray:
+    """Rows that a coarse 6-component mixture puts in debris (FSC ``debris_fsc_ratio`` x below the lymphocytes)."""
+    rng = np.random.default_rng(seed)
+    sub = X[rng.choice(X.shape[0], min(X.shape[0], n_fit), replace=False)]
+    k = min(6, max(1, sub.shape[0] // 50))
+    g = _gmm(sub, k, seed, 1e-2)
+    lym = _lymphocyte_index(g.means_, g.weights_, X.shape[1] > I_CD45)
+    debris = [j for j in range(k) if g.means_[j, I_FSC] < g.means_[lym, I_FSC] - np.log(debris_fsc_ratio)]
+    if not debris:
+        return np.zeros(X.shape[0], dtype=bool)
+    return np.isin(g.predict(X), debris)
+
+
+def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> MixtureFit:
+    """Gaussian mixture of the sample ``X``; weights re-estimated with the rows' weights ``inv_p``."""
+    k = min(k, max(1, X.shape[0] // 30))
+    g = _gmm(X, k, seed, 1e-3)
+    resp = g.predict_proba(X)
+    w = (resp * inv_p[:, None]).sum(axis=0)
+    return MixtureFit(weights=w / w.sum(), means=g.means_.copy(), covariances=g.covariances_.copy())
+
+
+def bhattacharyya(m1: np.ndarray, c1: np.ndarray, m2: np.ndarray, c2: np.ndarray) -> float:
+    """Bhattacharyya distance between two Gaussians (0: identical; > 1: well apart)."""
+    c = 0.5 * (c1 + c2)
+    dm = m1 - m2
+    ld = np.linalg.slogdet(c)[1] - 0.5 * (np.linalg.slogdet(c1)[1] + np.linalg.slogdet(c2)[1])
+    return float(0.125 * dm @ np.linalg.solve(c, dm) + 0.5 * ld)
+
+
+def _pool(weights, means, covs, comps) -> Population:
+    w = np.asarray([weights[j] for j in comps])
+    W = float(w.sum())
+    m = sum(weights[j] * means[j] for j in comps) / W
+    c = sum(weights[j] * (covs[j] + np.outer(means[j] - m, means[j] - m)) for j in comps) / W
+    return Population(tuple(int(j) for j in comps), W, m, c)
+
+
+def merge_components(fit: MixtureFit, *, max_distance: float) -> list[Population]:
+    """Components closer than ``max_distance`` (Bhattacharyya) are one population (single linkage)."""
+    k = fit.weights.size
+    parent = list(range(k))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    for a in range(k):
+        for b in range(a + 1, k):
+            if bhattacharyya(fit.means[a], fit.covariances[a], fit.means[b], fit.covariances[b]) < max_distance:
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for j in range(k):
+        groups.setdefault(root(j), []).append(j)
+    return [_pool(fit.weights, fit.means, fit.covariances, g) for g in groups.values()]
+
+
+def pool(pops: list[Population]) -> Population:
+    """Several populations as one."""
+    w = [p.weight for p in pops]
+    m = [p.mean for p in pops]
+    c = [p.cov for p in pops]
+    P = _pool(w, m, c, range(len(pops)))
+    return Population(tuple(j for p in pops for j in p.components), P.weight, P.mean, P.cov)
+
+
+# --------------------------------------------------------------------------- naming
+def name_populations(pops: list[Population], *, has_cd45: bool, debris_fsc_ratio: float,
+                     granulocyte_ssc_ratio: float, min_share: float) -> Naming:
+    """Name lymphocytes, debris, granulocytes and monocytes from the populations' relations.
+
+    Parameters
+    ----------
+    pops : list of Population
+    has_cd45 : bool
+    debris_fsc_ratio : float
+        Debris is at least this many times smaller than the lymphocytes in FSC.
+    granulocyte_ssc_ratio : float
+        Granulocytes are at least this many times above the lymphocytes in SSC.
+    min_share : float
+        Smallest share of the cells a monocyte population may have.
+    """
+    means = np.array([p.mean for p in pops])
+    weights = np.array([p.weight for p in pops])
+    L = pops[_lymphocyte_index(means, weights, has_cd45)]
+    debris = tuple(p for p in pops if p.mean[I_FSC] < L.mean[I_FSC] - np.log(debris_fsc_ratio))
+    cells = tuple(p for p in pops if p not in debris)
+    cw = sum(p.weight for p in cells)
+    major = [p for p in cells if p.weight >= 0.01 * cw]
+    Lm, Ls = L.mean, L.sd
+
+    def basic(p: Population) -> bool:
+        m = p.mean
+        return (p is not L and p.weight >= min_share * cw and m[I_FSC] >= Lm[I_FSC] - Ls[I_FSC]
+                and m[I_SSC] > Lm[I_SSC] and m[I_CD14] > Lm[I_CD14] + 2.0 * Ls[I_CD14]
+                and (not has_cd45 or m[I_CD45] <= Lm[I_CD45] + 2.0 * Ls[I_CD45]))
+
+    cand = tuple(sorted((p for p in cells if basic(p)), key=lambda p: -p.mean[I_CD14]))
+    for A in cand:
+        gr = [p for p in major if p is not A and p.mean[I_SSC] >= Lm[I_SSC] + np.log(granulocyte_ssc_ratio)
+              and p.mean[I_CD14] < A.mean[I_CD14]]
+        G = pool(gr) if gr and sum(p.weight for p in gr) >= 0.1 * cw else None
+        if below_granulocytes(A, G, has_cd45):
+            # a skewed monocyte population takes several components: join those within 2 SD in CD14
+            # that keep every relation (the CD14-dim CD16+ monocytes, a decade lower, stay out)
+            parts = [A] + [p for p in cand if p is not A and below_granulocytes(p, G, has_cd45)
+                           and abs(p.mean[I_CD14] - A.mean[I_CD14]) < 2.0 * max(A.sd[I_CD14], p.sd[I_CD14])]
+            return Naming(pool(parts) if len(parts) > 1 else A, L, G, cells, cand, debris)
+    return Naming(None, L, None, cells, cand, debris)
+
+
+def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> bool:
+    """Monocyte relations to the granulocytes: lower SSC (aggregates lie above them) and, with CD45,
+    brighter CD45 (immature granulocytes are no brighter than the granulocytes). True without granulocytes."""
+    if G is None:
+        return True
+    if p.mean[I_SSC] >= G.mean[I_SSC]:
+        return False
+    return not (has_cd45 and p.mean[I_CD45] <= G.mean[I_CD45] + G.sd[I_CD45])
+
+
+# --------------------------------------------------------------------------- second estimate
+def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, k: int, has_cd45: bool,
+                     debris_fsc_ratio: float, granulocyte_ssc_ratio: float, min_share: float) -> np.ndarray | None:
+    """Second estimate: rows of ``X`` in the monocyte clusters of a k-means partition, or None.
+
+    Hard Voronoi clusters of the standardised features (no Gaussian shapes, no
+    likelihood), described by their weighted moments and named by the same
+    relations (k-means cuts one population into several clusters: those of the
+    monocytes' CD14 band that keep every relation are joined, as for the mixture).
+    """
+    from sklearn.cluster import KMeans
+
+    from .gate import _blas_threads
+
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    k = min(k, max(1, X.shape[0] // 30))
+    with _blas_threads().limit(limits=1):
+        labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale).labels_
+    pops = []
+    for c in range(k):
+        m = labels == c
+        if m.sum() < 3:
+            continue
+        w = inv_p[m]
+        W = w.sum()
+        mean = (X[m] * w[:, None]).sum(axis=0) / W
+        dev = X[m] - mean
+        cov = (dev * w[:, None]).T @ dev / W + 1e-6 * np.eye(X.shape[1])
+        pops.append(Population((c,), float(W / inv_p.sum()), mean, cov))
+    naming = name_populations(pops, has_cd45=has_cd45, debris_fsc_ratio=debris_fsc_ratio,
+                              granulocyte_ssc_ratio=granulocyte_ssc_ratio, min_share=min_share)
+    if naming.monocytes is None:
+        return None
+    return np.isin(labels, naming.monocytes.components)
+
+
+def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """Median of ``x`` with weights ``w`` (the sample's 1/p: a median of the tube, not of the sample)."""
+    o = np.argsort(x)
+    c = np.cumsum(w[o])
+    return float(x[o][np.searchsorted(c, 0.5 * c[-1])])
