@@ -74,7 +74,7 @@ def _chain_args(i_sing=1, sing_is_ratio=True, i_cd45=3, box=True):
             100.0, 200000.0, 1.0, 250000.0,
             sing[0], sing[1], sing_is_ratio,
             500.0,
-            cof, lo, hi, means, precs, log_norm, is_mono, 11.34)
+            cof, lo, hi, means, precs, log_norm, is_mono, 11.34, 1.0)
 
 
 @pytest.mark.parametrize("variant", [dict(), dict(i_sing=-1), dict(i_cd45=-1), dict(sing_is_ratio=False),

@@ -47,13 +47,13 @@ def monocyte_chain(
     fsc_lo, fsc_hi, ssc_lo, ssc_hi,
     sing_lo, sing_hi, sing_is_ratio,
     cd45_lo,
-    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max,
+    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max, odds,
 ):  # pragma: no cover - compiled; tested against monocyte_chain_ref
     """Fused cells -> singlets -> CD45+ -> monocyte-mixture chain over all events.
 
     An event of the leukocytes is a monocyte when, in the features
     ``asinh(data[:, cols] / cof)``, the monocyte components of the mixture hold
-    more than half of its posterior and its squared Mahalanobis distance to the
+    more than ``odds`` times the posterior of the others and its squared Mahalanobis distance to the
     likeliest monocyte component is at most ``d2max``. Events outside the raw-scale
     box ``[box_lo, box_hi)`` (which holds every such point) are never monocytes, so
     the mixture is only evaluated inside it. Returns the final mask and the event
@@ -122,7 +122,7 @@ def monocyte_chain(
                 s_mono += t
             else:
                 s_other += t
-        if s_mono > s_other:
+        if s_mono > odds * s_other:
             mask[e] = True
             counts[3] += 1
     return mask, counts
@@ -133,7 +133,7 @@ def monocyte_chain_ref(
     fsc_lo, fsc_hi, ssc_lo, ssc_hi,
     sing_lo, sing_hi, sing_is_ratio,
     cd45_lo,
-    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max,
+    cof, box_lo, box_hi, means, precs, log_norm, is_mono, d2max, odds,
 ):
     """NumPy twin of :func:`monocyte_chain`."""
     dd = data.astype(np.float64)
@@ -165,7 +165,7 @@ def monocyte_chain_ref(
         s_other = t[:, ~mono].sum(axis=1)
         best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
         best_d2 = d2[np.arange(X.shape[0]), best]
-        final = leuk & box & (best_d2 <= d2max) & (s_mono > s_other)
+        final = leuk & box & (best_d2 <= d2max) & (s_mono > odds * s_other)
     counts = np.array([cells.sum(), singlets.sum(), leuk.sum(), final.sum()], dtype=np.int64)
     return final, counts
 

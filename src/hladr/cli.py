@@ -127,6 +127,9 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scenario", action="append", default=None, metavar="NAME",
                    help="force one feature of the blood picture (repeatable), e.g. monocytopenic, "
                         "left_shift, cd14_low_monocytes, cd16_monocytes, hladr_bimodal, aggregates, dirty")
+    s.add_argument("--sample-profile", action="append", default=None, metavar="N=PROFILE[:SCENARIO+...]",
+                   help="blood picture of sample N alone (repeatable), e.g. 9=sepsis:monocytopenic or "
+                        "10=severe-sepsis:left_shift; the other samples follow --profile")
     return p
 
 
@@ -205,6 +208,22 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return gate_file(args.file, as_json=args.json, gates_file=args.gates)
 
 
+def _sample_profiles(specs: list[str], n: int) -> list | None:
+    """``["9=sepsis:monocytopenic", ...]`` -> one entry per sample (None: the run's profile)."""
+    from .errors import ConfigError
+
+    if not specs:
+        return None
+    out: list = [None] * n
+    for spec in specs:
+        k, sep, picture = spec.partition("=")
+        if not sep or not k.strip().isdigit() or not 1 <= int(k) <= n:
+            raise ConfigError(f"--sample-profile {spec!r}: expected N=PROFILE[:SCENARIO+...] with N in 1..{n}")
+        name, _, scen = picture.partition(":")
+        out[int(k) - 1] = (name.strip(), [x for x in scen.split("+") if x]) if scen else name.strip()
+    return out
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate_run
 
@@ -216,6 +235,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         events_per_tube=args.events,
         profile=args.profile,
         features=args.scenario,
+        sample_profiles=_sample_profiles(args.sample_profile or [], args.samples),
     )
     print(f"wrote {len(run.files)} FCS files, worklist.csv and truth.csv to {args.out_dir}")
     return EXIT_OK

@@ -17,9 +17,10 @@ Notes
 3-4. leukocytes and monocytes: all gating dimensions at once (CD14, SSC, FSC and
    CD45 when the panel has it) -- a mixture of the singlets, its populations
    named by their relations (:mod:`hladr.gate_populations`). Monocytes are the
-   events whose posterior lies mostly with the monocyte components, within their
-   99.5 % ellipsoid. The CD45 gate keeps everything from the CD45-negative
-   valley up, and never cuts into the monocytes.
+   events whose posterior lies with the monocyte components (at least
+   ``min_posterior``), within their ``ellipsoid_quantile`` ellipsoid (rule
+   table). The CD45 gate keeps everything from the CD45-negative valley up,
+   and never cuts into the monocytes.
 5. the self-check (:mod:`hladr.gate_check`): a second, independent estimate and
    the plausibility of the population; a gate that fails it is a GateFailure.
 """
@@ -40,7 +41,6 @@ __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "va
 _SINGLET_SD = 4.0
 _BLOCK = 1 << 18  # rows per block of the passes over every event (small temporaries)
 _POOL = 40_000  # on-scale events drawn for the fits
-_D2_QUANTILE = 0.995  # the monocyte components' ellipsoid
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class MonocyteGate:
     log_norm: np.ndarray
     is_monocyte: np.ndarray
     d2max: float
+    odds: float
     box: tuple[tuple[float, ...], tuple[float, ...]]
     checks: dict = field(default_factory=dict)
     populations: tuple = ()
@@ -119,7 +120,7 @@ class MonocyteGate:
             "cofactors": list(self.cofactors),
             "mixture": {"means": self.means.tolist(), "precisions": self.precisions.tolist(),
                         "log_norm": self.log_norm.tolist(), "monocyte_components": self.is_monocyte.tolist(),
-                        "d2max": self.d2max},
+                        "d2max": self.d2max, "odds": self.odds},
             "populations": list(self.populations),
             "checks": dict(self.checks),
         }
@@ -136,7 +137,7 @@ class MonocyteGate:
             self.cd45_min if self.cd45_min is not None else -np.inf,
             np.asarray(self.cofactors, dtype=np.float64),
             np.asarray(self.box[0], dtype=np.float64), np.asarray(self.box[1], dtype=np.float64),
-            self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max,
+            self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max, self.odds,
         )
 
     def apply(self, events: Events, *, reference: bool = False) -> GateResult:
@@ -369,7 +370,7 @@ def fit_monocyte_gate(
     d = X.shape[1]
     from scipy.stats import chi2
 
-    d2max = float(chi2.ppf(_D2_QUANTILE, d))
+    d2max = float(chi2.ppf(g.ellipsoid_quantile, d))
     box_lo, box_hi = _box(fit, is_mono, d2max, cof)
     # CD45 gate: the CD45-negative valley, never above the monocytes' lower tail
     cd45_min = None
@@ -396,6 +397,7 @@ def fit_monocyte_gate(
         log_norm=fit.log_norm,
         is_monocyte=is_mono,
         d2max=d2max,
+        odds=g.min_posterior / (1.0 - g.min_posterior),
         box=(box_lo, box_hi),
         populations=pop_records,
         flags=tuple(flags),
@@ -426,10 +428,11 @@ def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tupl
 def _population_records(naming, pops, names: tuple[str, ...]) -> tuple:
     """Named populations (share of the non-debris events, mean and SD per feature) for provenance and the report."""
     label = naming.names()
+    mono = set(naming.monocytes.components) if naming.monocytes is not None else set()
     cw = sum(p.weight for p in naming.cells) or 1.0
     out = []
     for p in sorted(pops, key=lambda p: -p.weight):
-        r = p.to_dict(label.get(id(p), ""), names)
+        r = p.to_dict("monocytes" if mono and set(p.components) <= mono else label.get(id(p), ""), names)
         r["share_of_cells"] = round(float(p.weight / cw), 5) if p in naming.cells else None
         out.append(r)
     return tuple(out)

@@ -59,7 +59,8 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mono = gate.is_monocyte
     post = t[:, mono].sum(axis=1) / t.sum(axis=1)
     best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
-    inside = (d2[np.arange(X.shape[0]), best] <= gate.d2max) & (t[:, mono].sum(axis=1) > t[:, ~mono].sum(axis=1))
+    near = d2[np.arange(X.shape[0]), best] <= gate.d2max
+    inside = near & (t[:, mono].sum(axis=1) > gate.odds * t[:, ~mono].sum(axis=1))
     return inside, post
 
 

@@ -54,7 +54,7 @@ def calibration_figure_png(cal: dict) -> bytes | None:
 
 
 def _has_figure(r: SampleResult) -> bool:
-    """Whether the analysis left figure data for this sample (a failed read or gate leaves none)."""
+    """Whether the analysis left figure data for this sample (a file that could not be read leaves none)."""
     return bool(r.figure) and "density" in r.figure
 
 
@@ -90,7 +90,7 @@ class SampleFigure:
         a2.set_xlabel("HLA-DR antibodies bound per cell (AB/C)", fontsize=7)
         a2.set_ylabel("monocytes", fontsize=7)
         a2.tick_params(labelsize=6)
-        self.no_abc = a2.text(0.5, 0.5, "no calibrated HLA-DR", ha="center", va="center", transform=a2.transAxes)
+        self.no_abc = a2.text(0.5, 0.5, "no HLA-DR value (see QC)", ha="center", va="center", transform=a2.transAxes)
 
     def png(self, r: SampleResult) -> bytes | None:
         """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""

@@ -32,6 +32,8 @@ class GatingRules:
     mixture_components: int
     merge_distance: float
     kmeans_clusters: int
+    min_posterior: float
+    ellipsoid_quantile: float
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
                 mixture_components=int(gt["mixture_components"]),
                 merge_distance=float(gt["merge_distance"]),
                 kmeans_clusters=int(gt["kmeans_clusters"]),
+                min_posterior=float(gt["min_posterior"]),
+                ellipsoid_quantile=float(gt["ellipsoid_quantile"]),
             ),
             cal_r2_min=float(c["r2_min"]),
             cal_slope_min=float(c["slope_min"]),

@@ -457,10 +457,11 @@ def analyze_sample(
                 for code in summary.flags:
                     flags.append(Flag(code, _QUANT_FLAG_TEXT.get(code, code), "warn"))
             pe_all = None
-            figure = _figure_data(events, panel, gate, rows)
-            if summary is not None:
-                figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
-            clock.lap("figure_data")
+        # the gating plot also when the gate failed: the reviewer sees what the tube looked like
+        figure = _figure_data(events, panel, gate, rows)
+        if summary is not None and figure:
+            figure["abc_hist"] = _abc_histogram(pe, calibration.curve)
+        clock.lap("figure_data")
     except HladrError as exc:
         code = type(exc).__name__.replace("Error", "").lower() or "error"
         flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
