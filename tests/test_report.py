@@ -11,7 +11,7 @@ from hladr.report import SampleFigure, render_report, sample_figure_png, sample_
 from hladr.run import SampleResult
 
 
-def _sample(sample_id: str, *, seed: int, hist: bool, median: float | None, ellipse: bool) -> SampleResult:
+def _sample(sample_id: str, *, seed: int, hist: bool, median: float | None, gated: bool) -> SampleResult:
     rng = np.random.default_rng(seed)
     density = rng.poisson(rng.uniform(0.5, 30.0), size=(48, 48)).tolist()
     figure = {"density": density, "x_range": [0.2 + seed, 6.0 + seed], "y_range": [2.0, 7.0 + seed / 10],
@@ -19,18 +19,20 @@ def _sample(sample_id: str, *, seed: int, hist: bool, median: float | None, elli
     if hist:
         figure["abc_hist"] = {"counts": rng.poisson(50 * (seed + 1), size=60).tolist(), "log10_edges": [1.0, 6.0]}
     gate = {}
-    if ellipse:  # reaches beyond the density's x range: the figure must still show all of it
-        gate["ellipse"] = {"centre": [5.5 + seed, 5.0], "inv_cov": [4.0, 0.5, 3.0], "d2max": 3.0}
+    if gated:  # the gated monocytes' outline (a contour: a new artist each time, removed for the next sample)
+        g = np.zeros((48, 48), dtype=int)
+        g[30 + seed: 40, 20: 28 + seed] = 5
+        figure["gated"] = g.tolist()
     return SampleResult(sample_id=sample_id, subject_id="", visit="", file=f"{sample_id}.fcs", sha256=None,
                         qc="pass", phenotype="intermediate", phenotype_reasons=(), monocyte_count=1000 + seed,
                         hladr_abc=median, gate=gate, figure=figure)
 
 
 SAMPLES = [
-    _sample("A", seed=0, hist=True, median=12000.0, ellipse=True),
-    _sample("B", seed=1, hist=False, median=None, ellipse=False),
-    _sample("C", seed=2, hist=True, median=None, ellipse=True),
-    _sample("D", seed=3, hist=True, median=800.0, ellipse=False),
+    _sample("A", seed=0, hist=True, median=12000.0, gated=True),
+    _sample("B", seed=1, hist=False, median=None, gated=False),
+    _sample("C", seed=2, hist=True, median=None, gated=True),
+    _sample("D", seed=3, hist=True, median=800.0, gated=False),
 ]
 
 

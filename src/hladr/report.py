@@ -80,7 +80,6 @@ class SampleFigure:
         self.fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
         self.a1, self.a2 = a1, a2
         self.density = a1.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap="viridis")
-        (self.ellipse,) = a1.plot([], [], color="red", lw=1.2)
         self.outline = None  # contour of the gated monocytes (a new artist per sample)
         a1.tick_params(labelsize=6)
         self.stairs = a2.stairs([0.0], [0.0, 1.0], fill=True, color="tab:blue", alpha=0.6)
@@ -93,10 +92,10 @@ class SampleFigure:
         self.no_abc = a2.text(0.5, 0.5, "no HLA-DR value (see QC)", ha="center", va="center", transform=a2.transAxes)
 
     def png(self, r: SampleResult) -> bytes | None:
-        """PNG of one sample: CD14 vs SSC density with the monocyte ellipse; AB/C histogram."""
+        """PNG of one sample: CD14 vs SSC density with the gated monocytes' outline; AB/C histogram."""
         if not _has_figure(r):
             return None
-        fig_data, gate = r.figure, r.gate
+        fig_data = r.figure
         np = self._np
         a1, a2 = self.a1, self.a2
         h = np.asarray(fig_data["density"], dtype=float)
@@ -105,21 +104,6 @@ class SampleFigure:
         self.density.set_data(shade)
         self.density.set_clim(float(shade.min()), float(shade.max()))  # what imshow's autoscale picks
         self.density.set_extent((xr[0], xr[1], yr[0], yr[1]))
-        x0, x1, y0, y1 = xr[0], xr[1], yr[0], yr[1]
-        if gate.get("ellipse"):
-            e = gate["ellipse"]
-            a, b, c = e["inv_cov"]
-            cov = np.linalg.inv(np.array([[a, b], [b, c]]))
-            vals, vecs = np.linalg.eigh(cov)
-            t = np.linspace(0, 2 * np.pi, 100)
-            pts = vecs @ (np.sqrt(vals * e["d2max"])[:, None] * np.stack([np.cos(t), np.sin(t)]))
-            ex, ey = pts[0] + e["centre"][0], pts[1] + e["centre"][1]
-            self.ellipse.set_data(ex, ey)
-            # the whole gate stays in view, as autoscaling showed it
-            x0, x1 = min(x0, float(ex.min())), max(x1, float(ex.max()))
-            y0, y1 = min(y0, float(ey.min())), max(y1, float(ey.max()))
-        else:
-            self.ellipse.set_data([], [])
         if self.outline is not None:
             self.outline.remove()
             self.outline = None
@@ -130,8 +114,8 @@ class SampleFigure:
                 ys = np.linspace(yr[0], yr[1], g.shape[0] + 1)
                 self.outline = a1.contour(0.5 * (xs[:-1] + xs[1:]), 0.5 * (ys[:-1] + ys[1:]), g,
                                           levels=[0.5], colors="red", linewidths=1.0)
-        a1.set_xlim(x0, x1)
-        a1.set_ylim(y0, y1)
+        a1.set_xlim(xr[0], xr[1])
+        a1.set_ylim(yr[0], yr[1])
         a1.set_xlabel(fig_data["x_label"], fontsize=7)
         a1.set_ylabel(fig_data["y_label"], fontsize=7)
         a1.set_title(f"{r.sample_id}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
