@@ -150,9 +150,7 @@ def _pop(w, cd14, ssc, fsc, cd45=None, sd=0.2):
 
 
 def _name(pops, has_cd45=True):
-    g = RULES.gating
-    return name_populations(pops, has_cd45=has_cd45, debris_fsc_ratio=g.debris_fsc_ratio,
-                            granulocyte_ssc_ratio=g.granulocyte_ssc_ratio, min_share=g.min_monocyte_share)
+    return name_populations(pops, has_cd45=has_cd45, gating=RULES.gating)
 
 
 def test_naming_blood_picks_monocytes_not_immature_granulocytes_or_aggregates():

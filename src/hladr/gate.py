@@ -28,7 +28,7 @@ Notes
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,6 +55,11 @@ class GateFailure:
 
     def __bool__(self) -> bool:
         return False
+
+    def to_dict(self) -> dict:
+        """Plain record of what the failed gate computed (stored with the result, as MonocyteGate.to_dict)."""
+        return {"method": "mixture", "failed": self.code, "checks": dict(self.checks),
+                "populations": list(self.populations)}
 
 
 @dataclass(frozen=True)
@@ -357,8 +362,7 @@ def fit_monocyte_gate(
     Xs, inv_p = Xc[keep], 1.0 / p
     fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
     pops = gp.merge_components(fit, max_distance=g.merge_distance)
-    naming = gp.name_populations(pops, has_cd45=has_cd45, debris_fsc_ratio=g.debris_fsc_ratio,
-                                 granulocyte_ssc_ratio=g.granulocyte_ssc_ratio, min_share=g.min_monocyte_share)
+    naming = gp.name_populations(pops, has_cd45=has_cd45, gating=g)
     pop_records = _population_records(naming, pops, tuple(names))
     if naming.monocytes is None:
         return GateFailure("monocytes_not_identified",
@@ -407,13 +411,7 @@ def fit_monocyte_gate(
     if verdict.failure is not None:
         code, reason = verdict.failure
         return GateFailure(code, reason, checks=verdict.figures, populations=pop_records)
-    return _with(gate, checks=verdict.figures)
-
-
-def _with(gate: MonocyteGate, **changes) -> MonocyteGate:
-    from dataclasses import replace
-
-    return replace(gate, **changes)
+    return replace(gate, checks=verdict.figures)
 
 
 def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:

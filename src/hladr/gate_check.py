@@ -44,24 +44,21 @@ class Verdict:
     failure: tuple[str, str] | None = None
 
 
-def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``X`` (features) inside the monocyte gate, and their posterior on the monocyte components.
+def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of ``X`` (features) inside the monocyte gate, their posterior on the monocyte components,
+    and the likeliest component of each row.
 
     The same rule as the kernel ``monocyte_chain`` (whose box only skips work).
     """
-    k = gate.means.shape[0]
-    d2 = np.empty((X.shape[0], k))
-    for c in range(k):
-        diff = X - gate.means[c]
-        d2[:, c] = np.einsum("ni,ij,nj->n", diff, gate.precisions[c], diff)
-    lp = gate.log_norm - 0.5 * d2
+    lp, d2 = gp.component_scores(X, gate.means, gate.precisions, gate.log_norm)
     t = np.exp(lp - lp.max(axis=1, keepdims=True))
     mono = gate.is_monocyte
-    post = t[:, mono].sum(axis=1) / t.sum(axis=1)
+    s_mono = t[:, mono].sum(axis=1)
+    post = s_mono / t.sum(axis=1)
     best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
     near = d2[np.arange(X.shape[0]), best] <= gate.d2max
-    inside = near & (t[:, mono].sum(axis=1) > gate.odds * t[:, ~mono].sum(axis=1))
-    return inside, post
+    inside = near & (s_mono > gate.odds * t[:, ~mono].sum(axis=1))
+    return inside, post, np.argmax(lp, axis=1)
 
 
 def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | None, *, seed: int, rules) -> Verdict:
@@ -72,7 +69,7 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
     fig: dict = {"rules": rules.label}
     share = float(A.weight / cw)
     fig["monocyte_share_of_cells"] = round(share, 5)
-    inA, post = sample_members(gate, X)
+    inA, post, assigned = sample_members(gate, X)
     fig["sample_monocytes"] = int(inA.sum())
     fig["model_contamination"] = round(float(np.average(1.0 - post[inA], weights=inv_p[inA])), 4) if inA.any() else None
     others = [p for p in naming.cells if p is not A and p not in naming.candidates and p.weight >= 0.01 * cw]
@@ -81,7 +78,6 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
     ratio = None
     if pe is not None and inA.any():
         ref = G if G is not None else L
-        assigned = _assign(gate, X)
         in_ref = np.isin(assigned, ref.components)
         if in_ref.any():
             neg = gp.weighted_median(pe[in_ref], inv_p[in_ref])
@@ -89,9 +85,7 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
             ratio = mono_pe / neg if neg > 0 else math.inf
             fig["hladr_ratio_to_negative"] = round(ratio, 3) if math.isfinite(ratio) else None
             fig["hladr_negative_reference"] = "granulocytes" if G is not None else "lymphocytes"
-    inB = gp.kmeans_monocytes(X, inv_p, seed=seed, k=g.kmeans_clusters, has_cd45=X.shape[1] > gp.I_CD45,
-                              debris_fsc_ratio=g.debris_fsc_ratio, granulocyte_ssc_ratio=g.granulocyte_ssc_ratio,
-                              min_share=g.min_monocyte_share)
+    inB = gp.kmeans_monocytes(X, inv_p, seed=seed, has_cd45=X.shape[1] > gp.I_CD45, gating=g)
     agree = None
     if inB is not None:
         union = inv_p[inA | inB].sum()
@@ -127,13 +121,3 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
                     f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "
                     f"(> {g.max_median_disagreement:.0%})")
     return Verdict(fig, None)
-
-
-def _assign(gate, X: np.ndarray) -> np.ndarray:
-    """Likeliest component of each row of ``X``."""
-    k = gate.means.shape[0]
-    lp = np.empty((X.shape[0], k))
-    for c in range(k):
-        diff = X - gate.means[c]
-        lp[:, c] = gate.log_norm[c] - 0.5 * np.einsum("ni,ij,nj->n", diff, gate.precisions[c], diff)
-    return np.argmax(lp, axis=1)

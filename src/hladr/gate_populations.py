@@ -48,6 +48,7 @@ __all__ = [
     "Population",
     "Naming",
     "MixtureFit",
+    "component_scores",
     "density_sample",
     "coarse_debris_mask",
     "fit_mixture",
@@ -127,13 +128,17 @@ class MixtureFit:
         logdet = np.linalg.slogdet(self.covariances)[1]
         return np.log(np.maximum(self.weights, 1e-300)) - 0.5 * logdet - 0.5 * d * np.log(2.0 * np.pi)
 
-    def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """(n, k) log of weight x density of each component at each row of ``X``."""
-        out = np.empty((X.shape[0], self.means.shape[0]))
-        for j in range(self.means.shape[0]):
-            diff = X - self.means[j]
-            out[:, j] = self.log_norm[j] - 0.5 * np.einsum("ni,ij,nj->n", diff, self.precisions[j], diff)
-        return out
+
+def component_scores(X: np.ndarray, means: np.ndarray, precisions: np.ndarray,
+                     log_norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, k) log of weight x density of each component at each row of ``X``, and the squared
+    Mahalanobis distances they come from."""
+    k = means.shape[0]
+    d2 = np.empty((X.shape[0], k))
+    for j in range(k):
+        diff = X - means[j]
+        d2[:, j] = np.einsum("ni,ij,nj->n", diff, precisions[j], diff)
+    return log_norm - 0.5 * d2, d2
 
 
 # --------------------------------------------------------------------------- sampling
@@ -271,21 +276,21 @@ def pool(pops: list[Population]) -> Population:
 
 
 # --------------------------------------------------------------------------- naming
-def name_populations(pops: list[Population], *, has_cd45: bool, debris_fsc_ratio: float,
-                     granulocyte_ssc_ratio: float, min_share: float) -> Naming:
+def name_populations(pops: list[Population], *, has_cd45: bool, gating) -> Naming:
     """Name lymphocytes, debris, granulocytes and monocytes from the populations' relations.
 
     Parameters
     ----------
     pops : list of Population
     has_cd45 : bool
-    debris_fsc_ratio : float
-        Debris is at least this many times smaller than the lymphocytes in FSC.
-    granulocyte_ssc_ratio : float
-        Granulocytes are at least this many times above the lymphocytes in SSC.
-    min_share : float
-        Smallest share of the cells a monocyte population may have.
+    gating : GatingRules
+        ``debris_fsc_ratio`` (debris is at least this many times smaller than the lymphocytes in
+        FSC), ``granulocyte_ssc_ratio`` (granulocytes are at least this many times above them in
+        SSC) and ``min_monocyte_share`` (the smallest share of the cells a monocyte population
+        may have).
     """
+    debris_fsc_ratio, granulocyte_ssc_ratio = gating.debris_fsc_ratio, gating.granulocyte_ssc_ratio
+    min_share = gating.min_monocyte_share
     means = np.array([p.mean for p in pops])
     weights = np.array([p.weight for p in pops])
     L = pops[_lymphocyte_index(means, weights, has_cd45)]
@@ -326,8 +331,7 @@ def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> b
 
 
 # --------------------------------------------------------------------------- second estimate
-def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, k: int, has_cd45: bool,
-                     debris_fsc_ratio: float, granulocyte_ssc_ratio: float, min_share: float) -> np.ndarray | None:
+def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: bool, gating) -> np.ndarray | None:
     """Second estimate: rows of ``X`` in the monocyte clusters of a k-means partition, or None.
 
     Hard Voronoi clusters of the standardised features (no Gaussian shapes, no
@@ -341,7 +345,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, k: int, has
 
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
-    k = min(k, max(1, X.shape[0] // 30))
+    k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
     with _blas_threads().limit(limits=1):
         labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale).labels_
     pops = []
@@ -355,8 +359,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, k: int, has
         dev = X[m] - mean
         cov = (dev * w[:, None]).T @ dev / W + 1e-6 * np.eye(X.shape[1])
         pops.append(Population((c,), float(W / inv_p.sum()), mean, cov))
-    naming = name_populations(pops, has_cd45=has_cd45, debris_fsc_ratio=debris_fsc_ratio,
-                              granulocyte_ssc_ratio=granulocyte_ssc_ratio, min_share=min_share)
+    naming = name_populations(pops, has_cd45=has_cd45, gating=gating)
     if naming.monocytes is None:
         return None
     return np.isin(labels, naming.monocytes.components)

@@ -429,8 +429,7 @@ def analyze_sample(
             clock.lap("gate_fit")
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
-                gate_params = {"method": "mixture", "failed": gate.code, "checks": dict(gate.checks),
-                               "populations": list(gate.populations)}
+                gate_params = gate.to_dict()
                 rows, n = None, None
                 gate = None
             else:
