@@ -65,6 +65,9 @@ __all__ = [
     "draw_morphology",
     "blood_events",
     "format_profile_table",
+    "lognormal",
+    "concat_events",
+    "doublets",
 ]
 
 PROFILE_NAMES = ("healthy", "sepsis", "severe-sepsis")
@@ -367,7 +370,8 @@ def draw_morphology(rng: np.random.Generator, ranges: Mapping[str, tuple[float, 
 # ------------------------------------------------------------------ cells
 
 
-def _ln(rng: np.random.Generator, median, log10_sd: float, n: int) -> np.ndarray:
+def lognormal(rng: np.random.Generator, median, log10_sd: float, n: int) -> np.ndarray:
+    """``n`` lognormal values with this median and log10 SD."""
     return median * 10.0 ** (log10_sd * rng.standard_normal(n))
 
 
@@ -398,12 +402,12 @@ def _monocytes(rng, n: int, m: Mapping[str, float], hladr_abc: float, centred: b
     else:
         abc = hladr_abc * 10.0 ** x
     c = {
-        "fsc": _ln(rng, m["monocyte_fsc"], m["monocyte_fsc_log10_sd"], n) * np.where(nc, 0.93, 1.0),
-        "ssc": _ln(rng, m["monocyte_ssc"], m["monocyte_ssc_log10_sd"], n) * np.where(nc, 0.85, 1.0),
-        "cd45": _ln(rng, m["monocyte_cd45"] * m["cd45_stain_factor"], 0.10, n)
+        "fsc": lognormal(rng, m["monocyte_fsc"], m["monocyte_fsc_log10_sd"], n) * np.where(nc, 0.93, 1.0),
+        "ssc": lognormal(rng, m["monocyte_ssc"], m["monocyte_ssc_log10_sd"], n) * np.where(nc, 0.85, 1.0),
+        "cd45": lognormal(rng, m["monocyte_cd45"] * m["cd45_stain_factor"], 0.10, n)
         * np.choose(sub, [1.0, 1.15, 1.35]),
-        "cd14": _ln(rng, m["monocyte_cd14"], m["monocyte_cd14_log10_sd"], n) / 10.0 ** cd14_dec,
-        "fitc": _ln(rng, 400, 0.2, n), "af_pe": _ln(rng, 8, 0.2, n), "abc": abc,
+        "cd14": lognormal(rng, m["monocyte_cd14"], m["monocyte_cd14_log10_sd"], n) / 10.0 ** cd14_dec,
+        "fitc": lognormal(rng, 400, 0.2, n), "af_pe": lognormal(rng, 8, 0.2, n), "abc": abc,
         "subset": np.array(["classical", "intermediate", "non_classical"])[sub],
     }
     return c
@@ -427,7 +431,7 @@ def _immature(rng, n: int, m: Mapping[str, float]) -> dict:
         "cd45": towards(gran_cd45 * m["ig_cd45_relative_to_neutrophils"], gran_cd45)
         * 10.0 ** (0.12 * rng.standard_normal(n)),
         "cd14": towards(ig_cd14, gran_cd14) * 10.0 ** (0.25 * rng.standard_normal(n)),
-        "fitc": _ln(rng, 700, 0.2, n), "af_pe": _ln(rng, 12, 0.2, n), "abc": _ln(rng, 50, 0.3, n),
+        "fitc": lognormal(rng, 700, 0.2, n), "af_pe": lognormal(rng, 12, 0.2, n), "abc": lognormal(rng, 50, 0.3, n),
         "subset": np.full(n, ""),
     }
 
@@ -441,19 +445,19 @@ def _cells(rng, label: str, n: int, m: Mapping[str, float], hladr_abc: float, *,
     if label == "lymphocyte":
         nk = rng.random(n) < m["nk_fraction_of_lymphocytes"]
         c = {
-            "fsc": _ln(rng, m["lymphocyte_fsc"], 0.035, n) * np.where(nk, 1.05, 1.0),
-            "ssc": _ln(rng, m["lymphocyte_ssc"], 0.08, n) * np.where(nk, 1.25, 1.0),
-            "cd45": _ln(rng, 40_000 * cd45f, 0.10, n) * np.where(nk, 0.85, 1.0),
-            "cd14": _ln(rng, 150, 0.25, n), "fitc": _ln(rng, 150, 0.2, n),
-            "af_pe": _ln(rng, 5, 0.2, n), "abc": _ln(rng, 80, 0.35, n) * np.where(nk, 1.3, 1.0),
+            "fsc": lognormal(rng, m["lymphocyte_fsc"], 0.035, n) * np.where(nk, 1.05, 1.0),
+            "ssc": lognormal(rng, m["lymphocyte_ssc"], 0.08, n) * np.where(nk, 1.25, 1.0),
+            "cd45": lognormal(rng, 40_000 * cd45f, 0.10, n) * np.where(nk, 0.85, 1.0),
+            "cd14": lognormal(rng, 150, 0.25, n), "fitc": lognormal(rng, 150, 0.2, n),
+            "af_pe": lognormal(rng, 5, 0.2, n), "abc": lognormal(rng, 80, 0.35, n) * np.where(nk, 1.3, 1.0),
             "subset": np.where(nk, "nk", "t"),
         }
     elif label == "b_cell":
         c = {
-            "fsc": _ln(rng, m["lymphocyte_fsc"], 0.035, n), "ssc": _ln(rng, m["lymphocyte_ssc"], 0.08, n),
-            "cd45": _ln(rng, 32_000 * cd45f, 0.10, n), "cd14": _ln(rng, 150, 0.25, n),
-            "fitc": _ln(rng, 150, 0.2, n), "af_pe": _ln(rng, 5, 0.2, n),
-            "abc": _ln(rng, m["b_cell_hladr_abc"], 0.15, n), "subset": np.full(n, ""),
+            "fsc": lognormal(rng, m["lymphocyte_fsc"], 0.035, n), "ssc": lognormal(rng, m["lymphocyte_ssc"], 0.08, n),
+            "cd45": lognormal(rng, 32_000 * cd45f, 0.10, n), "cd14": lognormal(rng, 150, 0.25, n),
+            "fitc": lognormal(rng, 150, 0.2, n), "af_pe": lognormal(rng, 5, 0.2, n),
+            "abc": lognormal(rng, m["b_cell_hladr_abc"], 0.15, n), "subset": np.full(n, ""),
         }
     elif label == "monocyte":
         c = _monocytes(rng, n, m, hladr_abc, centred)
@@ -461,34 +465,34 @@ def _cells(rng, label: str, n: int, m: Mapping[str, float], hladr_abc: float, *,
         c = _immature(rng, n, m)
     elif label == "granulocyte":
         c = {
-            "fsc": _ln(rng, m["neutrophil_fsc"], 0.035, n),
-            "ssc": _ln(rng, m["neutrophil_ssc"], m["neutrophil_ssc_log10_sd"], n),
-            "cd45": _ln(rng, gran_cd45, 0.10, n), "cd14": _ln(rng, gran_cd14, 0.2, n),
-            "fitc": _ln(rng, 900, 0.2, n), "af_pe": _ln(rng, 15, 0.2, n), "abc": _ln(rng, 40, 0.3, n),
+            "fsc": lognormal(rng, m["neutrophil_fsc"], 0.035, n),
+            "ssc": lognormal(rng, m["neutrophil_ssc"], m["neutrophil_ssc_log10_sd"], n),
+            "cd45": lognormal(rng, gran_cd45, 0.10, n), "cd14": lognormal(rng, gran_cd14, 0.2, n),
+            "fitc": lognormal(rng, 900, 0.2, n), "af_pe": lognormal(rng, 15, 0.2, n), "abc": lognormal(rng, 40, 0.3, n),
             "subset": np.full(n, ""),
         }
     elif label == "eosinophil":
         c = {
-            "fsc": _ln(rng, 0.95 * m["neutrophil_fsc"], 0.035, n),
-            "ssc": _ln(rng, m["neutrophil_ssc"] * m["eosinophil_ssc_relative_to_neutrophils"], 0.06, n),
-            "cd45": _ln(rng, gran_cd45 * m["eosinophil_cd45_relative_to_neutrophils"], 0.10, n),
-            "cd14": _ln(rng, 150, 0.3, n), "fitc": _ln(rng, 4_000, 0.2, n),
-            "af_pe": _ln(rng, 50, 0.2, n), "abc": _ln(rng, 30, 0.3, n), "subset": np.full(n, ""),
+            "fsc": lognormal(rng, 0.95 * m["neutrophil_fsc"], 0.035, n),
+            "ssc": lognormal(rng, m["neutrophil_ssc"] * m["eosinophil_ssc_relative_to_neutrophils"], 0.06, n),
+            "cd45": lognormal(rng, gran_cd45 * m["eosinophil_cd45_relative_to_neutrophils"], 0.10, n),
+            "cd14": lognormal(rng, 150, 0.3, n), "fitc": lognormal(rng, 4_000, 0.2, n),
+            "af_pe": lognormal(rng, 50, 0.2, n), "abc": lognormal(rng, 30, 0.3, n), "subset": np.full(n, ""),
         }
     elif label == "basophil":
         c = {
-            "fsc": _ln(rng, 1.25 * m["lymphocyte_fsc"], 0.04, n),
-            "ssc": _ln(rng, 1.3 * m["lymphocyte_ssc"], 0.10, n),
-            "cd45": _ln(rng, 15_000 * cd45f, 0.12, n), "cd14": _ln(rng, 300, 0.3, n),
-            "fitc": _ln(rng, 300, 0.2, n), "af_pe": _ln(rng, 6, 0.2, n), "abc": _ln(rng, 60, 0.3, n),
+            "fsc": lognormal(rng, 1.25 * m["lymphocyte_fsc"], 0.04, n),
+            "ssc": lognormal(rng, 1.3 * m["lymphocyte_ssc"], 0.10, n),
+            "cd45": lognormal(rng, 15_000 * cd45f, 0.12, n), "cd14": lognormal(rng, 300, 0.3, n),
+            "fitc": lognormal(rng, 300, 0.2, n), "af_pe": lognormal(rng, 6, 0.2, n), "abc": lognormal(rng, 60, 0.3, n),
             "subset": np.full(n, ""),
         }
     elif label == "debris":
         c = {
-            "fsc": 0.012 + rng.exponential(0.03, n), "ssc": _ln(rng, 0.012, 0.3, n),
-            "cd45": _ln(rng, 100, 0.4, n), "cd14": _ln(rng, 80, 0.4, n),
-            "fitc": _ln(rng, 60, 0.4, n), "af_pe": _ln(rng, 3, 0.3, n),
-            "abc": _ln(rng, 20, 0.5, n), "subset": np.full(n, ""),
+            "fsc": 0.012 + rng.exponential(0.03, n), "ssc": lognormal(rng, 0.012, 0.3, n),
+            "cd45": lognormal(rng, 100, 0.4, n), "cd14": lognormal(rng, 80, 0.4, n),
+            "fitc": lognormal(rng, 60, 0.4, n), "af_pe": lognormal(rng, 3, 0.3, n),
+            "abc": lognormal(rng, 20, 0.5, n), "subset": np.full(n, ""),
         }
     else:
         raise ValueError(f"unknown population {label!r}")
@@ -500,7 +504,8 @@ def _cells(rng, label: str, n: int, m: Mapping[str, float], hladr_abc: float, *,
 _NUMERIC = ("fsc", "fsc_h", "ssc", "ssc_h", "cd45", "cd14", "fitc", "af_pe", "abc")
 
 
-def _concat(parts: list[dict]) -> dict:
+def concat_events(parts: list[dict]) -> dict:
+    """Event dicts (one array per quantity) joined, with the keys of the first."""
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -514,12 +519,12 @@ def _pool(rng, n: int, m: Mapping[str, float], hladr_abc: float, weights: Mappin
     parts = [_cells(rng, names[i], int((which == i).sum()), m, hladr_abc) for i in range(len(names))]
     for name, part in zip(names, parts, strict=True):
         part["subset"] = np.full(len(part["fsc"]), name)  # the population it came from
-    pool = _concat(parts)
+    pool = concat_events(parts)
     order = rng.permutation(n)
     return {k: v[order] for k, v in pool.items()}
 
 
-def _merge(a: dict, b: dict, rng, overlap_max: float) -> dict:
+def doublets(a: dict, b: dict, rng, overlap_max: float) -> dict:
     """Doublets: areas and dyes add; the height grows by only part of the smaller one."""
     out = {k: a[k] + b[k] for k in _NUMERIC}
     for h in ("fsc_h", "ssc_h"):
@@ -542,7 +547,7 @@ def _dead(rng, n: int, m: Mapping[str, float], hladr_abc: float, weights: Mappin
     c["cd14"] = c["cd14"] * 10.0 ** (0.35 * rng.standard_normal(n))
     c["fitc"] = c["fitc"] * 2.0
     c["af_pe"] = c["af_pe"] * 3.0
-    c["abc"] = c["abc"] * rng.uniform(0.2, 1.0, n) + _ln(rng, 150, 0.4, n)  # non-specific binding
+    c["abc"] = c["abc"] * rng.uniform(0.2, 1.0, n) + lognormal(rng, 150, 0.4, n)  # non-specific binding
     return c
 
 
@@ -586,19 +591,19 @@ def blood_events(
     weights = {k: float(counts[k]) for k in LEUKOCYTE_LABELS}
     dead = _dead(rng, n_dead, m, hladr_abc, weights)
     overlap = m["doublet_height_overlap_max"]
-    dbl = _merge(_pool(rng, n_dbl, m, hladr_abc, weights), _pool(rng, n_dbl, m, hladr_abc, weights),
+    dbl = doublets(_pool(rng, n_dbl, m, hladr_abc, weights), _pool(rng, n_dbl, m, hladr_abc, weights),
                  rng, overlap)
     partner = {"granulocyte": float(max(n_gran, 1)), "immature_granulocyte": float(n_ig)}
-    mgd = _merge(_cells(rng, "monocyte", n_mgd, m, hladr_abc), _pool(rng, n_mgd, m, hladr_abc, partner),
+    mgd = doublets(_cells(rng, "monocyte", n_mgd, m, hladr_abc), _pool(rng, n_mgd, m, hladr_abc, partner),
                  rng, overlap)
     clump = _pool(rng, n_off, m, hladr_abc, weights)
     for _ in range(3):
-        clump = _merge(clump, _pool(rng, n_off, m, hladr_abc, weights), rng, 0.45)
+        clump = doublets(clump, _pool(rng, n_off, m, hladr_abc, weights), rng, 0.45)
     clump["fsc"] = rng.uniform(0.95, 1.6, n_off) / scatter_scale
     clump["ssc"] = rng.uniform(0.4, 1.6, n_off) / scatter_scale
     clump["fsc_h"] = clump["fsc"] * 0.7
     clump["ssc_h"] = clump["ssc"] * 0.8
-    ev = _concat([*parts, dead, dbl, mgd, clump])
+    ev = concat_events([*parts, dead, dbl, mgd, clump])
     labels = np.concatenate(
         [np.full(v, k) for k, v in counts.items()]
         + [np.full(n_dead, "dead_cell"), np.full(n_dbl, "doublet"), np.full(n_mgd, "mono_gran_doublet"),

@@ -80,7 +80,7 @@ import numpy as np
 
 from . import blood_profiles as bp
 from ._truth_events import read_truth_events, write_truth_events
-from .blood_profiles import PROFILE_NAMES, SCENARIOS
+from .blood_profiles import PROFILE_NAMES, SCENARIOS, concat_events, doublets, lognormal
 from .errors import ConfigError
 from .fcswrite import write_fcs
 from .instruments import (
@@ -253,23 +253,6 @@ class SimulatedRun:
 
 
 # ---------------------------------------------------------------- populations
-
-
-def _lognorm(rng: np.random.Generator, median: float, log10_sd: float, n: int) -> np.ndarray:
-    return median * 10.0 ** (log10_sd * rng.standard_normal(n))
-
-
-def _concat(parts: list[dict]) -> dict:
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-
-def _merge(a: dict, b: dict, rng: np.random.Generator) -> dict:
-    """Bead doublets: areas and dyes add; the height grows by only part of the smaller one."""
-    out = {k: a[k] + b[k] for k in a}
-    for h in ("fsc_h", "ssc_h"):
-        f = rng.uniform(0.10, 0.45, len(a[h]))
-        out[h] = np.maximum(a[h], b[h]) + f * np.minimum(a[h], b[h])
-    return out
 
 
 # ---------------------------------------------------------------- acquisition
@@ -445,9 +428,9 @@ def simulate_bead_events(
     def beads(m: int) -> tuple[np.ndarray, dict]:
         lv = rng.choice(levels, size=m)
         ev = {
-            "fsc": _lognorm(rng, 0.30, 0.013, m), "ssc": _lognorm(rng, 0.075, 0.02, m),
+            "fsc": lognormal(rng, 0.30, 0.013, m), "ssc": lognormal(rng, 0.075, 0.02, m),
             "abc": pe_per_bead[lv] * np.exp(cv[lv] * rng.standard_normal(m)),
-            "af_pe": np.zeros(m), "fitc": _lognorm(rng, 20, 0.2, m),
+            "af_pe": np.zeros(m), "fitc": lognormal(rng, 20, 0.2, m),
             "cd14": np.zeros(m), "cd45": np.zeros(m),
         }
         ev["fsc_h"] = ev["fsc"] * rng.normal(0.90, 0.01, m)
@@ -455,16 +438,16 @@ def simulate_bead_events(
         return lv, ev
 
     lv, single = beads(n_single)
-    dbl = _merge(beads(n_dbl)[1], beads(n_dbl)[1], rng)
+    dbl = doublets(beads(n_dbl)[1], beads(n_dbl)[1], rng, 0.45)  # bead doublets: f in 0.10-0.45
     debris = {
-        "fsc": 0.01 + rng.exponential(0.025, n_deb), "ssc": _lognorm(rng, 0.01, 0.3, n_deb),
-        "abc": _lognorm(rng, 30, 0.5, n_deb), "af_pe": np.zeros(n_deb),
-        "fitc": _lognorm(rng, 20, 0.3, n_deb), "cd14": np.zeros(n_deb), "cd45": np.zeros(n_deb),
+        "fsc": 0.01 + rng.exponential(0.025, n_deb), "ssc": lognormal(rng, 0.01, 0.3, n_deb),
+        "abc": lognormal(rng, 30, 0.5, n_deb), "af_pe": np.zeros(n_deb),
+        "fitc": lognormal(rng, 20, 0.3, n_deb), "cd14": np.zeros(n_deb), "cd45": np.zeros(n_deb),
     }
     debris["fsc_h"] = debris["fsc"] * rng.normal(0.9, 0.03, n_deb)
     debris["ssc_h"] = debris["ssc"] * rng.normal(0.9, 0.03, n_deb)
     stray = bp.carry_over_cells(rng, n_stray)
-    ev = _concat([single, dbl, debris, stray])
+    ev = concat_events([single, dbl, debris, stray])
     labels = np.concatenate([np.array(BEAD_LABELS)[lv], np.full(n_dbl, "bead_doublet"),
                              np.full(n_deb, "bead_debris"), np.full(n_stray, "stray_cell")])
     channels = _tube_channels(profile)
