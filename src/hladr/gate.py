@@ -426,11 +426,10 @@ def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tupl
 def _population_records(naming, pops, names: tuple[str, ...]) -> tuple:
     """Named populations (share of the non-debris events, mean and SD per feature) for provenance and the report."""
     label = naming.names()
-    mono = set(naming.monocytes.components) if naming.monocytes is not None else set()
     cw = sum(p.weight for p in naming.cells) or 1.0
     out = []
     for p in sorted(pops, key=lambda p: -p.weight):
-        r = p.to_dict("monocytes" if mono and set(p.components) <= mono else label.get(id(p), ""), names)
+        r = p.to_dict(label.get(id(p), ""), names)
         r["share_of_cells"] = round(float(p.weight / cw), 5) if p in naming.cells else None
         out.append(r)
     return tuple(out)

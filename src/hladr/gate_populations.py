@@ -104,8 +104,10 @@ class Naming:
             for p in self.cells:
                 if set(p.components) <= set(self.granulocytes.components):
                     out[id(p)] = "granulocytes"
-        if self.monocytes is not None:
-            out[id(self.monocytes)] = "monocytes"
+        if self.monocytes is not None:  # possibly several populations joined: name each part
+            for p in self.cells:
+                if set(p.components) <= set(self.monocytes.components):
+                    out[id(p)] = "monocytes"
         return out
 
 
