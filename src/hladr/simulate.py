@@ -78,9 +78,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import blood_events as be
 from . import blood_profiles as bp
 from ._truth_events import read_truth_events, write_truth_events
-from .blood_profiles import PROFILE_NAMES, SCENARIOS, concat_events, doublets, lognormal
+from .blood_events import concat_events, doublets, lognormal
+from .blood_profiles import PROFILE_NAMES, SCENARIOS
 from .errors import ConfigError
 from .fcswrite import write_fcs
 from .instruments import (
@@ -340,7 +342,7 @@ def simulate_sample_events(
     if monocyte_fraction is not None and not 0 <= float(monocyte_fraction) < 1:
         raise ValueError("monocyte_fraction must be between 0 and 1")
     n = int(n_events)
-    ev, labels, info = bp.blood_events(rng, n, float(hladr_abc), morph, scatter_scale=instr.scatter_scale,
+    ev, labels, info = be.blood_events(rng, n, float(hladr_abc), morph, scatter_scale=instr.scatter_scale,
                                        monocyte_fraction=monocyte_fraction)
     drop = tuple(r for r, keep in (("cd45", has_cd45), ("cd14", has_cd14)) if not keep)
     channels = _tube_channels(instr, drop)
@@ -446,7 +448,7 @@ def simulate_bead_events(
     }
     debris["fsc_h"] = debris["fsc"] * rng.normal(0.9, 0.03, n_deb)
     debris["ssc_h"] = debris["ssc"] * rng.normal(0.9, 0.03, n_deb)
-    stray = bp.carry_over_cells(rng, n_stray)
+    stray = be.carry_over_cells(rng, n_stray)
     ev = concat_events([single, dbl, debris, stray])
     labels = np.concatenate([np.array(BEAD_LABELS)[lv], np.full(n_dbl, "bead_doublet"),
                              np.full(n_deb, "bead_debris"), np.full(n_stray, "stray_cell")])
