@@ -31,10 +31,17 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
    CD14-brightest population that is at least lymphocyte-sized, above the
    lymphocytes in SSC and CD14, not above them in CD45, and -- when there are
    granulocytes -- below them in SSC and above them in CD45; the other
-   populations of its CD14 band that keep every relation are joined to it.
-5. A second, independent estimate (:func:`kmeans_monocytes`: hard k-means
-   clusters of the same sample, named by the same relations) is compared with
-   the mixture's monocytes by :mod:`hladr.gate_check`.
+   populations of its CD14 band that keep every relation are joined to it, and
+   so are the CD14-dim CD16+ monocytes (:func:`cd14_dim_monocytes`: same
+   scatter, CD45 at least as bright; panels with CD45 only).
+5. The monocyte components are re-estimated robustly (:func:`robust_components`,
+   minimum covariance determinant): aggregates that pass the singlet gate (two
+   cells side by side have a singlet's FSC-A/FSC-H) form a sparse cloud that no
+   component holds, and EM stretches the monocytes' component over it.
+6. A second, independent estimate (:func:`kmeans_monocytes`: hard k-means
+   clusters of the same sample, named by the same relations, each trimmed to
+   its core's ellipsoid) is compared with the mixture's monocytes by
+   :mod:`hladr.gate_check`.
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ __all__ = [
     "merge_components",
     "name_populations",
     "kmeans_monocytes",
+    "robust_components",
+    "cd14_dim_monocytes",
     "bhattacharyya",
     "weighted_median",
     "I_CD14",
@@ -232,6 +241,29 @@ def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> Mixtu
     return MixtureFit(weights=w / w.sum(), means=g.means_.copy(), covariances=g.covariances_.copy())
 
 
+def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray, *, seed: int) -> MixtureFit:
+    """``fit`` with the mean and covariance of each component in ``which`` re-estimated robustly
+    (reweighted minimum covariance determinant, scikit-learn) from the rows of ``X`` it holds.
+
+    A sparse cloud next to a population -- aggregates that pass the singlet gate, with FSC and
+    SSC of two cells -- gets no component of its own; EM then stretches the nearest component
+    over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
+    """
+    from sklearn.covariance import MinCovDet
+
+    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
+    best = np.argmax(lp, axis=1)
+    means, covs = fit.means.copy(), fit.covariances.copy()
+    d = X.shape[1]
+    for j in np.flatnonzero(which):
+        rows = X[best == j]
+        if rows.shape[0] < 10 * d:
+            continue
+        mcd = MinCovDet(random_state=seed).fit(rows)
+        means[j], covs[j] = mcd.location_, mcd.covariance_ + 1e-3 * np.eye(d)
+    return MixtureFit(weights=fit.weights, means=means, covariances=covs)
+
+
 def bhattacharyya(m1: np.ndarray, c1: np.ndarray, m2: np.ndarray, c2: np.ndarray) -> float:
     """Bhattacharyya distance between two Gaussians (0: identical; > 1: well apart)."""
     c = 0.5 * (c1 + c2)
@@ -318,8 +350,28 @@ def name_populations(pops: list[Population], *, has_cd45: bool, gating) -> Namin
             # that keep every relation (the CD14-dim CD16+ monocytes, a decade lower, stay out)
             parts = [A] + [p for p in cand if p is not A and below_granulocytes(p, G, has_cd45)
                            and abs(p.mean[I_CD14] - A.mean[I_CD14]) < 2.0 * max(A.sd[I_CD14], p.sd[I_CD14])]
+            parts += [p for p in cand if p not in parts and below_granulocytes(p, G, has_cd45)
+                      and cd14_dim_monocytes(p, A, has_cd45)]
             return Naming(pool(parts) if len(parts) > 1 else A, L, G, cells, cand, debris)
     return Naming(None, L, None, cells, cand, debris)
+
+
+def cd14_dim_monocytes(p: Population, A: Population, has_cd45: bool) -> bool:
+    """The CD14-dim CD16+ (non-classical) monocytes beside the monocytes ``A``.
+
+    CD14 dimmer than ``A`` (a decade lower; above the lymphocytes, as every candidate), a
+    minority of the monocytes, the monocytes' scatter (FSC and SSC within 2 SD of theirs) and
+    CD45 at least as bright as theirs: immature granulocytes and dying cells, the other
+    CD14-intermediate events, are CD45-dimmer. Without CD45 nothing tells them apart from
+    those: a panel without CD45 gates the CD14-bright monocytes only (README, known weaknesses).
+    """
+    if not has_cd45:
+        return False
+    s = np.maximum(A.sd, p.sd)
+    d = np.abs(p.mean - A.mean)
+    return bool(p.mean[I_CD14] < A.mean[I_CD14] and p.weight <= A.weight
+                and d[I_SSC] < 2.0 * s[I_SSC] and d[I_FSC] < 2.0 * s[I_FSC]
+                and p.mean[I_CD45] >= A.mean[I_CD45])
 
 
 def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> bool:
@@ -333,8 +385,11 @@ def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> b
 
 
 # --------------------------------------------------------------------------- second estimate
-def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: bool, gating) -> np.ndarray | None:
-    """Second estimate: rows of ``X`` in the monocyte clusters of a k-means partition, or None.
+def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: bool, gating,
+                     rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Second estimate: which rows of ``rows`` (default ``X``) fall in the monocyte clusters of a
+    k-means partition of the sample ``X`` (weights ``inv_p``), or None when no cluster has the
+    monocytes' relations.
 
     Hard Voronoi clusters of the standardised features (no Gaussian shapes, no
     likelihood), described by their weighted moments and named by the same
@@ -349,7 +404,8 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     scale[scale == 0] = 1.0
     k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
     with _blas_threads().limit(limits=1):
-        labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale).labels_
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale)
+    labels = km.labels_
     pops = []
     for c in range(k):
         m = labels == c
@@ -364,7 +420,28 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     naming = name_populations(pops, has_cd45=has_cd45, gating=gating)
     if naming.monocytes is None:
         return None
-    return np.isin(labels, naming.monocytes.components)
+    from scipy.stats import chi2
+    from sklearn.covariance import MinCovDet
+
+    # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
+    # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
+    d2max = chi2.ppf(gating.ellipsoid_quantile, X.shape[1])
+    R = X if rows is None else rows
+    if rows is not None:
+        with _blas_threads().limit(limits=1):
+            pred = km.predict(rows / scale)
+    else:
+        pred = labels
+    out = np.zeros(R.shape[0], dtype=bool)
+    for c in naming.monocytes.components:
+        members = X[labels == c]
+        here = pred == c
+        if members.shape[0] < 10 * X.shape[1]:
+            out |= here
+            continue
+        mcd = MinCovDet(random_state=seed).fit(members)
+        out[here] = mcd.mahalanobis(R[here]) <= d2max
+    return out
 
 
 def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
