@@ -616,9 +616,11 @@ def test_large_standard_files_use_hladr_decoder_with_flowios_values(tmp_path, ki
         data = rng.standard_normal((n, 4)) * 1000
         data[:, 1] = rng.random(n) * 4
         kw |= {"$P2E": "4,0.5", "$P2R": "4"}
+        data[:, 2] = np.sort(np.abs(data[:, 2]))  # a time channel runs forward (the reader checks it)
         write_fcs(tmp_path / "big.fcs", data, names, datatype=kind, byteorder="big", keywords=kw)
     else:
         data = rng.integers(0, 1024, (n, 4))
+        data[:, 2] = np.sort(data[:, 2])  # a time channel runs forward (the reader checks it)
         kw |= {"$P2E": "4,1"}
         bits = int(kind[1:])  # 16 bits: $PnR 65536, or flowio masks in a Python loop and is not used
         write_fcs(tmp_path / "big.fcs", data, names, datatype="I", bits=bits, byteorder="big",

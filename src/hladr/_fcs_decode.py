@@ -394,8 +394,10 @@ def channel_scaling(channels: Sequence[Channel], kw: Mapping[str, str]) -> Scali
             timestep = float(raw_ts) if raw_ts else 1.0
         except ValueError:
             timestep = math.nan
-        if not math.isfinite(timestep):
-            quirks.append("timestep_malformed_ignored")  # flowio raises here
+        if not math.isfinite(timestep) or timestep <= 0:
+            # flowio raises on text and multiplies by 0 or -1: a time channel must not stop or run
+            # backwards because of a keyword; the channel keeps its raw ticks, and the quirk says so
+            quirks.append("timestep_malformed_ignored")
             timestep = 1.0
     gains, limits = [], []
     for j, ch in enumerate(channels):

@@ -304,7 +304,10 @@ def _binary(
                 continue
             fits = start + need <= buf_len
             if n_ev == 0:
-                score, q = 0, None
+                # $TOT=0 is an empty tube only if DATA has no room for an event: a zeroed $TOT
+                # over full DATA must not read as "no events" without a word
+                one = _needed(1, storage, dec.bits, wbytes)
+                score, q = (0, None) if seg_len < max(1, one) or dec.tot is None else (None, None)
             elif end >= buf_len and not (end == buf_len and seg_len == need + 1):
                 score, q = None, None  # declared end past EOF: truncated or shifted data
             elif seg_len == need:
@@ -393,6 +396,11 @@ def _no_fit(buf_len, dec, seg, misfits, quirks, name, allow_tot_mismatch) -> Lay
         raise ReadError(
             f"{name}: DATA segment has {seg_len} bytes but $TOT={dec.tot} events x {dec.n_par} "
             f"channels need {need} (truncated file or wrong $TOT/$PnB)"
+        )
+    if dec.tot == 0:
+        raise ReadError(
+            f"{name}: $TOT=0 but the DATA segment has {seg_len} bytes, room for "
+            f"{_events_in(seg_len, storage, dec.bits, wbytes)} events: $TOT is wrong; re-export the file"
         )
     raise ReadError(
         f"{name}: DATA segment has {seg_len} bytes, room for "

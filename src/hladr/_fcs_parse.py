@@ -52,15 +52,16 @@ Quirk codes (stable, machine-readable):
 ``stext_ignored``
     Supplemental TEXT offsets are invalid (e.g. overlap the primary TEXT).
 ``timestep_malformed_ignored``
-    $TIMESTEP is not a number; the time channel was not scaled.
+    $TIMESTEP is not a positive number; the time channel was not scaled.
 ``tot_missing_inferred``
     $TOT missing (allowed in FCS 2.0); the event count was derived from DATA.
 ``pnn_missing`` / ``duplicate_channel_names``
     A $PnN is missing (the channel is named ``Pn``) or names repeat.
 ``events_fewer_than_tot``
     Only with ``allow_tot_mismatch``: DATA holds fewer events than $TOT.
-``lmd_fcs3_dataset_unreadable``
-    Beckman LMD whose FCS 3.0 dataset is broken: the FCS 2.0 one was read.
+``text_overran_header_offsets``
+    TEXT ran past the end HEADER gives (edited in place); DATA was found moved by
+    as much, holding exactly $TOT plausible events (see :mod:`hladr._fcs_verify`).
 ``flowio_error_fallback``
     flowio failed on a file that looked standard; our decoder read it.
 """
@@ -87,6 +88,9 @@ __all__ = [
 ]
 
 HEADER_LEN = 58
+# $PnG accepted: the corpus holds gains from 0.01 to 78,125 (amplifier gains of Cytek and MoFlo
+# files); outside this, a gain is an edit or an error, not a setting.
+GAIN_LIMITS = (1e-6, 1e6)
 # The whole file: ``bytes`` or a memoryview of a uint8 buffer (sliced, then copied with bytes()).
 Buffer = bytes | bytearray | memoryview
 MAX_DATASETS = 256
@@ -420,6 +424,13 @@ def channel_table(kw: Mapping[str, str], n_par: int, name: str) -> tuple[list[Ch
             raise ReadError(f"{name}: $P{n}R must be positive ({_clip(pnr_raw)})")
         decades, log0 = _parse_pne(kw.get(f"p{n}e"), f"p{n}e", name)
         png = _kw_float(kw, f"p{n}g", name)
+        if png is not None and png != 0 and not GAIN_LIMITS[0] <= png <= GAIN_LIMITS[1]:
+            # the gain divides every value of the channel: a negative or absurd one would give
+            # negative or vanishing intensities without a word (0 means "no gain", as for flowio)
+            raise ReadError(
+                f"{name}: $P{n}G={_clip(kw[f'p{n}g'])} is not a plausible gain "
+                f"({GAIN_LIMITS[0]:g} to {GAIN_LIMITS[1]:g}); re-export the file"
+            )
         channels.append(
             Channel(
                 pnn=pnn.strip(),

@@ -87,9 +87,11 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from . import _fcs_decode as fd
+from . import _fcs_extent as fx
 from . import _fcs_layout as fl
 from . import _fcs_parse as fp
 from . import _fcs_spillover as fs
+from . import _fcs_verify as fv
 from ._parallel import map_slices, thread_count
 from .errors import ReadError
 from .events import Events
@@ -102,7 +104,10 @@ __all__ = [
     "sha256_file",
     "DatasetSummary",
     "ReadReport",
+    "REPAIR_QUIRKS",
 ]
+
+REPAIR_QUIRKS = fv.REPAIR_QUIRKS
 
 # Quirks that do not change how DATA is decoded: flowio may still read the file.
 _FLOWIO_SAFE_QUIRKS = frozenset(
@@ -303,8 +308,13 @@ def _load(
         with open(p, "rb", buffering=0) as fh:
             opened = os.fstat(fh.fileno())
             size = opened.st_size
-            if digest_wanted and size >= _BACKGROUND_HASH_BYTES:
-                digest = _BackgroundDigest(p, opened)
+            # memory by what the datasets declare, not by the file's size (a tube padded to 6 GiB)
+            wanted = size
+            if size > _HEAD_BYTES + fx.EXTENT_SLACK:
+                wanted = min(size, fx.declared_extent(fh.fileno(), size) + fx.EXTENT_SLACK)
+            if digest_wanted and (size >= _BACKGROUND_HASH_BYTES or wanted < size):
+                digest = _BackgroundDigest(p, opened)  # hashes the whole file, whatever is read
+            size = wanted
             head = fh.read(min(size, _HEAD_BYTES))
             size = max(size, len(head))
             raw = np.empty(size + _ALIGN, np.uint8)
@@ -314,7 +324,8 @@ def _load(
             view = memoryview(buf)
             got = len(head) + _read_body(fh, view[len(head) :], len(head), _threads_beside(digest, threads))
             fh.seek(got)
-            more = fh.read() if got == size else b""  # the file grew since fstat: read it to the end
+            # the file grew since fstat: read it to the end (unless only its declared part is read)
+            more = fh.read() if got == size and size == opened.st_size else b""
             if digest is not None:
                 digest.main_read_done(os.fstat(fh.fileno()))
     except OSError as exc:
@@ -496,19 +507,26 @@ def _read(
                 f"there is no dataset {dataset!r}"
             )
         quirks = []
+    if dataset is None and index == 1 and "nextdata_invalid_ignored" in datasets[0].quirks:
+        # An FCS 2.0 first dataset whose $NEXTDATA names a dataset that is not there: a truncated
+        # Beckman LMD has lost its primary FCS 3.0 dataset; the FCS 2.0 one has other channels.
+        raise ReadError(
+            f"{name}: $NEXTDATA names a second dataset that is missing or damaged (truncated LMD?); "
+            "the first dataset is not read in its place: ask for it explicitly (--dataset 1) if it is wanted"
+        )
     try:
-        events, report = _read_dataset(
+        return _read_dataset(
             buf, sha256, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch, threads
         )
-    except ReadError:
+    except ReadError as exc:
         if dataset is not None or index == 1:
             raise
-        # The LMD's FCS 3.0 dataset is unreadable: fall back to its FCS 2.0 one.
-        events, report = _read_dataset(
-            buf, sha256, datasets, 1, ["lmd_fcs3_dataset_unreadable"], name, str(p), engine,
-            allow_tot_mismatch, threads,
-        )  # fmt: skip
-    return events, report
+        # The LMD's FCS 3.0 dataset is damaged. Its FCS 2.0 dataset holds other channels (10-bit
+        # log, another $PAR): reading it in its place would change what the numbers mean. Refuse.
+        raise ReadError(
+            f"{_one_line(exc, 300)} (FCS 3.0 dataset {index} of this LMD; its FCS 2.0 dataset 1 is not "
+            "read in its place: ask for it explicitly (--dataset 1) if it is wanted)"
+        ) from None
 
 
 def _read_dataset(
@@ -523,14 +541,9 @@ def _read_dataset(
     allow_tot_mismatch: bool,
     threads: int | None = 1,
 ) -> tuple[Events, ReadReport]:
-    ds = datasets[index - 1]
-    quirks = [*ds.quirks, *quirks]
-    kw = ds.keywords
-    if "lmd_fcs3_dataset_chosen" in quirks:
-        kw, q = fp.lmd_companion_keywords(datasets[0], ds)
-        quirks += q
-    layout = fl.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow_tot_mismatch)
-    quirks += layout.quirks
+    companion = "lmd_fcs3_dataset_chosen" in quirks
+    ds, kw, layout, ds_quirks = _locate(buf, datasets, index, name, allow_tot_mismatch, companion)
+    quirks = [*ds_quirks, *quirks, *layout.quirks]
     channels, q = fp.channel_table(kw, layout.n_par, name)
     quirks += q
     scaling = fd.channel_scaling(channels, kw)
@@ -562,6 +575,7 @@ def _read_dataset(
             )
     elif fd.high_bits_set(buf, layout, channels):
         quirks.append("pnr_bitmask_applied")  # flowio masks silently; say so like our decoder
+    fv.check_plausible(data, [c.pnn for c in channels], scaling.limits, layout.datatype, name)
 
     events = Events(
         data=data,
@@ -588,6 +602,56 @@ def _read_dataset(
         flowio_error=flowio_error,
     )
     return events, report
+
+
+def _layout_of(
+    buf: fp.Buffer, first: fp.RawDataset, ds: fp.RawDataset, name: str, allow: bool, companion: bool
+) -> tuple[dict[str, str], fl.Layout, list[str]]:
+    kw, quirks = ds.keywords, list(ds.quirks)
+    if companion:  # an LMD's FCS 3.0 dataset read by default: completed from its FCS 2.0 one
+        kw, q = fp.lmd_companion_keywords(first, ds)
+        quirks += q
+    return kw, fl.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow), quirks
+
+
+def _locate(
+    buf: fp.Buffer, datasets: Sequence[fp.RawDataset], index: int, name: str, allow: bool, companion: bool
+) -> tuple[fp.RawDataset, dict[str, str], fl.Layout, list[str]]:
+    """The dataset (re-read if its TEXT overran HEADER's end), its keywords, DATA layout and quirks.
+
+    Two signs that TEXT was edited in place (see :mod:`hladr._fcs_verify`): text
+    continuing past HEADER's TEXT end, or padding that runs from the end of TEXT
+    into DATA that starts right after it (the TEXT's trailing padding pushed out).
+    Either way the offsets are moved by the overrun and must then fit exactly.
+    """
+    ds = datasets[index - 1]
+    shift = fv.text_overrun(buf, ds, name)
+    if not shift:
+        kw, layout, quirks = _layout_of(buf, datasets[0], ds, name, allow, companion)
+        shift = fv.padding_overrun(buf, ds, layout.start)
+        if not shift:
+            return ds, kw, layout, quirks
+    ds = fv.shifted_dataset(buf, ds, shift, name)
+    kw, layout, quirks = _layout_of(buf, datasets[0], ds, name, allow, companion)
+    _check_shifted_layout(buf, ds, layout, shift, name)
+    return ds, kw, layout, quirks
+
+
+def _check_shifted_layout(buf: fp.Buffer, ds: fp.RawDataset, layout: fl.Layout, shift: int, name: str) -> None:
+    """Accept offsets moved by a TEXT overrun only when DATA then fits exactly (see :mod:`hladr._fcs_verify`).
+
+    The moved segment must start right after the real TEXT end (padding
+    between allowed) and hold exactly $TOT events (no off-by-one, no spare
+    bytes, no HEADER/TEXT disagreement); otherwise the file is refused.
+    """
+    gap = bytes(buf[ds.text_span[1] + 1 : layout.start])
+    loose = {"offset_off_by_one", "data_segment_longer_than_tot", "header_text_offset_mismatch"}
+    if layout.start <= ds.text_span[1] or gap.strip(b" \x00") or loose & set(layout.quirks):
+        raise ReadError(
+            f"{name}: TEXT runs {shift} bytes past the end HEADER gives (edited in place without "
+            "updating the offsets?) and DATA moved by as much does not hold exactly $TOT events; "
+            "re-export the file"
+        )
 
 
 def read_events(path: str | os.PathLike, *, dataset: int | None = None, threads: int | None = None) -> Events:

@@ -29,7 +29,7 @@ from .gate import GateFailure, MonocyteGate, cofactor, fit_monocyte_gate
 from .lots import Lot
 from .phenotype import call_phenotype, parse_ferritin
 from .quantify import summarise_monocytes
-from .read import read_events
+from .read import REPAIR_QUIRKS, read_events
 from .rules import DEFAULT_RULESET, RuleSet, load_rules
 
 __all__ = [
@@ -250,6 +250,10 @@ def calibrate_beads(path: str, lot: Lot, config: RunConfig | None = None) -> Cal
     curve = fit_bead_curve(compensated, panel, lot, rules, raw_events=events)
     if not curve:
         return curve
+    repaired = sorted(REPAIR_QUIRKS & set(events.quirks))
+    if repaired:
+        curve = replace(curve, flags=curve.flags + ("read_repaired",),
+                        reasons=curve.reasons + (f"bead tube read with {', '.join(repaired)}",))
     acquired = parse_fcs_date(events.keyword("date"))
     if acquired is not None and lot.expired(acquired):
         # judged on the day the beads were acquired, so re-analysing an old run gives the same verdict
@@ -381,6 +385,10 @@ def analyze_sample(
     try:
         clock = _Clock()
         events = read_events(inp.path, threads=threads)
+        repaired = sorted(REPAIR_QUIRKS & set(events.quirks))
+        if repaired:  # the reading is proven, but a value from a repaired file is reviewed, never a plain pass
+            flags.append(Flag("read_repaired", f"{name}: read by a fallback or with repaired offsets "
+                                               f"({', '.join(repaired)}); review the file", "warn"))
         clock.lap("read")  # a large file's SHA-256 may still be computed in the background: read it last
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
@@ -404,6 +412,9 @@ def analyze_sample(
         elif not calibration.accepted:
             flags.append(Flag("calibration_rejected", "the run's bead calibration was rejected", "fail"))
         else:
+            if "read_repaired" in calibration.curve.flags:
+                flags.append(Flag("calibration_read_repaired", "the bead tube was read by a fallback or with "
+                                  "repaired offsets; review it", "warn"))
             if "lot_expired" in calibration.curve.flags:
                 flags.append(Flag("lot_expired", f"bead lot {calibration.lot.id} was past its expiry date", "warn"))
             diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill),

@@ -1,0 +1,302 @@
+"""Seeded mutations of FCS files and the reader's invariant: read right, or refused.
+
+Shared by ``tests/robustness/test_fuzz_reader.py`` (a few hundred cases in CI)
+and ``benchmarks/fuzz_reader.py`` (thousands). Every mutation takes the file's
+bytes and a ``random.Random`` and returns the mutant and a short label
+("kind:detail"); :func:`judge` reads a mutant and classifies the outcome
+against the clean file's events:
+
+- ``right``: the events equal the clean file's (NaN where NaN);
+- ``refused``: a one-line ``ReadError`` starting with the file name;
+- ``misread``: events that differ from the clean file's;
+- ``traceback``: any other exception (or the reader's "unexpected" safety net);
+- ``hang``: no answer within the time limit.
+
+Kinds in ``UNPROVABLE`` change DATA's bytes or their meaning without touching
+the structure (a flipped DATA byte, a swapped $BYTEORD on data that stays in
+range): no reader can tell them from a real file without a checksum, so they
+are counted apart ("changed") instead of as misreads; see the notes in
+``hladr._fcs_verify``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from hladr.errors import ReadError
+from hladr.read import read_fcs
+
+# What mutating DATA bytes (or their declared meaning) does cannot be proved wrong from the file alone.
+UNPROVABLE = frozenset({"data_flip", "byteord", "datatype", "pnb_same_size", "pne", "png_valid"})
+TIMEOUT_S = 10
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):  # noqa: ARG001
+    raise _Timeout
+
+
+def _text(buf: bytes) -> tuple[int, int] | None:
+    try:
+        t0, t1 = int(buf[10:18]), int(buf[18:26])
+    except ValueError:
+        return None
+    return (t0, t1) if 58 <= t0 < t1 < len(buf) else None
+
+
+def _values(buf: bytes) -> list[tuple[str, int, int]]:
+    """(KEYWORD, value start, value end) of the first dataset's TEXT."""
+    span = _text(buf)
+    if span is None:
+        return []
+    t0, t1 = span
+    d = re.escape(buf[t0 : t0 + 1])
+    out = []
+    for m in re.finditer(rb"(?<=" + d + rb")([^" + d + rb"]+)" + d + rb"([^" + d + rb"]*)", buf[t0 : t1 + 1]):
+        out.append((m.group(1).decode("latin-1").strip().upper(), t0 + m.start(2), t0 + m.end(2)))
+    return out
+
+
+def _set(buf: bytes, span: tuple[str, int, int], value: bytes) -> bytes:
+    _, v0, v1 = span
+    return buf[:v0] + value + buf[v1:]
+
+
+def _pick(buf: bytes, rng: random.Random, pattern: str) -> tuple[str, int, int] | None:
+    spans = [s for s in _values(buf) if re.fullmatch(pattern, s[0])]
+    return rng.choice(spans) if spans else None
+
+
+def _data_start(buf: bytes) -> int:
+    field = buf[26:34].strip()
+    if field.isdigit() and int(field) > 0:
+        return int(field)
+    for key, v0, v1 in _values(buf):
+        if key == "$BEGINDATA" and buf[v0:v1].strip().isdigit():
+            return int(buf[v0:v1])
+    return min(len(buf), 4096)
+
+
+# ----------------------------------------------------------------------------- mutations
+
+
+def text_lengthen(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """A value of a descriptive keyword lengthened in place (a rename tool), offsets untouched."""
+    s = _pick(buf, rng, r"\$?(FIL|SRC|SMNO|DATE|CYT|CREATOR|TUBE NAME|EXPERIMENT NAME|\$P\d+S)")
+    if s is None:
+        return text_lengthen_any(buf, rng)
+    k = rng.choice([1, 2, 3, 4, 7, 8, 24, 31, 100])
+    return _set(buf, s, buf[s[1] : s[2]] + b"X" * k), f"text_lengthen:{s[0]}+{k}"
+
+
+def text_lengthen_any(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """Any value lengthened in place (also $PnN: renaming 'Time' changes how it is scaled)."""
+    spans = _values(buf)
+    if not spans:
+        return truncate(buf, rng)
+    s = rng.choice(spans)
+    k = rng.choice([1, 4, 24])
+    return _set(buf, s, buf[s[1] : s[2]] + b"7" * k), f"text_lengthen_any:{s[0]}+{k}"
+
+
+def text_shorten(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    spans = [s for s in _values(buf) if s[2] - s[1] > 1]
+    if not spans:
+        return truncate(buf, rng)
+    s = rng.choice(spans)
+    k = rng.randint(1, s[2] - s[1] - 1)
+    return _set(buf, s, buf[s[1] : s[2] - k]), f"text_shorten:{s[0]}-{k}"
+
+
+def offsets_value(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """$BEGINDATA/$ENDDATA/$BEGINANALYSIS... rewritten (length may change)."""
+    s = _pick(buf, rng, r"\$(BEGIN|END)(DATA|ANALYSIS|STEXT)|\$NEXTDATA")
+    if s is None:
+        return header_field(buf, rng)
+    old = buf[s[1] : s[2]].strip() or b"0"
+    v = int(old) if old.isdigit() else 0
+    new = rng.choice([v + 1, v - 1, v + 4, v - 4, v * 10, 0, v + 32, len(buf), len(buf) - 1])
+    text = str(new).encode()
+    if rng.random() < 0.5:  # keep the length (zero-padded), as an editor that knows FCS would
+        text = text.rjust(len(old), b"0")[-len(old) :] if len(text) <= len(old) else text
+    return _set(buf, s, text), f"offsets_value:{s[0]}={text.decode()}"
+
+
+def header_field(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    field = rng.randrange(6)
+    start = 10 + 8 * field
+    old = buf[start : start + 8].strip()
+    v = int(old) if old.isdigit() else 0
+    new = str(rng.choice([v + 1, max(0, v - 1), v + 24, max(0, v - 24), 0, len(buf), 58])).rjust(8)[:8]
+    return buf[:start] + new.encode() + buf[start + 8 :], f"header_field:{field}={new.strip()}"
+
+
+def layout_keyword(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """$TOT/$PAR/$PnB/$PnR edited (any length)."""
+    s = _pick(buf, rng, r"\$(TOT|PAR|P\d+B|P\d+R)")
+    if s is None:
+        return truncate(buf, rng)
+    old = buf[s[1] : s[2]].strip()
+    v = int(old) if old.isdigit() else 1
+    new = str(rng.choice([0, 1, v + 1, max(0, v - 1), 2 * v, v // 2, 8, 16, 24, 32, 64])).encode()
+    kind = "pnb_same_size" if s[0].endswith("B") and new in (b"32", b"16") and new != old else "layout"
+    return _set(buf, s, new), f"{kind}:{s[0]}={new.decode()}"
+
+
+def meaning_keyword(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """$DATATYPE/$BYTEORD/$PnE/$PnG/$TIMESTEP edited: structure kept, meaning changed."""
+    s = _pick(buf, rng, r"\$(DATATYPE|BYTEORD|P\d+E|P\d+G|TIMESTEP|MODE)")
+    if s is None:
+        return truncate(buf, rng)
+    key = s[0]
+    if key == "$DATATYPE":
+        new, kind = rng.choice([b"I", b"F", b"D", b"A", b"X"]), "datatype"
+    elif key == "$BYTEORD":
+        new, kind = rng.choice([b"1,2,3,4", b"4,3,2,1", b"1,2", b"2,1", b"3,4,1,2", b"1,2,3"]), "byteord"
+    elif key.endswith("E"):
+        new, kind = rng.choice([b"0,0", b"4,0", b"4,1", b"-1,0", b"x"]), "pne"
+    elif key.endswith("G"):
+        new = rng.choice([b"1", b"2", b"-1", b"0", b"1e308", b"abc"])
+        kind = "png_valid" if new in (b"1", b"2") else "png"
+    elif key == "$MODE":
+        new, kind = rng.choice([b"L", b"C", b"U"]), "mode"
+    else:
+        new, kind = rng.choice([b"0", b"-1", b"abc", b"0.5", b"1e308"]), "timestep"
+    return _set(buf, s, new), f"{kind}:{key}={new.decode()}"
+
+
+def delimiter(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    span = _text(buf)
+    if span is None:
+        return truncate(buf, rng)
+    t0, t1 = span
+    old = buf[t0 : t0 + 1]
+    new = rng.choice([b"|", b"\\", b"/", b"\x0c", b","])
+    if rng.random() < 0.5:
+        mutated = buf[:t0] + new + buf[t0 + 1 :]  # only the first delimiter
+        return mutated, "delimiter:first"
+    return buf[:t0] + buf[t0 : t1 + 1].replace(old, new) + buf[t1 + 1 :], f"delimiter:all={new!r}"
+
+
+def truncate(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    cut = rng.choice([rng.randrange(len(buf)), len(buf) - 1, len(buf) - rng.randint(1, 64), 58, 100])
+    return buf[: max(0, cut)], f"truncate:{cut}"
+
+
+def append(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    k = rng.choice([1, 4, 8, 32, 1000])
+    fill = rng.choice([b"\x00", b" ", bytes([rng.randrange(256)])])
+    return buf + fill * k, f"append:{k}"
+
+
+def data_cut(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """Bytes removed from inside DATA (offsets untouched)."""
+    start = _data_start(buf)
+    if start >= len(buf) - 8:
+        return truncate(buf, rng)
+    at = rng.randrange(start, len(buf) - 4)
+    k = rng.choice([1, 2, 4, 8])
+    return buf[:at] + buf[at + k :], f"data_cut:{at}-{k}"
+
+
+def data_insert(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    start = _data_start(buf)
+    at = rng.randrange(min(start, len(buf)), len(buf) + 1)
+    k = rng.choice([1, 2, 4, 8])
+    return buf[:at] + b"\x00" * k + buf[at:], f"data_insert:{at}+{k}"
+
+
+def data_flip(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    start = _data_start(buf)
+    if start >= len(buf):
+        return truncate(buf, rng)
+    b = bytearray(buf)
+    at = rng.randrange(start, len(buf))
+    b[at] ^= 1 << rng.randrange(8)
+    return bytes(b), f"data_flip:{at}"
+
+
+def text_flip(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    span = _text(buf)
+    if span is None:
+        return truncate(buf, rng)
+    b = bytearray(buf)
+    at = rng.randrange(span[0], span[1] + 1)
+    b[at] = rng.randrange(256)
+    return bytes(b), f"text_flip:{at}"
+
+
+def unused_keyword(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """A keyword no reading depends on, edited without changing its length: must read right."""
+    s = _pick(buf, rng, r"\$?(FIL|SRC|DATE|BTIM|ETIM|CYT|CREATOR|\$P\d+S)")
+    if s is None or s[2] - s[1] < 1:
+        return truncate(buf, rng)
+    return _set(buf, s, b"Z" * (s[2] - s[1])), f"unused_keyword:{s[0]}"
+
+
+MUTATIONS: list[Callable[[bytes, random.Random], tuple[bytes, str]]] = [
+    text_lengthen, text_lengthen, text_lengthen_any, text_shorten, offsets_value, offsets_value, header_field,
+    layout_keyword, meaning_keyword, delimiter, truncate, append, data_cut, data_insert, data_flip,
+    text_flip, unused_keyword,
+]  # fmt: skip
+
+
+def mutate(buf: bytes, rng: random.Random) -> tuple[bytes, str]:
+    """One to two seeded mutations; the label joins theirs with ' & '."""
+    labels = []
+    for _ in range(1 if rng.random() < 0.8 else 2):
+        buf, label = rng.choice(MUTATIONS)(buf, rng)
+        labels.append(label)
+    return buf, " & ".join(labels)
+
+
+# ----------------------------------------------------------------------------- judging
+
+
+def kinds(label: str) -> set[str]:
+    return {part.split(":", 1)[0] for part in label.split(" & ")}
+
+
+def judge(mutant: bytes, clean: np.ndarray, name: str, workdir: Path) -> tuple[str, str]:
+    """(outcome, detail) of reading ``mutant`` (written to ``workdir/name``); see the module docstring."""
+    path = workdir / name
+    path.write_bytes(mutant)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TIMEOUT_S)
+    try:
+        ev, _ = read_fcs(path, sha256=False)
+    except _Timeout:
+        return "hang", ""
+    except ReadError as exc:
+        text = str(exc)
+        if getattr(exc, "internal", False) or "\n" in text or not text.startswith(name):
+            return "traceback", text
+        return "refused", text
+    except Exception as exc:  # noqa: BLE001 - anything else is a reader bug
+        return "traceback", f"{type(exc).__name__}: {exc}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    data = ev.data
+    if data.shape == clean.shape and np.array_equal(data, clean, equal_nan=True):
+        return "right", ",".join(ev.quirks)
+    return "misread", f"{data.shape} vs {clean.shape}; quirks {','.join(ev.quirks)}"
+
+
+def scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="hladr_fuzz_"))
+
+
+def clean_events(path: str | os.PathLike) -> np.ndarray:
+    return read_fcs(path, sha256=False)[0].data.copy()
