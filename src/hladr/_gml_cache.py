@@ -27,7 +27,7 @@ from ._atomic import write_atomic
 __all__ = ["_cache_dir", "_cache_key", "_write_cache_file", "_read_arrays", "_write_arrays"]
 
 log = logging.getLogger(__name__)
-_CACHE_FORMAT = 1  # bump when the cached dataclasses (``_gml_parse``) change shape
+_CACHE_FORMAT = 2  # bump when the cached dataclasses (``_gml_parse``) change shape or what is refused changes
 
 
 def _cache_dir() -> Path:

@@ -1,7 +1,8 @@
 """Gating-ML 2.0 template -> plain frozen numbers (parsed with flowkit).
 
-``load_template(path)`` reads a Gating-ML 2.0 file with flowkit's
-``parse_gating_xml`` and returns a frozen ``GateTemplate`` holding what the
+``load_template(path)`` reads a Gating-ML 2.0 file (first checked against the
+limits of ``_gml_check`` while streamed, then parsed into flowkit's gate and
+transform objects, without flowkit's ``GatingStrategy``) and returns a frozen ``GateTemplate`` holding what the
 engine in ``gatingml.py`` needs as small frozen dataclasses: per gate its kind, parent, dimensions (channel name or
 ratio, compensation reference, scale transform, limits), vertices, ellipsoid and
 Boolean operands. Nothing of flowkit's object model survives the call, so a
@@ -20,15 +21,17 @@ into JSON and back, so a later run with the same template skips flowkit.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
-import xml.etree.ElementTree as ET
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._gml_cache import _cache_dir, _cache_key, _write_cache_file
+from ._gml_check import precheck, read_template
 from .errors import GateError
 
 __all__ = [
@@ -36,8 +39,6 @@ __all__ = [
     "load_template", "parse_template",
 ]
 
-
-_GATE_TAGS = ("RectangleGate", "PolygonGate", "EllipsoidGate", "QuadrantGate", "BooleanGate")
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,35 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip()
 
 
-def _document_order(path: Path) -> list[str]:
-    """Gate and quadrant ids in the order the file lists them."""
-    order: list[str] = []
+def _schema_error() -> str:
+    """The first complaint of flowkit's Gating-ML 2.0 schema about the file it last validated ('' if none)."""
     try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:  # flowkit parsed it; keep flowkit's order
-        return order
-    for el in root:
-        if el.tag.rsplit("}", 1)[-1] not in _GATE_TAGS:
-            continue
-        order += [v for k, v in el.attrib.items() if k.rsplit("}", 1)[-1] == "id"]
-        for q in el:
-            if q.tag.rsplit("}", 1)[-1] == "Quadrant":
-                order += [v for k, v in q.attrib.items() if k.rsplit("}", 1)[-1] == "id"]
-    return order
+        from flowkit._utils.xml_common import gml_schema
+
+        err = gml_schema.error_log[0]
+    except (ImportError, AttributeError, IndexError):
+        return ""
+    message = re.sub(r"\{[^}]*\}", "", _first_line(ValueError(err.message)))  # names without their namespace
+    return f"not valid Gating-ML 2.0 (line {err.line}: {message})"
+
+
+def _flowkit_parse(raw: bytes) -> tuple[dict, dict, dict]:
+    """flowkit's own objects for a template: (gate by id as (gate, parent id), transformations, matrices).
+
+    This is ``flowkit.parse_gating_xml`` without its ``GatingStrategy``, whose
+    gate tree is rebuilt after every gate added (1,000 gates nested 60 deep took
+    29 s); the checks that tree made (parents exist, no cycle, unique ids) are
+    ``precheck``'s and ``_parse_bytes``'s. The schema validation is flowkit's.
+    """
+    from flowkit._utils import xml_common, xml_utils
+
+    doc_type, root, gating_ns, data_type_ns, xform_ns = xml_common._get_xml_type(io.BytesIO(raw))
+    if doc_type != "gatingml":
+        raise ValueError("a FlowJo workspace, not a Gating-ML 2.0 file")
+    gml = xml_utils._construct_gates(root, gating_ns, data_type_ns)
+    gates = {g_id: (g.convert_to_parent_class(), g.parent) for g_id, g in gml.items()}
+    return (gates, xml_utils._construct_transforms(root, xform_ns, data_type_ns),
+            xml_utils._construct_matrices(root, xform_ns, data_type_ns))
 
 
 def _convert_transform(name: str, xf_id: str, xf) -> Transform | Ratio:
@@ -162,9 +177,23 @@ def _convert_transform(name: str, xf_id: str, xf) -> Transform | Ratio:
         out = Transform(xf_id, "hyperlog", t, w, m, a)
     else:
         raise GateError(f"{name}: transformation {xf_id!r} ({type(xf).__name__}) is not supported")
-    if not ok:
+    if not ok or not _computable(out):
         raise GateError(f"{name}: transformation {xf_id!r} has parameters outside their valid range")
     return out
+
+
+def _computable(xf: Transform) -> bool:
+    """Whether the engine's constants of ``xf`` are finite numbers (huge M or T make them overflow)."""
+    from . import _gml_kernels as K
+
+    codes = {"linear": K.XF_LINEAR, "log": K.XF_LOG, "asinh": K.XF_ASINH, "logicle": K.XF_LOGICLE,
+             "hyperlog": K.XF_HYPERLOG}
+    try:
+        with np.errstate(all="raise"):
+            p = K.transform_params(codes[xf.kind], xf.t, xf.w, xf.m, xf.a)
+    except (ArithmeticError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(p)))
 
 
 def parse_template(path: str | Path) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...], str]:
@@ -176,31 +205,35 @@ def parse_template(path: str | Path) -> tuple[tuple[TemplateGate, ...], tuple[Sp
         The file cannot be read, is not Gating-ML 2.0, or uses something the
         engine does not support (the message is one line naming the file).
     """
-    p = Path(path)
-    name = p.name
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise GateError(f"{p}: cannot read the Gating-ML template ({exc.strerror or _first_line(exc)})") from None
-    import flowkit
-    from flowkit import exceptions as fk_exc
+    return _parse_bytes(read_template(path), Path(path).name)
+
+
+def _parse_bytes(raw: bytes, name: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...], str]:
+    """``parse_template`` on a template's bytes (``read_template``), ``name`` naming it in messages."""
+    order = precheck(raw, name)  # limits first: flowkit's parse of a huge template would take minutes
     from flowkit._models import dimension as fk_dim
     from flowkit._models import gates as fk_gates
 
     try:
-        gs = flowkit.parse_gating_xml(str(p))
+        fk_gml, fk_xforms, fk_matrices = _flowkit_parse(raw)
     except Exception as exc:  # noqa: BLE001 - flowkit raises many types for a bad file
-        raise GateError(f"{name}: not a usable Gating-ML 2.0 template: {_first_line(exc)}") from None
+        raise GateError(f"{name}: not a usable Gating-ML 2.0 template: {_schema_error() or _first_line(exc)}") from None
 
-    xforms: dict[str, Transform | Ratio] = {k: _convert_transform(name, k, v) for k, v in gs.transformations.items()}
+    xforms: dict[str, Transform | Ratio] = {k: _convert_transform(name, k, v) for k, v in fk_xforms.items()}
     matrices = []
-    for m_id, m in gs.comp_matrices.items():
+    for m_id, m in fk_matrices.items():
+        if m_id.casefold() in ("fcs", "uncompensated"):
+            raise GateError(f"{name}: spectrumMatrix id {m_id!r} is reserved (compensation-ref 'FCS' and "
+                            "'uncompensated')")
         spec = np.asarray(m.matrix, dtype=np.float64)
         if spec.ndim != 2 or spec.shape[0] != len(m.detectors) or spec.shape[1] != len(m.detectors):
             raise GateError(f"{name}: spectrumMatrix {m_id!r} is not square (only square matrices are supported)")
         if not np.all(np.isfinite(spec)) or abs(np.linalg.det(spec)) < 1e-12:
             raise GateError(f"{name}: spectrumMatrix {m_id!r} is singular or not numeric")
         fluor = tuple(str(f) for f in m.fluorochromes) if m.fluorochromes else tuple(m.detectors)
+        if len(fluor) != spec.shape[0] or len(set(fluor)) != len(fluor) or len(set(m.detectors)) != len(m.detectors):
+            raise GateError(f"{name}: spectrumMatrix {m_id!r} must list each fluorochrome and detector once, "
+                            "one per row and column")
         matrices.append(SpectrumMatrix(m_id, fluor, tuple(m.detectors), tuple(map(tuple, spec.tolist()))))
     matrix_ids = {m.id for m in matrices}
 
@@ -233,12 +266,7 @@ def parse_template(path: str | Path) -> tuple[tuple[TemplateGate, ...], tuple[Sp
         return tuple(out)
 
     gates: list[TemplateGate] = []
-    for g_id, g_path in gs.get_gate_ids():
-        try:
-            gate = gs.get_gate(g_id, g_path)
-        except fk_exc.QuadrantReferenceError:
-            continue  # quadrants are taken from their quadrant gate below
-        parent = g_path[-1] if g_path and g_path[-1] != "root" else None
+    for g_id, (gate, parent) in fk_gml.items():
         if isinstance(gate, fk_gates.QuadrantGate):
             dividers = {dv.id: dv for dv in gate.dimensions}
             for q_id, quad in gate.quadrants.items():
@@ -289,7 +317,7 @@ def parse_template(path: str | Path) -> tuple[tuple[TemplateGate, ...], tuple[Sp
                 raise GateError(f"{name}: gate {g.id!r} refers to an unknown gate {ref!r}")
     if not gates:
         raise GateError(f"{name}: the template defines no gate")
-    rank = {g_id: i for i, g_id in enumerate(_document_order(p))}
+    rank = {g_id: i for i, g_id in enumerate(order)}
     gates.sort(key=lambda g: rank.get(g.id, len(rank)))
     return tuple(gates), tuple(matrices), hashlib.sha256(raw).hexdigest()
 
@@ -412,14 +440,11 @@ def load_template(path: str | Path) -> GateTemplate:
         feature (a non-square spectrum matrix, an unknown transform, ...). The
         message is one line naming the file.
     """
-    p = Path(path)
-    try:
-        sha = hashlib.sha256(p.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise GateError(f"{p}: cannot read the Gating-ML template ({exc.strerror or _first_line(exc)})") from None
+    raw = read_template(path)
+    sha = hashlib.sha256(raw).hexdigest()
     cached = _read_cache(sha)
     if cached is not None:
         return GateTemplate(str(path), sha, cached[0], cached[1])
-    gates, matrices, sha = parse_template(path)
+    gates, matrices, sha = _parse_bytes(raw, Path(path).name)
     _write_cache(sha, gates, matrices)
     return GateTemplate(str(path), sha, gates, matrices)

@@ -222,9 +222,9 @@ def run_folder(
     if gates_file:
         from dataclasses import replace
 
-        from .gatingml import load_template
+        from .gatingml import load_monocyte_template
 
-        load_template(gates_file)  # a template that cannot be used stops the run before any work
+        load_monocyte_template(gates_file)  # a template that cannot be used stops the run before any work
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
@@ -251,6 +251,12 @@ def run_folder(
         worklist_lot = None
     if not sample_rows:
         raise ConfigError(f"{rd}: no sample tubes to analyse")
+    row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
+    if row_templates:  # so do the worklist's per-tube templates
+        from .gatingml import load_monocyte_template
+
+        for row_gates in row_templates:
+            load_monocyte_template(rd / row_gates)
 
     calibration: Calibration | None = None
     cal_record: dict

@@ -61,6 +61,8 @@ __all__ = [
     "load_template",
     "evaluate",
     "apply_monocyte_template",
+    "monocyte_gate",
+    "load_monocyte_template",
 ]
 
 MONOCYTE_GATE_ID = "monocytes"
@@ -187,6 +189,46 @@ def evaluate(
     return {g: masks[r] for r, g in enumerate(wanted)}
 
 
+def _id_list(ids: Sequence[str], most: int = 12) -> str:
+    """Gate ids for a one-line message (quoted: an id may hold any character), the first ``most`` of them."""
+    shown = ", ".join(repr(i) for i in ids[:most])
+    return shown + (f", ... ({len(ids):,} in all)" if len(ids) > most else "")
+
+
+def monocyte_gate(template: GateTemplate) -> TemplateGate:
+    """The one gate whose id is ``monocytes``, ignoring case.
+
+    Raises
+    ------
+    GateError
+        No such gate, or several (``Monocytes`` and ``MONOCYTES`` are ambiguous
+        even though Gating-ML ids are case-sensitive). One line naming the
+        template and its gate ids.
+    """
+    name = Path(template.path).name
+    hits = [g for g in template.gates if g.id.casefold() == MONOCYTE_GATE_ID]
+    if not hits:
+        raise GateError(f"{name}: no gate has id 'monocytes' (any case); the template defines "
+                        f"{_id_list(template.gate_ids)}; rename the gate that selects the monocytes")
+    if len(hits) > 1:
+        raise GateError(f"{name}: several gates have id 'monocytes' when case is ignored "
+                        f"({_id_list([g.id for g in hits])}); keep one")
+    return hits[0]
+
+
+def load_monocyte_template(path: str | Path) -> GateTemplate:
+    """``load_template``, then ``monocyte_gate``: what ``hladr run`` checks before it analyses any tube.
+
+    Raises
+    ------
+    GateError
+        The template cannot be used, or has no single ``monocytes`` gate.
+    """
+    template = load_template(path)
+    monocyte_gate(template)
+    return template
+
+
 def apply_monocyte_template(
     template: GateTemplate, events: Events, *, threads: int | None = None
 ) -> TemplateGateResult:
@@ -199,16 +241,11 @@ def apply_monocyte_template(
     Raises
     ------
     GateError
-        No gate (or more than one) has id ``monocytes``, ignoring case.
+        No gate (or more than one) has id ``monocytes``, ignoring case (``monocyte_gate``).
     ChannelError
         A gate needs a channel the file does not have.
     """
-    gate = template.find(MONOCYTE_GATE_ID)
-    if gate is None:
-        raise GateError(
-            f"{Path(template.path).name}: no gate has id 'monocytes' (any case); the template defines "
-            f"{', '.join(template.gate_ids)}; rename the gate that selects the monocytes"
-        )
+    gate = monocyte_gate(template)
     masks, counts, selected = _run(template, events, [gate.id], gate.id, False, threads)
     return TemplateGateResult(
         mask=masks[0],
