@@ -3,7 +3,8 @@
 This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
 sample tubes out (``--workers``), writes ``results.csv``, ``results.json``,
-``calibration.json`` and ``report.html`` atomically, and prints the table.
+``calibration.json`` and ``report.html`` as one set switched in whole (OUT_DIR is
+checked before any work: :mod:`hladr.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
 commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.file_commands`.
 """
@@ -353,7 +354,7 @@ def results_csv(results: Iterable[SampleResult]) -> str:
 
 def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
                   started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None) -> None:
-    """Write results.csv, results.json, calibration.json and report.html atomically.
+    """Write results.csv, results.json, calibration.json and report.html into ``out`` (a staging folder).
 
     ``timings`` (ms per stage) is completed with the report and write times and stored in results.json.
     """
