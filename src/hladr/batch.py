@@ -3,7 +3,8 @@
 This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
 sample tubes out (``--workers``), writes ``results.csv``, ``results.json``,
-``calibration.json`` and ``report.html`` atomically, and prints the table.
+``calibration.json`` and ``report.html`` as one set switched in whole (OUT_DIR is
+checked before any work: :mod:`hladr.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
 commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.file_commands`.
 """
@@ -23,8 +24,9 @@ from pathlib import Path
 
 from . import __version__
 from ._atomic import write_atomic
-from .errors import CalibrationError, ConfigError, HladrError, LotError
+from .errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
 from .lots import Lot, find_lot, lot_folders, read_lot_file
+from .output_set import prepare_output, writable_path
 from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
 from .store import json_default
 
@@ -164,10 +166,10 @@ def _analyse_all(
             on_done(r)
             out.append(r)
         return out
-    from concurrent.futures import ProcessPoolExecutor
+    from ._workers import worker_pool
 
     results: list[SampleResult | None] = [None] * len(inputs)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:  # workers die with the run and do not hold its stdout
         # one tube per core already: a tube's own work stays on one thread
         futures = {pool.submit(analyze_sample, inp, calibration, config, threads=1): k for k, inp in enumerate(inputs)}
         from concurrent.futures import as_completed
@@ -216,7 +218,10 @@ def run_folder(
     rd = Path(run_dir)
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
+    output = prepare_output(out_dir)  # a folder that cannot or must not be written stops the run before any work
     db = db or os.environ.get("HLADR_DB") or None
+    if db:
+        writable_path(db, what="--db")
     if scheduler:
         raise ConfigError(f"--scheduler (Dask) is not available in hladr {__version__} yet; use --workers N")
     if gates_file:
@@ -230,8 +235,9 @@ def run_folder(
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
     rows = read_worklist(wl_path) if (worklist or wl_path.is_file()) else None
-    notes: list[str] = []
+    notes: list[str] = list(output.notes)
     timings: dict[str, float] = {}
+    store_busy: StoreBusyError | None = None
 
     if rows is not None:
         bead_rows = [r for r in rows if r["role"] == "beads"]
@@ -293,7 +299,7 @@ def run_folder(
                               "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
         timings["calibrate"] = 1000.0 * (time.perf_counter() - t0)
         if db and calibration is not None:
-            notes.append(_store_note(db, cal_record, source=f"hladr run {rd.resolve()}"))
+            store_busy = _store_or_note(db, cal_record, notes, source=f"hladr run {rd.resolve()}")
         if calibration is None or not calibration.accepted:
             why = "; ".join(cal_record.get("reasons", [])) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
@@ -309,14 +315,19 @@ def run_folder(
         for stage, ms in r.timings_ms.items():
             timings[f"analyse.{stage}"] = timings.get(f"analyse.{stage}", 0.0) + ms
 
+    previous = output.write(lambda folder: write_outputs(folder, results, cal_record, notes=notes, started=started,
+                                                         run_dir=str(rd), timings=timings))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_outputs(out, results, cal_record, notes=notes, started=started, run_dir=str(rd), timings=timings)
     if not quiet:
         for n in notes:
             print(f"note: {n}", file=sys.stderr)
         print(format_table(results))
         print(f"\nwrote {out / 'results.csv'}, results.json, calibration.json, report.html")
+    if previous is not None:
+        print(f"note: the previous results in {out} were moved to {previous}", file=sys.stderr)
+    if store_busy is not None:
+        raise StoreBusyError(f"the run's results are complete in {out}, but its calibration is not in the store: "
+                             f"{store_busy}")
     return 1 if any(r.qc == "fail" for r in results) else 0
 
 
@@ -349,7 +360,7 @@ def results_csv(results: Iterable[SampleResult]) -> str:
 
 def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
                   started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None) -> None:
-    """Write results.csv, results.json, calibration.json and report.html atomically.
+    """Write results.csv, results.json, calibration.json and report.html into ``out`` (a staging folder).
 
     ``timings`` (ms per stage) is completed with the report and write times and stored in results.json.
     """
@@ -403,6 +414,21 @@ def format_table(results: list[SampleResult]) -> str:
 
 
 # --------------------------------------------------------------------------- the results store
+def _store_or_note(db: str, record: dict, notes: list[str], *, source: str) -> StoreBusyError | None:
+    """Keep the run's calibration in the store, with a note; a store locked past the wait does not stop the run.
+
+    The samples are analysed and the outputs written regardless (they carry the
+    calibration too); the returned error is raised after that, so the exit status
+    says that the store lacks this calibration.
+    """
+    try:
+        notes.append(_store_note(db, record, source=source))
+    except StoreBusyError as exc:
+        notes.append(f"calibration not kept in the results store: {exc}")
+        return exc
+    return None
+
+
 def _store_note(db: str, record: dict, *, source: str) -> str:
     """Keep a calibration record in the results store; one line saying what happened."""
     from .store import store_calibration

@@ -10,7 +10,11 @@ Exit codes (one table for every command):
 0     done; every sample passed or warned / calibration accepted / file read /
       no Westgard violation in the calibration history
 1     at least one sample failed / calibration rejected / a Westgard violation
-2     could not start: bad arguments, unreadable input, unknown lot, ...
+2     could not start: bad arguments, unreadable input, unknown lot, an output
+      path that cannot be written, ...; also a results store locked past the
+      wait (``run``: after its outputs were written, which the line says)
+130   interrupted (Ctrl-C); 143 terminated (SIGTERM): worker processes stopped,
+      no output folder switched in
 ====  =====================================================================
 """
 
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from . import __version__
@@ -28,6 +34,8 @@ from .errors import HladrError
 __all__ = ["main", "main_cli"]
 
 EXIT_OK, EXIT_FAIL, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+SIMULATE_MIN_EVENTS = 100  # the simulator's own floor for a sample tube
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -39,6 +47,27 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that worker pools and staging folders are cleaned up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def _int_at_least(low: int):
+    """argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+    return parse
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -118,10 +147,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
     s.add_argument("out_dir", metavar="OUT_DIR")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_int_at_least(0), default=0)
     s.add_argument("--instrument", default="canto")
-    s.add_argument("--samples", type=int, default=8, metavar="N")
-    s.add_argument("--events", type=int, default=50_000, metavar="N", help="events per sample tube")
+    s.add_argument("--samples", type=_int_at_least(1), default=8, metavar="N")
+    s.add_argument("--events", type=_int_at_least(SIMULATE_MIN_EVENTS), default=50_000, metavar="N",
+                   help=f"events per sample tube (at least {SIMULATE_MIN_EVENTS})")
     s.add_argument("--profile", default="healthy", metavar="NAME",
                    help="blood picture of the sample tubes: healthy (default), sepsis or severe-sepsis")
     s.add_argument("--scenario", action="append", default=None, metavar="NAME",
@@ -189,6 +219,9 @@ def _cmd_lots(args: argparse.Namespace) -> int:
 
 def _cmd_calibration(args: argparse.Namespace) -> int:
     from .history import calibration_history
+    from .output_set import check_output_file
+
+    check_output_file(args.out if args.out is not None else "levey_jennings.png")  # before reading the store
 
     return calibration_history(args.db, instrument=args.instrument, since=args.since, out_png=args.out,
                                lot_id=args.lot)
@@ -225,7 +258,10 @@ def _sample_profiles(specs: list[str], n: int) -> list | None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .output_set import writable_path
     from .simulate import simulate_run
+
+    writable_path(args.out_dir, what="OUT_DIR", folder=True)
 
     run = simulate_run(
         args.out_dir,
@@ -267,14 +303,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="hladr: %(levelname)s: %(message)s",
     )
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return _COMMANDS[args.command](args)
     except HladrError as exc:
         print(f"hladr {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
+    except OSError as exc:  # a file or folder the OS refused (disk full, permissions, ...): the user's to fix
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"hladr {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         print(f"hladr {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        print(f"hladr {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
 
 
 def main_cli() -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "LotError",
     "ConfigError",
     "StoreError",
+    "StoreBusyError",
 ]
 
 
@@ -49,3 +50,7 @@ class ConfigError(HladrError):
 
 class StoreError(HladrError):
     """The results store cannot be opened, read or written."""
+
+
+class StoreBusyError(StoreError):
+    """The results store stayed locked by another process for the whole wait (``$HLADR_STORE_WAIT``)."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from ._atomic import write_atomic
 from .batch import _resolve_lot, _store_note
 from .errors import CalibrationError
+from .output_set import check_output_file, writable_path
 from .run import Calibration, calibrate_beads
 from .store import json_default
 
@@ -37,7 +38,16 @@ __all__ = ["calibrate_file", "format_calibration", "gate_file"]
 def calibrate_file(
     beads: str, *, lot_id: str | None, lot_file: str | None, out: str | None, db: str | None = None
 ) -> int:
-    """``hladr calibrate``: fit one bead tube, print the fit, write the record, keep it in the store."""
+    """``hladr calibrate``: fit one bead tube, print the fit, write the record, keep it in the store.
+
+    ``out`` and ``db`` are checked before the fit (a path that cannot be written is exit 2, not a
+    traceback after the work); the record is written before the store is tried, so a store that
+    stays locked (``StoreBusyError``, exit 2) loses nothing.
+    """
+    if out:
+        check_output_file(out)
+    if db:
+        writable_path(db, what="--db")
     lot, _ = _resolve_lot(lot_id, lot_file, None)
     fit = calibrate_beads(beads, lot)
     if not isinstance(fit, Calibration):

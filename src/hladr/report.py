@@ -183,11 +183,11 @@ def sample_figures(results: list[SampleResult], *, processes: int | None = None)
     if n_proc <= 1:
         drawn = _draw_all([results[k] for k in todo]) if todo else []
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        from ._workers import worker_pool
 
         bounds = [len(todo) * i // n_proc for i in range(n_proc + 1)]
         chunks = [[results[k] for k in todo[lo:hi]] for lo, hi in zip(bounds, bounds[1:], strict=False)]
-        with ProcessPoolExecutor(max_workers=n_proc) as pool:
+        with worker_pool(n_proc) as pool:
             drawn = [png for part in pool.map(_draw_all, chunks) for png in part]
     for k, png in zip(todo, drawn, strict=True):
         pngs[k] = png

@@ -25,7 +25,10 @@ Schema
 
 Concurrency and safety
     WAL journal (readers do not block the writer), ``BEGIN IMMEDIATE``
-    transactions, a 30 s busy timeout, foreign keys on.
+    transactions, foreign keys on. A store locked by another process is waited
+    for (a warning says so) for ``$HLADR_STORE_WAIT`` seconds in all, default 60,
+    then ``StoreBusyError`` (see ``_store_wait``); other SQLite errors become
+    ``StoreError``: one line for the user, never a traceback.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from ._store_wait import is_locked, patiently
 from .errors import CalibrationError, StoreError
 from .events import parse_fcs_date
 
@@ -183,9 +187,9 @@ def default_db_path() -> Path:
 # ---------------------------------------------------------------- connection
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     try:
-        con = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        con = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the results store ({exc})") from None
     try:
@@ -193,6 +197,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.execute("PRAGMA journal_mode = WAL")
     except sqlite3.DatabaseError as exc:
         con.close()
+        if is_locked(exc):
+            raise  # waited for by the caller
         raise StoreError(f"{path}: not an hladr results store ({exc})") from None
     return con
 
@@ -265,17 +271,27 @@ def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> s
         Missing (with ``create=False``), not SQLite, or written by a newer hladr.
     """
     path = Path(db) if db is not None else default_db_path()
+    return patiently(path, lambda timeout: _open(path, create, timeout), doing="open the results store")
+
+
+def _open(path: Path, create: bool, timeout: float) -> sqlite3.Connection:
+    """One attempt of :func:`open_store` (a locked store raises ``sqlite3.OperationalError``)."""
     if not path.exists():
         if not create:
             raise StoreError(
                 f"{path}: no results store here; record calibrations with 'hladr calibrate ... --db {path}'"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the results store's folder ({exc.strerror})") from None
+    con = _connect(path, timeout)
     try:
         _migrate(con, path)
     except sqlite3.DatabaseError as exc:
         con.close()
+        if is_locked(exc):
+            raise
         raise StoreError(f"{path}: not an hladr results store ({exc})") from None
     except BaseException:
         con.close()
@@ -373,7 +389,21 @@ def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: 
     date_text = settings.get("date")
     acquired = parse_fcs_date(date_text)
     path = Path(db) if db is not None else default_db_path()
-    con = open_store(path, create=True)
+
+    def once(timeout: float) -> StoredCalibration:
+        return _insert_calibration(_open(path, True, timeout), path, cal_id, text, levels, values=(
+            cal_id, _utc_now(), acquired.isoformat() if acquired else None, date_text,
+            record.get("instrument") or settings.get("instrument"), settings.get("serial"), lot_id,
+            record.get("pe_channel") or settings.get("pe_channel"), settings.get("pe_voltage"),
+            slope, intercept, r2, int(accepted), record.get("software_version"), source, text,
+        ))
+
+    return patiently(path, once, doing="store the calibration")
+
+
+def _insert_calibration(con: sqlite3.Connection, path: Path, cal_id: str, text: str, levels: list[tuple],
+                        *, values: tuple) -> StoredCalibration:
+    """One transaction of :func:`store_calibration`; closes ``con``."""
     try:
         with _transaction(con):
             row = con.execute(
@@ -391,12 +421,7 @@ def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: 
                 "INSERT INTO calibrations (calibration_id, recorded_utc, acquired_date, acquired_date_text, "
                 "instrument, serial, lot_id, pe_channel, pe_voltage, slope, intercept, r2, accepted, "
                 "software_version, source, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    cal_id, _utc_now(), acquired.isoformat() if acquired else None, date_text,
-                    record.get("instrument") or settings.get("instrument"), settings.get("serial"), lot_id,
-                    record.get("pe_channel") or settings.get("pe_channel"), settings.get("pe_voltage"),
-                    slope, intercept, r2, int(accepted), record.get("software_version"), source, text,
-                ),
+                values,
             )
             row_id = int(cur.lastrowid)  # type: ignore[arg-type]
             con.executemany(
@@ -475,7 +500,13 @@ def calibration_series(
         f"r2, accepted, source FROM calibrations{cond} "
         "ORDER BY COALESCE(acquired_date, substr(recorded_utc, 1, 10)), id"
     )
-    con = open_store(db, create=False)
+    path = Path(db) if db is not None else default_db_path()
+    return patiently(path, lambda timeout: _read_series(_open(path, False, timeout), path, sql, cond, params),
+                     doing="read the results store")
+
+
+def _read_series(con: sqlite3.Connection, path: Path, sql: str, cond: str, params: list) -> list[CalibrationPoint]:
+    """One reading of :func:`calibration_series`; closes ``con``."""
     try:
         rows = con.execute(sql, params).fetchall()
         levels: dict[int, list[LevelPoint]] = {}
@@ -487,7 +518,9 @@ def calibration_series(
         ):
             levels.setdefault(r[0], []).append(LevelPoint(r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7])))
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{db}: cannot read the results store ({exc})") from None
+        if is_locked(exc):
+            raise
+        raise StoreError(f"{path}: cannot read the results store ({exc})") from None
     finally:
         con.close()
     return [
