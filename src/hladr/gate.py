@@ -112,14 +112,18 @@ class MonocyteGate:
         return self.cofactors[1]
 
     def to_dict(self) -> dict:
-        """Plain record of the fitted parameters and self-check figures (stored with each result)."""
+        """Plain record of the fitted parameters and self-check figures (stored with each result).
+
+        A side of a range without a limit (no pile-up at the top of a scatter channel; no
+        singlet channel at all) is ``None``, not an infinity: the record is strict JSON.
+        """
         return {
             "method": "mixture",
-            "fsc_range": list(self.fsc_range),
-            "ssc_range": list(self.ssc_range),
+            "fsc_range": _limits(self.fsc_range),
+            "ssc_range": _limits(self.ssc_range),
             "singlet_channel": self.singlet_channel,
             "singlet_is_ratio": self.singlet_is_ratio,
-            "singlet_range": list(self.singlet_range),
+            "singlet_range": _limits(self.singlet_range) if self.singlet_channel else None,
             "cd45_min": self.cd45_min,
             "features": list(self.features),
             "cofactors": list(self.cofactors),
@@ -158,6 +162,11 @@ class MonocyteGate:
             "monocytes": int(c[3]),
         }
         return GateResult(mask=np.asarray(mask, dtype=bool), counts=counts, flags=self.flags)
+
+
+def _limits(pair: tuple[float, float]) -> list[float | None]:
+    """A (low, high) range for a record: an infinite side (no limit there) becomes None."""
+    return [float(v) if np.isfinite(v) else None for v in pair]
 
 
 # --------------------------------------------------------------------------- density helpers

@@ -92,7 +92,7 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
         fig["agreement_jaccard"] = round(float(inv_p[inA & inB].sum() / union), 4) if union > 0 else None
         if pe is not None and inA.any() and inB.any():
             agree = gp.weighted_median(pe[inB], inv_p[inB]) / gp.weighted_median(pe[inA], inv_p[inA])
-            fig["agreement_median_ratio"] = round(float(agree), 4)
+            fig["agreement_median_ratio"] = round(float(agree), 4) if math.isfinite(agree) else None
     fig["second_estimate"] = "kmeans" if inB is not None else "none"
 
     def fail(code: str, reason: str) -> Verdict:
@@ -116,6 +116,9 @@ def check_gate(gate, naming, X: np.ndarray, inv_p: np.ndarray, pe: np.ndarray | 
         return fail("gates_disagree",
                     f"two independent gates share {0 if jac is None else jac:.0%} of their cells "
                     f"(< {g.min_agreement_jaccard:.0%})")
+    if agree is not None and not (math.isfinite(agree) and agree > 0):  # a median <= 0: no ratio to judge
+        return fail("gates_disagree", "the two independent gates' median HLA-DR cannot be compared "
+                                      "(one is zero or negative)")
     if agree is not None and abs(math.log(agree)) > math.log1p(g.max_median_disagreement):
         return fail("gates_disagree",
                     f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "
