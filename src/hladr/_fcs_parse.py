@@ -217,10 +217,8 @@ def _parse_one(buf: Buffer, offset: int, index: int, name: str) -> RawDataset:
     head = bytes(buf[offset : offset + HEADER_LEN])
     if not _FCS_MAGIC.match(head):
         where = "" if offset == 0 else f" at byte {offset}"
-        raise ReadError(
-            f"{name}: not an FCS file (no 'FCSx.y' HEADER{where}; starts with "
-            f"{_clip(head[:10].decode('latin-1'))})"
-        )
+        # the bytes are not quoted: a file that is not FCS may hold anything (a password file, a key)
+        raise ReadError(f"{name}: not an FCS file (no 'FCSx.y' HEADER{where})")
     if len(head) < HEADER_LEN:
         raise ReadError(f"{name}: HEADER is cut off ({size} bytes; an FCS HEADER needs 58)")
     version = head[3:6].decode("ascii")

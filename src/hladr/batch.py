@@ -19,7 +19,9 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -27,19 +29,18 @@ from ._atomic import write_atomic
 from .errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
 from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .output_set import prepare_output, writable_path
-from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+from .run import Calibration, Flag, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+from .safe_text import csv_cell, dumps_strict, printable
 from .store import json_default
+from .worklist import PROVENANCE_COLUMNS, SPEC_RESULT_COLUMNS, WORKLIST_COLUMNS, inside, read_worklist, tube_path
 
 __all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 FCS_SUFFIXES = (".fcs", ".lmd")
-RESULT_COLUMNS = [
-    "sample_id", "subject_id", "visit", "file", "monocyte_count", "hladr_abc",
-    "hladr_abc_geomean", "ferritin_ng_ml", "phenotype", "qc", "flags",
-]
-_WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit", "gates")
+RESULT_COLUMNS = list(SPEC_RESULT_COLUMNS)
+_WORKLIST_COLUMNS = WORKLIST_COLUMNS
 
 
 # --------------------------------------------------------------------------- small I/O helpers
@@ -49,42 +50,14 @@ def _fmt_number(x: float | None, digits: int = 0) -> str:
     return f"{x:.{digits}f}"
 
 
-def read_worklist(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Rows of a worklist CSV (header row; columns in any order; extra columns kept)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: worklist not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: worklist cannot be read ({exc})") from None
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    for need in ("file", "role"):
-        if need not in header:
-            raise ConfigError(f"{p}: worklist has no '{need}' column (columns: {', '.join(header)})")
-    rows = []
-    for n, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if not any(row.values()):
-            continue
-        role = row.get("role", "").lower()
-        if role not in ("beads", "sample"):
-            raise ConfigError(f"{p} line {n}: role must be 'beads' or 'sample', not {row.get('role')!r}")
-        row["role"] = role
-        if not row.get("file"):
-            raise ConfigError(f"{p} line {n}: the 'file' column is empty")
-        rows.append(row)
-    return rows
-
-
-def _fcs_files(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES)
+def _fcs_files(run_dir: Path, *, allow_outside: bool = False) -> list[Path]:
+    """The run folder's FCS files; a symlink leading out of the folder is refused (``allow_outside``: kept)."""
+    files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES)
+    for f in files:
+        if not allow_outside and not inside(run_dir, f):
+            raise ConfigError(f"{printable(f)}: a link to a file outside the run folder; only files inside it "
+                              "are read (or use --allow-outside-run-dir)")
+    return files
 
 
 def _resolve_lot(lot_id: str | None, lot_file: str | None, worklist_lot: str | None) -> tuple[Lot, str | None]:
@@ -146,7 +119,8 @@ class _Progress:
         if self.enabled:
             width = 30
             filled = int(width * self.done / self.total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label[:30]:<30}")
+            label = printable(label)[:30]
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label:<30}")
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -181,20 +155,49 @@ def _analyse_all(
     return [r for r in results if r is not None]
 
 
-def _sample_inputs(run_dir: Path, rows: list[dict[str, str]]) -> list[SampleInput]:
+def _file_label(run_dir: Path, name: str) -> str:
+    """The ``file`` recorded for a tube: its name inside the run folder, or the full path of one outside."""
+    p = Path(name)
+    if not p.is_absolute() and inside(run_dir, run_dir / p):
+        return os.path.normpath(name)
+    return str((run_dir / p).resolve())
+
+
+def _sample_inputs(run_dir: Path, rows: list[dict[str, str]], *, allow_outside: bool = False) -> list[SampleInput]:
     out = []
     for row in rows:
         extra = tuple((k, v) for k, v in row.items() if k not in _WORKLIST_COLUMNS)
+        gates = row.get("gates")
         out.append(SampleInput(
-            path=str(run_dir / row["file"]),
+            path=str(tube_path(run_dir, row["file"], allow_outside=allow_outside)),
             sample_id=row.get("sample_id", ""),
             subject_id=row.get("subject_id", ""),
             visit=row.get("visit", ""),
             ferritin=row.get("ferritin", ""),
             ferritin_unit=row.get("ferritin_unit", ""),
             extra=extra,
-            gates_file=str(run_dir / row["gates"]) if row.get("gates") else None,
+            gates_file=str(tube_path(run_dir, gates, allow_outside=allow_outside, column="gates")) if gates else None,
+            file_label=_file_label(run_dir, row["file"]),
         ))
+    return out
+
+
+def _flag_duplicate_ids(results: list[SampleResult]) -> list[SampleResult]:
+    """Flag (warn) every result whose sample id another tube of the run shares.
+
+    Two tubes of one sample may be legitimate (a repeated acquisition), so the
+    run is not refused; but an eCRF keyed by sample id would keep only one of
+    them, so both are flagged for review and name each other's files.
+    """
+    count = Counter(r.sample_id for r in results)
+    out = []
+    for r in results:
+        if count[r.sample_id] > 1:
+            files = ", ".join(x.file for x in results if x.sample_id == r.sample_id)
+            flag = Flag("duplicate_sample_id",
+                        f"sample id shared by {count[r.sample_id]} tubes ({files}): review before import", "warn")
+            r = replace(r, flags=r.flags + (flag,), qc="warn" if r.qc == "pass" else r.qc)
+        out.append(r)
     return out
 
 
@@ -212,8 +215,14 @@ def run_folder(
     db: str | None = None,
     quiet: bool = False,
     config: RunConfig | None = None,
+    allow_outside_run_dir: bool = False,
 ) -> int:
-    """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5."""
+    """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5.
+
+    Only files inside ``run_dir`` are read (worklist ``file`` and ``gates``, links in the
+    folder) unless ``allow_outside_run_dir``; a worklist that fails its checks
+    (:mod:`hladr.worklist`) stops the run before any work.
+    """
     config = config or RunConfig()
     rd = Path(run_dir)
     if not rd.is_dir():
@@ -234,7 +243,8 @@ def run_folder(
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
-    rows = read_worklist(wl_path) if (worklist or wl_path.is_file()) else None
+    outside = allow_outside_run_dir
+    rows = read_worklist(wl_path, run_dir=rd, allow_outside=outside) if (worklist or wl_path.is_file()) else None
     notes: list[str] = list(output.notes)
     timings: dict[str, float] = {}
     store_busy: StoreBusyError | None = None
@@ -242,12 +252,12 @@ def run_folder(
     if rows is not None:
         bead_rows = [r for r in rows if r["role"] == "beads"]
         sample_rows = [r for r in rows if r["role"] == "sample"]
-        bead_paths = [rd / r["file"] for r in bead_rows]
+        bead_paths = [tube_path(rd, r["file"], allow_outside=outside) for r in bead_rows]
         if len(bead_paths) > 1:
             notes.append(f"{len(bead_paths)} bead tubes in the worklist: using {bead_rows[0]['file']}")
         worklist_lot = (bead_rows[0].get("lot") or None) if bead_rows else None
     else:
-        files = _fcs_files(rd)
+        files = _fcs_files(rd, allow_outside=outside)
         if not files:
             raise ConfigError(f"{rd}: no FCS files (.fcs, .lmd) in the run folder")
         bead_paths = [] if calibration_file else [f for f in files if _looks_like_beads(f)]
@@ -268,7 +278,7 @@ def run_folder(
     cal_record: dict
     if calibration_file:
         try:
-            cal_record = json.loads(Path(calibration_file).read_text(encoding="utf-8"))
+            cal_record = json.loads(Path(calibration_file).read_text(encoding="utf-8"), parse_constant=_no_constant)
         except (OSError, ValueError) as exc:
             raise CalibrationError(f"{calibration_file}: cannot read calibration record ({exc})") from None
         calibration = Calibration.from_dict(cal_record, where=calibration_file)
@@ -304,12 +314,13 @@ def run_folder(
             why = "; ".join(cal_record.get("reasons", [])) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
 
-    inputs = _sample_inputs(rd, sample_rows)
+    inputs = _sample_inputs(rd, sample_rows, allow_outside=outside)
     progress = _Progress(len(inputs), enabled=not quiet)
     started = _dt.datetime.now(_dt.UTC)
     t0 = time.perf_counter()
     results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
     progress.close()
+    results = _flag_duplicate_ids(results)
     timings["analyse"] = 1000.0 * (time.perf_counter() - t0)
     for r in results:
         for stage, ms in r.timings_ms.items():
@@ -320,11 +331,11 @@ def run_folder(
     out = Path(out_dir)
     if not quiet:
         for n in notes:
-            print(f"note: {n}", file=sys.stderr)
+            print(f"note: {printable(n)}", file=sys.stderr)
         print(format_table(results))
-        print(f"\nwrote {out / 'results.csv'}, results.json, calibration.json, report.html")
+        print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html")
     if previous is not None:
-        print(f"note: the previous results in {out} were moved to {previous}", file=sys.stderr)
+        print(f"note: the previous results in {printable(out)} were moved to {printable(previous)}", file=sys.stderr)
     if store_busy is not None:
         raise StoreBusyError(f"the run's results are complete in {out}, but its calibration is not in the store: "
                              f"{store_busy}")
@@ -332,30 +343,41 @@ def run_folder(
 
 
 def results_csv(results: Iterable[SampleResult]) -> str:
-    """results.csv text: the SPEC columns, then the worklist's extra columns."""
+    """results.csv text: the SPEC columns, provenance, then the worklist's extra columns.
+
+    Every text cell (worklist values, ``$SMNO``, file names, messages, extra column
+    names) goes through :func:`hladr.safe_text.csv_cell`: a cell a spreadsheet would
+    evaluate as a formula is prefixed with ``'``. The numbers hladr formats itself
+    (counts, AB/C, ferritin in ng/mL; never negative) are written as plain numbers.
+    """
     results = list(results)
     extra_cols: list[str] = []
     for r in results:
         for k, _ in r.extra:
-            if k not in extra_cols and k not in RESULT_COLUMNS:
+            if k not in extra_cols and k not in RESULT_COLUMNS and k not in PROVENANCE_COLUMNS:
                 extra_cols.append(k)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(RESULT_COLUMNS + ["qc_reasons", "sha256", "calibration_id", "ruleset", "software_version"]
-               + extra_cols)
+    w.writerow(RESULT_COLUMNS + list(PROVENANCE_COLUMNS) + [csv_cell(k) for k in extra_cols])
+    t = csv_cell
     for r in results:
         extra = dict(r.extra)
         w.writerow([
-            r.sample_id, r.subject_id, r.visit, r.file,
+            t(r.sample_id), t(r.subject_id), t(r.visit), t(r.file),
             "" if r.monocyte_count is None else r.monocyte_count,
             _fmt_number(r.hladr_abc), _fmt_number(r.hladr_abc_geomean),
             "" if r.ferritin_ng_ml is None else f"{r.ferritin_ng_ml:g}",
             r.phenotype, r.qc,
-            ";".join(f.code for f in r.flags if f.severity != "info" or f.code == "gated_without_cd45"),
-            " | ".join(f.message for f in r.flags if f.severity == "fail"),
-            r.sha256 or "", r.calibration_id or "", r.ruleset, r.software_version,
-        ] + [extra.get(k, "") for k in extra_cols])
+            t(";".join(f.code for f in r.flags if f.severity != "info" or f.code == "gated_without_cd45")),
+            t(" | ".join(f.message for f in r.flags if f.severity == "fail")),
+            t(r.sha256 or ""), t(r.calibration_id or ""), t(r.ruleset), t(r.software_version),
+        ] + [t(extra.get(k, "")) for k in extra_cols])
     return buf.getvalue()
+
+
+def _no_constant(name: str) -> float:
+    """``json.loads(parse_constant=...)``: a record with NaN or Infinity is not strict JSON; refuse it."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
@@ -381,11 +403,21 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
         "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
     }
     write_atomic(out / "results.csv", results_csv(results))
-    write_atomic(out / "calibration.json", json.dumps(cal_record, indent=2, default=json_default) + "\n")
+    write_atomic(out / "calibration.json", _strict_json(cal_record) + "\n")
     write_atomic(out / "report.html", report)
     timings["write"] = 1000.0 * (time.perf_counter() - t0)
     doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
-    write_atomic(out / "results.json", json.dumps(doc, indent=2, default=json_default) + "\n")
+    write_atomic(out / "results.json", _strict_json(doc) + "\n")
+
+
+def _strict_json(doc: dict) -> str:
+    """Strict JSON (no NaN/Infinity: JSON.parse fails on them); where a number was not finite it is
+    null, and ``non_finite_as_null`` lists those places so that a null is never taken for "absent"."""
+    nulled: list[str] = []
+    text = dumps_strict(doc, indent=2, default=json_default, nulled=nulled)
+    if nulled:
+        text = dumps_strict({**doc, "non_finite_as_null": nulled}, indent=2, default=json_default)
+    return text
 
 
 def format_table(results: list[SampleResult]) -> str:
@@ -394,10 +426,10 @@ def format_table(results: list[SampleResult]) -> str:
     rows = [head]
     for r in results:
         rows.append((
-            r.sample_id,
+            printable(r.sample_id),
             "" if r.monocyte_count is None else f"{r.monocyte_count:,}",
             "" if r.hladr_abc is None else f"{r.hladr_abc:,.0f}",
-            (r.ferritin_text + (f" {r.ferritin_unit}" if r.ferritin_unit else "")) or "-",
+            printable(r.ferritin_text + (f" {r.ferritin_unit}" if r.ferritin_unit else "")) or "-",
             r.phenotype,
             r.qc,
             ";".join(f.code for f in r.flags if f.severity != "info"),

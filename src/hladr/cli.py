@@ -21,7 +21,6 @@ Exit codes (one table for every command):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import HladrError
+from .safe_text import printable
 
 __all__ = ["main", "main_cli"]
 
@@ -91,6 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", metavar="FILE",
                    help="results store (SQLite) keeping the run's calibration; default $HLADR_DB if set")
     r.add_argument("--quiet", action="store_true", help="no table, no progress")
+    r.add_argument("--allow-outside-run-dir", action="store_true",
+                   help="let the worklist name files outside RUN_DIR (by default only files inside it are read)")
 
     c = sub.add_parser("calibrate", help="fit a QuantiBRITE bead tube")
     c.add_argument("beads", metavar="BEADS.fcs")
@@ -187,6 +189,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         db=args.db,
         quiet=args.quiet,
+        allow_outside_run_dir=args.allow_outside_run_dir,
     )
 
 
@@ -229,9 +232,10 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .describe import describe_file, format_description
+    from .safe_text import dumps_strict, printable_lines
 
     record = describe_file(args.file, dataset=args.dataset)
-    print(json.dumps(record, indent=2) if args.json else format_description(record))
+    print(dumps_strict(record, indent=2) if args.json else printable_lines(format_description(record)))
     return EXIT_OK
 
 
@@ -288,13 +292,21 @@ _COMMANDS = {
 }
 
 
+class _PrintableLog(logging.Filter):
+    """Log lines carry file names and FCS keywords: no control characters or ANSI codes reach the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = printable(record.getMessage()), None
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring)."""
     parser = _build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except _UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        print(printable(exc), file=sys.stderr)
         print("try 'hladr --help'", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except SystemExit as exc:  # --help / --version
@@ -305,10 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     in_main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _PrintableLog) for f in handler.filters):
+            handler.addFilter(_PrintableLog())
     try:
         return _COMMANDS[args.command](args)
     except HladrError as exc:
-        print(f"hladr {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hladr {args.command}: error: {printable(exc)}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except OSError as exc:  # a file or folder the OS refused (disk full, permissions, ...): the user's to fix
         where = f": {exc.filename}" if exc.filename else ""

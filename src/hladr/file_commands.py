@@ -22,7 +22,6 @@ bead lot, keeping a calibration in the store) is imported from there.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ._atomic import write_atomic
@@ -30,6 +29,7 @@ from .batch import _resolve_lot, _store_note
 from .errors import CalibrationError
 from .output_set import check_output_file, writable_path
 from .run import Calibration, calibrate_beads
+from .safe_text import dumps_strict, printable, printable_lines
 from .store import json_default
 
 __all__ = ["calibrate_file", "format_calibration", "gate_file"]
@@ -53,9 +53,9 @@ def calibrate_file(
     if not isinstance(fit, Calibration):
         raise CalibrationError(f"{Path(beads).name}: {fit.reason}")
     record = fit.to_dict()
-    print(format_calibration(record))
+    print(printable_lines(format_calibration(record)))
     if out:
-        write_atomic(out, json.dumps(record, indent=2, default=json_default) + "\n")
+        write_atomic(out, dumps_strict(record, indent=2, default=json_default) + "\n")
     if db:
         print(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}"))
     return 0 if fit.accepted else 1
@@ -133,18 +133,18 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
             doc["template_gates"] = template_counts
         if checks:
             doc["checks"] = checks
-        print(json.dumps(doc))
+        print(dumps_strict(doc))
     else:
-        print(f"{Path(path).name}: {events.n_events:,} events")
+        print(printable(f"{Path(path).name}: {events.n_events:,} events"))
         for k, v in counts.items():
             print(f"  {k:<11} {'-' if v is None else f'{v:,}':>10}")
         for gid, c in (template_counts or {}).items():
-            print(f"  template gate {gid}: {c:,}")
-        print(f"  channels: {panel.to_dict()}")
+            print(printable(f"  template gate {gid}: {c:,}"))
+        print(printable(f"  channels: {panel.to_dict()}"))
         if flags:
             print(f"  flags: {';'.join(flags)}")
         if checks:
             print("  self-check: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
         if isinstance(gate, GateFailure):
-            print(f"  gating failed: {gate.reason}")
+            print(printable(f"  gating failed: {gate.reason}"))
     return status

@@ -56,6 +56,7 @@ class GateFailure:
     counts: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)
     populations: tuple = ()
+    flags: tuple[str, ...] = ()  # the panel's gating flags (no CD45, no singlet channel, ...)
 
     def __bool__(self) -> bool:
         return False
@@ -116,14 +117,18 @@ class MonocyteGate:
         return self.cofactors[1]
 
     def to_dict(self) -> dict:
-        """Plain record of the fitted parameters and self-check figures (stored with each result)."""
+        """Plain record of the fitted parameters and self-check figures (stored with each result).
+
+        A side of a range without a limit (no pile-up at the top of a scatter channel; no
+        singlet channel at all) is ``None``, not an infinity: the record is strict JSON.
+        """
         return {
             "method": "mixture",
-            "fsc_range": list(self.fsc_range),
-            "ssc_range": list(self.ssc_range),
+            "fsc_range": _limits(self.fsc_range),
+            "ssc_range": _limits(self.ssc_range),
             "singlet_channel": self.singlet_channel,
             "singlet_is_ratio": self.singlet_is_ratio,
-            "singlet_range": list(self.singlet_range),
+            "singlet_range": _limits(self.singlet_range) if self.singlet_channel else None,
             "cd45_min": self.cd45_min,
             "features": list(self.features),
             "cofactors": list(self.cofactors),
@@ -162,6 +167,11 @@ class MonocyteGate:
             "monocytes": int(c[3]),
         }
         return GateResult(mask=np.asarray(mask, dtype=bool), counts=counts, flags=self.flags)
+
+
+def _limits(pair: tuple[float, float]) -> list[float | None]:
+    """A (low, high) range for a record: an infinite side (no limit there) becomes None."""
+    return [float(v) if np.isfinite(v) else None for v in pair]
 
 
 # --------------------------------------------------------------------------- density helpers
@@ -300,9 +310,15 @@ def fit_monocyte_gate(
         rules = load_rules()
     rng = np.random.default_rng(seed)
     flags = list(panel.flags)
+    if panel.cd45 is None:
+        flags.append("gated_without_cd45")
+
+    def failure(code: str, reason: str, **kw) -> GateFailure:
+        return GateFailure(code, reason, flags=tuple(flags), **kw)
+
     n = events.n_events
     if n < 200:
-        return GateFailure("too_few_events", f"only {n} events in the tube")
+        return failure("too_few_events", f"only {n} events in the tube")
     data = events.data
     # full-length work on the matrix's own columns (views, compared in their own precision: the
     # thresholds 0, inf and a column's maximum are exact in it); float64 only for the drawn rows
@@ -323,7 +339,7 @@ def fit_monocyte_gate(
     del on_scale
     idx = check_idx if check_idx.size <= _POOL else np.sort(rng.choice(check_idx, _POOL, replace=False))
     if idx.size < 100:
-        return GateFailure("no_cells", f"only {idx.size} events inside the scatter range")
+        return failure("no_cells", f"only {idx.size} events inside the scatter range")
     fsc_idx = fsc[idx].astype(np.float64)
 
     # 2. singlets (ratio statistics from the events above a tenth of the median FSC: cells, not debris)
@@ -336,7 +352,7 @@ def fit_monocyte_gate(
         good = np.isfinite(metric) & (metric > 0) & (fsc_idx >= 0.1 * np.median(fsc_idx))
         m = metric[good]
         if m.size < 100:
-            return GateFailure("no_singlets", f"the {sing_ch} channel holds no usable values")
+            return failure("no_singlets", f"the {sing_ch} channel holds no usable values")
         lm = np.log(m)
         med = np.median(lm)
         sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
@@ -347,8 +363,6 @@ def fit_monocyte_gate(
     features = [panel.cd14, panel.ssc_a, panel.fsc_a] + ([panel.cd45] if panel.cd45 else [])
     names = ["cd14", "ssc", "fsc"] + (["cd45"] if panel.cd45 else [])
     has_cd45 = panel.cd45 is not None
-    if not has_cd45:
-        flags.append("gated_without_cd45")
     cof = tuple(cofactor(events.upper_limit(c)) for c in features)
 
     def features_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -359,12 +373,12 @@ def fit_monocyte_gate(
 
     singlets, X = features_of(singlets)
     if X.shape[0] < 200:
-        return GateFailure("no_singlets", f"only {X.shape[0]} singlets with usable values")
+        return failure("no_singlets", f"only {X.shape[0]} singlets with usable values")
     g = rules.gating
     debris = gp.coarse_debris_mask(X, seed=seed, debris_fsc_ratio=g.debris_fsc_ratio)
     Xc = X[~debris]
     if Xc.shape[0] < 200:
-        return GateFailure("no_cells", f"only {Xc.shape[0]} events that are not debris")
+        return failure("no_cells", f"only {Xc.shape[0]} events that are not debris")
     keep, p = gp.density_sample(Xc, rng, max_fit_events)
     Xs, inv_p = Xc[keep], 1.0 / p
     fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
@@ -372,7 +386,7 @@ def fit_monocyte_gate(
     naming = gp.name_populations(pops, has_cd45=has_cd45, gating=g)
     pop_records = _population_records(naming, pops, tuple(names))
     if naming.monocytes is None:
-        return GateFailure("monocytes_not_identified",
+        return failure("monocytes_not_identified",
                            "no population has the monocytes' relations (CD14 brightest; CD45 and SSC between "
                            "granulocytes and lymphocytes)", populations=pop_records)
     mono = naming.monocytes
@@ -422,7 +436,7 @@ def fit_monocyte_gate(
     verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules)
     if verdict.failure is not None:
         code, reason = verdict.failure
-        return GateFailure(code, reason, checks=verdict.figures, populations=pop_records)
+        return failure(code, reason, checks=verdict.figures, populations=pop_records)
     return replace(gate, checks=verdict.figures)
 
 

@@ -111,8 +111,9 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
         union = int(np.count_nonzero(inA | inB))
         fig["agreement_jaccard"] = round(float(np.count_nonzero(inA & inB) / union), 4) if union else None
         if pe is not None and inA.any() and inB.any():
-            agree = float(np.median(pe[inB]) / np.median(pe[inA]))
-            fig["agreement_median_ratio"] = round(agree, 4)
+            m_a, m_b = float(np.median(pe[inA])), float(np.median(pe[inB]))
+            agree = m_b / m_a if m_a > 0 else math.inf
+            fig["agreement_median_ratio"] = round(agree, 4) if math.isfinite(agree) else None
     fig["second_estimate"] = "kmeans" if inB is not None else "none"
 
     def fail(code: str, reason: str) -> Verdict:
@@ -136,6 +137,9 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
         return fail("gates_disagree",
                     f"two independent gates share {0 if jac is None else jac:.0%} of their cells "
                     f"(< {g.min_agreement_jaccard:.0%})")
+    if agree is not None and not (math.isfinite(agree) and agree > 0):  # a median <= 0: no ratio to judge
+        return fail("gates_disagree", "the two independent gates' median HLA-DR cannot be compared "
+                                      "(one is zero or negative)")
     if agree is not None and abs(math.log(agree)) > math.log1p(g.max_median_disagreement):
         return fail("gates_disagree",
                     f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "

@@ -23,9 +23,11 @@ whether that is a warning or a failure.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -81,37 +83,88 @@ class Lot:
         return self.expiry is not None and on > self.expiry
 
 
-def parse_lot(table: dict, *, where: str) -> Lot:
-    """Validate the ``[lot]`` table of a lot file (four positive increasing values)."""
-    lot = table.get("lot")
-    if not isinstance(lot, dict):
-        raise LotError(f"{where}: no [lot] table")
-    lot_id = str(lot.get("id", "")).strip()
-    if not lot_id:
+_LOT_ID = re.compile(r"(?=.{1,64}$)[!-~]+(?: [!-~]+)*")  # printable ASCII, single inner spaces
+MAX_LOT_FILE_BYTES = 64 * 1024  # a lot file is a few lines; a larger one is not a lot file
+
+
+def _lot_id(value: object, where: str) -> str:
+    """The lot id: text (or an integer) of printable ASCII characters, single spaces between them.
+
+    Anything else is refused: a zero-width space, a Cyrillic or full-width digit or any
+    other look-alike inside "96597" would make a second lot that prints like the first.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise LotError(f"{where}: [lot] id must be text such as \"96597\", not a {_kind(value)}")
+    text = str(value).strip()
+    if not text:
         raise LotError(f"{where}: [lot] id is missing")
-    values = lot.get("pe_per_bead")
+    if not _LOT_ID.fullmatch(text):
+        shown = text.encode("ascii", "backslashreplace").decode()[:80]
+        raise LotError(f"{where}: [lot] id {shown!r} may hold only printable ASCII characters "
+                       "and single spaces, at most 64 (no invisible or look-alike characters)")
+    return text
+
+
+def _kind(value: object) -> str:
+    return {bool: "boolean", str: "text", int: "integer", float: "number", dict: "table", list: "list"}.get(
+        type(value), type(value).__name__)
+
+
+def _pe_values(values: object, where: str) -> tuple[float, float, float, float]:
+    """Four finite, positive, increasing numbers (TOML integers or floats; not text, not booleans)."""
     if not isinstance(values, list) or len(values) != 4:
         raise LotError(f"{where}: pe_per_bead must list four values (low, med-low, med-high, high)")
-    try:
-        pe = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise LotError(f"{where}: pe_per_bead values must be numbers, got {values}") from None
+    pe = []
+    for name, v in zip(LEVEL_NAMES, values, strict=True):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise LotError(f"{where}: pe_per_bead values must be numbers (the {name} value is a {_kind(v)})")
+        if not math.isfinite(v):
+            raise LotError(f"{where}: pe_per_bead {name} is {v} (not a finite number)")
+        pe.append(float(v))
     if any(v <= 0 for v in pe) or any(b <= a for a, b in zip(pe, pe[1:], strict=False)):
-        raise LotError(f"{where}: pe_per_bead must be four positive increasing values, got {values}")
+        shown = ", ".join(f"{v:g}" for v in pe)
+        raise LotError(f"{where}: pe_per_bead must be four positive increasing values, got [{shown}]")
+    return tuple(pe)  # type: ignore[return-value]
+
+
+def _text_field(lot: dict, key: str, default: str, where: str) -> str:
+    value = lot.get(key, default)
+    if not isinstance(value, str):
+        raise LotError(f"{where}: [lot] {key} must be text, not a {_kind(value)}")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        raise LotError(f"{where}: [lot] {key} contains control or invisible characters")
+    return value
+
+
+def parse_lot(table: dict, *, where: str) -> Lot:
+    """Validate the ``[lot]`` table of a lot file.
+
+    Refused with a ``LotError`` naming the field: an id that is not plain ASCII text
+    (see :func:`_lot_id`), ``pe_per_bead`` that is not four finite positive
+    increasing numbers (NaN, inf, text and booleans included), a product or source
+    that is not text, an expiry that is not a date.
+    """
+    lot = table.get("lot") if isinstance(table, dict) else None
+    if not isinstance(lot, dict):
+        raise LotError(f"{where}: no [lot] table")
+    lot_id = _lot_id(lot.get("id", ""), where)
+    pe = _pe_values(lot.get("pe_per_bead"), where)
     expiry = lot.get("expiry")
     if isinstance(expiry, _dt.datetime):  # TOML date-time: the day is what a certificate states
         expiry = expiry.date()
     if expiry is not None and not isinstance(expiry, _dt.date):
+        if not isinstance(expiry, str):
+            raise LotError(f"{where}: expiry is not a date (YYYY-MM-DD) but a {_kind(expiry)}")
         try:
-            expiry = _dt.date.fromisoformat(str(expiry))
+            expiry = _dt.date.fromisoformat(expiry)
         except ValueError:
-            raise LotError(f"{where}: expiry {expiry!r} is not a date (YYYY-MM-DD)") from None
+            raise LotError(f"{where}: expiry {expiry[:40]!r} is not a date (YYYY-MM-DD)") from None
     return Lot(
         id=lot_id,
-        product=str(lot.get("product", "BD QuantiBRITE PE")),
-        pe_per_bead=pe,  # type: ignore[arg-type]
+        product=_text_field(lot, "product", "BD QuantiBRITE PE", where),
+        pe_per_bead=pe,
         expiry=expiry,
-        source=str(lot.get("source", "")),
+        source=_text_field(lot, "source", "", where),
         path=where,
     )
 
@@ -120,11 +173,19 @@ def read_lot_file(path: str | os.PathLike) -> Lot:
     """Read and validate a lot TOML file (``--lot-file``)."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_LOT_FILE_BYTES:
+            raise LotError(f"{p}: larger than {MAX_LOT_FILE_BYTES // 1024} KiB: not a lot file")
         table = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LotError(f"{p}: lot file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise LotError(f"{p}: lot file is not UTF-8 text") from None
+    except OSError as exc:
+        raise LotError(f"{p}: lot file cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
         raise LotError(f"{p}: lot file is not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses per nesting level: a deeply nested file is not a lot file
+        raise LotError(f"{p}: lot file is nested too deeply to be a lot file") from None
     return parse_lot(table, where=str(p))
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -163,6 +164,11 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+def _short(text: str) -> str:
+    """A cell for a one-line message: its repr, long ones cut in the middle (``reprlib``)."""
+    return reprlib.repr(text)
+
+
 def _unit_key(unit: str) -> str:
     return re.sub(r"\s+", "", unit).lower().replace("µ", "u").replace("μ", "u")
 
@@ -217,17 +223,17 @@ def parse_ferritin(text: str | None, unit: str | None = None, *, rules: RuleSet)
         return bad("ferritin is empty", "ferritin_missing")
     if "," in s:
         return bad(
-            f"ferritin {s!r} contains a comma (thousands separator or decimal comma?); "
+            f"ferritin {_short(s)} contains a comma (thousands separator or decimal comma?); "
             "write it without one, e.g. 1234 or 1234.5",
             "ferritin_invalid",
         )
     m = _VALUE_RE.match(s)
     if m is None:
-        return bad(f"ferritin {s!r} is not a number", "ferritin_invalid")
+        return bad(f"ferritin {_short(s)} is not a number", "ferritin_invalid")
     op = m["op"] or ""
     if op not in ("", ">", "<"):
         return bad(
-            f"ferritin {s!r}: only '>' and '<' are accepted as censoring, not {op!r}",
+            f"ferritin {_short(s)}: only '>' and '<' are accepted as censoring, not {op!r}",
             "ferritin_invalid",
         )
     if m["sign"]:
@@ -237,12 +243,12 @@ def parse_ferritin(text: str | None, unit: str | None = None, *, rules: RuleSet)
     shown = text_unit or column_unit
     for u in (text_unit, column_unit):
         if u and _unit_key(u) not in _UNITS:
-            return bad(f"unknown ferritin unit {u!r}", "ferritin_unit_unknown", u)
+            return bad(f"unknown ferritin unit {_short(u)}", "ferritin_unit_unknown", u)
     if text_unit and column_unit and _unit_key(text_unit) != _unit_key(column_unit):
         same_ng = {_unit_key(text_unit), _unit_key(column_unit)} <= {"ng/ml", "ug/l"}
         if not same_ng:
             return bad(
-                f"ferritin {s!r} is in {text_unit} but the unit column says {column_unit}",
+                f"ferritin {_short(s)} is in {text_unit} but the unit column says {column_unit}",
                 "ferritin_unit_conflict",
                 shown,
             )
@@ -251,9 +257,15 @@ def parse_ferritin(text: str | None, unit: str | None = None, *, rules: RuleSet)
     value = Decimal(m["num"])
     if canonical == _PMOL:
         value = value / Decimal(repr(rules.ferritin_pmol_per_ng))
+    if value > Decimal(repr(rules.ferritin_max_ng_ml)):  # compared as decimals: 400 digits are no float
+        return bad(f"ferritin {_short(s)} is above {rules.ferritin_max_ng_ml:g} ng/mL: not a serum value "
+                   "(typing or export error?)", "ferritin_invalid", canonical)
     if op == "<" and value == 0:
-        return bad(f"ferritin {s!r} is below zero", "ferritin_invalid", canonical)
-    return Ferritin(float(value), op, raw, canonical, "")
+        return bad(f"ferritin {_short(s)} is below zero", "ferritin_invalid", canonical)
+    ng_ml = float(value)
+    if not math.isfinite(ng_ml):  # not reachable below the plausibility limit; kept as the last guard
+        return bad(f"ferritin {_short(s)} is not a finite number", "ferritin_invalid", canonical)
+    return Ferritin(ng_ml, op, raw, canonical, "")
 
 
 # ---------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 
 from .run import SampleResult
+from .safe_text import printable
 
 __all__ = ["render_report", "calibration_figure_png", "sample_figure_png", "sample_figures", "SampleFigure"]
 
@@ -44,7 +46,8 @@ def calibration_figure_png(cal: dict) -> bytes | None:
     ax.set_xlabel("median PE fluorescence (MFI, compensated)")
     ax.set_ylabel("PE molecules per bead (certificate)")
     ax.set_title(f"QuantiBRITE PE lot {cal['lot']['id']} — {'accepted' if cal['accepted'] else 'REJECTED'}")
-    ax.legend(fontsize=7, loc="upper left")
+    if levels:  # no fitted line without levels, and matplotlib warns about an empty legend
+        ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -118,7 +121,7 @@ class SampleFigure:
         a1.set_ylim(yr[0], yr[1])
         a1.set_xlabel(fig_data["x_label"], fontsize=7)
         a1.set_ylabel(fig_data["y_label"], fontsize=7)
-        a1.set_title(f"{r.sample_id}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
+        a1.set_title(f"{printable(r.sample_id)}: {r.monocyte_count or 0:,} monocytes", fontsize=8)
         hist = fig_data.get("abc_hist")
         a2.axison = bool(hist)
         for artist in a2.get_children():
@@ -144,7 +147,12 @@ class SampleFigure:
                 self.median_text.set_position((x, top * 0.95))
                 self.median_text.set_text(f" median {r.hladr_abc:,.0f}")
         buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
+        with warnings.catch_warnings():
+            # a sample id in a script the bundled DejaVu font lacks (CJK, ...) draws as boxes in the PNG
+            # title and matplotlib warns once per glyph; the id is in the report's HTML text, readable
+            # in the browser's fonts, so that warning is not the user's concern (no other is silenced)
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from (current )?font", category=UserWarning)
+            self.fig.savefig(buf, format="png")
         return buf.getvalue()
 
     def close(self) -> None:
@@ -221,7 +229,9 @@ def _img(png: bytes | None, alt: str) -> str:
 
 def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -> str:
     """The run report as one HTML page (the sample figures as :func:`sample_figures` draws them)."""
-    e = html.escape
+    def e(text: object) -> str:  # HTML-escaped, and no control/format characters (ANSI, bidi, NUL)
+        return html.escape(printable(text))
+
     png = calibration_figure_png(cal)
     img = _img(png, "bead calibration") or "<p>No calibration fit.</p>"
     rows = []
@@ -238,7 +248,7 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
     pngs = sample_figures(results)
-    figures = "".join(f"<div>{_img(png, r.sample_id)}</div>" for r, png in zip(results, pngs, strict=True))
+    figures = "".join(f"<div>{_img(png, printable(r.sample_id))}</div>" for r, png in zip(results, pngs, strict=True))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}

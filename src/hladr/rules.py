@@ -45,6 +45,7 @@ class RuleSet:
     mals_ferritin_ng_ml: float
     immunoparalysis_hladr_abc: float
     ferritin_pmol_per_ng: float
+    ferritin_max_ng_ml: float
     reversal_hladr_abc: float
     reversal_ferritin_ng_ml: float
     mals_improving_drop: float
@@ -80,6 +81,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             mals_ferritin_ng_ml=float(p["mals_ferritin_ng_ml"]),
             immunoparalysis_hladr_abc=float(p["immunoparalysis_hladr_abc"]),
             ferritin_pmol_per_ng=float(p["ferritin_pmol_per_ng"]),
+            ferritin_max_ng_ml=float(p["ferritin_max_ng_ml"]),
             reversal_hladr_abc=float(f["reversal_hladr_abc"]),
             reversal_ferritin_ng_ml=float(f["reversal_ferritin_ng_ml"]),
             mals_improving_drop=float(f["mals_improving_drop"]),

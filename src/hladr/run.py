@@ -84,6 +84,7 @@ class SampleInput:
     ferritin_unit: str = ""
     extra: tuple[tuple[str, str], ...] = ()
     gates_file: str | None = None  # per-tube template (worklist column ``gates``); overrides the config's
+    file_label: str = ""  # the ``file`` recorded in the result (default: the file's name)
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,7 @@ def analyze_sample(
     summary = None
     clock = None
     figure: dict = {}
-    name = os.path.basename(inp.path)
+    name = inp.file_label or os.path.basename(inp.path)
     try:
         clock = _Clock()
         events = read_events(inp.path, threads=threads)
@@ -438,6 +439,9 @@ def analyze_sample(
             gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
                                      rules=rules)
             clock.lap("gate_fit")
+            for code in gate.flags:
+                text, severity = _GATE_FLAGS.get(code, (code, "info"))
+                flags.append(Flag(code, text, severity))
             if isinstance(gate, GateFailure):
                 flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
                 gate_params = gate.to_dict()
@@ -449,8 +453,6 @@ def analyze_sample(
                 rows, n, gate_counts = np.flatnonzero(result.mask), result.n_monocytes, result.counts
                 del result  # its mask (one byte per event) is not needed any more
                 gate_params = gate.to_dict()
-                for code in gate.flags:
-                    flags.append(Flag(code, _GATE_FLAG_TEXT.get(code, code), "info"))
         if rows is not None:
             if n < rules.monocytes_fail_below:
                 flags.append(Flag("monocytes_too_few",
@@ -557,12 +559,15 @@ def _abc_histogram(pe, curve: BeadCurve) -> dict:
     return {"counts": counts.tolist(), "log10_edges": [1.0, 6.0]}
 
 
-_GATE_FLAG_TEXT = {
-    "gated_without_cd45": "no CD45 channel: monocytes gated on CD14/SSC only",
-    "no_debris_valley": "no debris valley on FSC: only off-scale events removed",
-    "no_cd45_valley": "no CD45-negative population: CD45 gate keeps all singlets",
-    "no_singlet_channel": "no FSC-H/FSC-W: doublets not excluded",
-    "fsc_height_only": "only FSC-H available: used as forward scatter",
+# The automated gate's flags: (message, severity). "info" is recorded in results.json only;
+# "warn" makes the tube's qc warn. Doublets that are not excluded (no FSC-H/FSC-W, so no
+# singlet gate, SPEC.md section 4 step 2) may carry a second cell's HLA-DR: warn.
+_GATE_FLAGS = {
+    "gated_without_cd45": ("no CD45 channel: monocytes gated on CD14/SSC only", "info"),
+    "no_debris_valley": ("no debris valley on FSC: only off-scale events removed", "info"),
+    "no_cd45_valley": ("no CD45-negative population: CD45 gate keeps all singlets", "info"),
+    "no_singlet_channel": ("no FSC-H/FSC-W channel: doublets not excluded (no singlet gate)", "warn"),
+    "fsc_height_only": ("only FSC-H available: used as forward scatter", "info"),
 }
 _QUANT_FLAG_TEXT = {
     "extrapolated_below_low_bead": "median PE below the low bead: value extrapolated",

@@ -49,6 +49,7 @@ from . import __version__
 from ._store_wait import is_locked, patiently
 from .errors import CalibrationError, StoreError
 from .events import parse_fcs_date
+from .safe_text import dumps_strict
 
 __all__ = [
     "MIGRATIONS",
@@ -383,7 +384,7 @@ def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: 
             for k, lv in enumerate(record["levels"])
         ]
         settings = record.get("settings") or {}
-        text = json.dumps(record, sort_keys=True, default=json_default)
+        text = dumps_strict(record, sort_keys=True, default=json_default)  # strict JSON: NaN/inf -> null
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CalibrationError(f"calibration record from {source}: not valid for the store ({exc!r})") from None
     date_text = settings.get("date")

@@ -1,11 +1,12 @@
-"""Shared fixtures of the robustness tests: one small simulated run and its clean outputs.
+"""Shared fixtures of the robustness tests (issue 12): small simulated runs and their clean outputs.
 
-Small on purpose (3 sample tubes of 20,000 events): every test here is about what
-happens around the analysis (faults, kills, locks, arguments), not about its numbers.
+Small on purpose: every test here is about what happens around the analysis (faults, kills,
+locks, arguments, hostile input), not about its numbers.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
-    """A simulated run folder: beads.fcs, three sample tubes and worklist.csv."""
+    """A simulated run folder: beads.fcs, three sample tubes of 20,000 events and worklist.csv."""
     from hladr.simulate import simulate_run
 
     d = tmp_path_factory.mktemp("robust_run")
@@ -38,3 +39,25 @@ def run_copy(small_run, tmp_path) -> Path:
     dst = tmp_path / "run"
     shutil.copytree(small_run, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def sim_run(tmp_path_factory) -> Path:
+    """Beads and three sample tubes, 40k events each: every sample passes or warns (exit 0)."""
+    from hladr.simulate import simulate_run
+
+    d = tmp_path_factory.mktemp("robust_sim_run")
+    simulate_run(d, seed=3, instrument="canto", n_samples=3, events_per_tube=40_000)
+    return d
+
+
+@pytest.fixture(scope="session")
+def clean_rows(sim_run, tmp_path_factory) -> dict[str, dict[str, str]]:
+    """results.csv rows of the unmodified run, by file."""
+    from robust_helpers import run_cli
+
+    out = tmp_path_factory.mktemp("robust_clean_rows") / "out"
+    rc, _, err = run_cli(["run", str(sim_run), "--out", str(out), "--quiet"])
+    assert rc == 0, err
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        return {r["file"]: r for r in csv.DictReader(fh)}
