@@ -9,6 +9,8 @@ gates), and compares every sample with the simulator's truth:
 - within 5 % / worst error: |reported / true median AB/C - 1| over the reported samples;
 - count within 15 %: gated monocytes against the true monocyte singlets (all subsets), and
   against the CD14-bright ones (classical + intermediate), which is what the gate takes;
+- <1000 / fail>=1000: tubes whose true monocytes are fewer than 1000 (SPEC.md: fail, whatever
+  the gate does) and the gate's fails among the others, with their reasons;
 - wrong calls: a phenotype other than ``indeterminate`` that differs from the expected one
   (a failed tube called MALS from ferritin alone is right when ferritin says MALS);
 - the self-check figures: the two independent gates' overlap (Jaccard) and median HLA-DR ratio.
@@ -74,6 +76,13 @@ def _summary(rows: list[dict]) -> dict:
     cnt = [abs(r["monocytes"] / r["true_monocytes"] - 1) for r in rep if r["monocytes"]]
     cntb = [abs(r["monocytes"] / r["true_cd14_bright"] - 1) for r in rep if r["monocytes"]]
     wrong = [r for r in rows if r["phenotype"] != "indeterminate" and r["phenotype"] != r["expected"]]
+    # SPEC.md section 4: fewer than 1000 monocytes is a fail whatever the gate does; the gate's own
+    # fail rate is judged on the tubes that hold at least that many
+    from hladr.rules import load_rules
+
+    fail_below = load_rules().monocytes_fail_below
+    few = [r for r in rows if r["true_monocytes"] < fail_below]
+    enough = [r for r in rows if r["true_monocytes"] >= fail_below]
     jac = [r["jaccard"] for r in rep if r["jaccard"] is not None]
     med = [abs(r["median_ratio"] - 1) for r in rep if r["median_ratio"] is not None]
     return {
@@ -82,6 +91,9 @@ def _summary(rows: list[dict]) -> dict:
         "within_5pct": sum(e <= 0.05 for e in err), "within_10pct": sum(e <= 0.10 for e in err),
         "worst_error": max(err, default=None),
         "count_within_15pct": sum(c <= 0.15 for c in cnt), "count_bright_within_15pct": sum(c <= 0.15 for c in cntb),
+        "tubes_below_1000": len(few), "below_1000_reported": sum(r["abc"] is not None for r in few),
+        "tubes_1000_plus": len(enough), "fail_1000_plus": sum(r["abc"] is None for r in enough),
+        "fail_reasons_1000_plus": dict(Counter(c for r in enough if r["abc"] is None for c in r["fail"])),
         "wrong_calls": len(wrong), "wrong": [(r["profile"], r["instrument"], r["seed"], r["sample_id"],
                                              r["phenotype"], r["expected"]) for r in wrong],
         "median_jaccard": statistics.median(jac) if jac else None,
@@ -92,7 +104,7 @@ def _summary(rows: list[dict]) -> dict:
 def _table(groups: dict[tuple[str, str], dict]) -> str:
     head = (f"{'profile':14s} {'instrument':9s} {'tubes':>5s} {'fail':>4s} {'reported':>8s} {'<=5%':>6s} "
             f"{'<=10%':>6s} {'worst':>7s} {'count<=15%':>10s} {'(CD14+)':>8s} {'wrong':>5s} {'agree J':>7s} "
-            f"{'dMed':>6s}  fail reasons")
+            f"{'dMed':>6s} {'<1000':>5s} {'fail>=1000':>10s}  fail reasons (tubes with >= 1000 true monocytes)")
     lines = [head, "-" * len(head)]
     for (p, i), s in groups.items():
         worst = "-" if s["worst_error"] is None else f"{s['worst_error']:.1%}"
@@ -101,7 +113,8 @@ def _table(groups: dict[tuple[str, str], dict]) -> str:
         lines.append(
             f"{p:14s} {i:9s} {s['tubes']:5d} {s['fail']:4d} {s['reported']:8d} {s['within_5pct']:6d} "
             f"{s['within_10pct']:6d} {worst:>7s} {s['count_within_15pct']:10d} {s['count_bright_within_15pct']:8d} "
-            f"{s['wrong_calls']:5d} {jac:>7s} {dm:>6s}  {s['fail_reasons']}")
+            f"{s['wrong_calls']:5d} {jac:>7s} {dm:>6s} {s['tubes_below_1000']:5d} "
+            f"{s['fail_1000_plus']:4d}/{s['tubes_1000_plus']:<5d}  {s['fail_reasons_1000_plus']}")
     return "\n".join(lines)
 
 
