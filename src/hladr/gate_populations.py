@@ -63,6 +63,7 @@ __all__ = [
     "name_populations",
     "kmeans_monocytes",
     "robust_components",
+    "scatter_consistent",
     "cd14_dim_monocytes",
     "bhattacharyya",
     "weighted_median",
@@ -241,16 +242,56 @@ def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> Mixtu
     return MixtureFit(weights=w / w.sum(), means=g.means_.copy(), covariances=g.covariances_.copy())
 
 
-def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray, *, seed: int) -> MixtureFit:
+def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    diff = rows - mean
+    return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
+
+
+def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.ndarray | None = None, *,
+                     steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Robust mean and covariance of ``rows``: the minimum covariance determinant estimate by
+    C-steps from one start (default: the rows' mean and covariance), then reweighted.
+
+    The C-steps (Rousseeuw and Van Driessen's FastMCD) keep the ``(n + d + 1) / 2`` rows
+    nearest the current estimate (the highest breakdown, scikit-learn's default) until they
+    stop changing; the estimate is made consistent at
+    the normal and reweighted with the rows within its 97.5 % ellipsoid. Written here because
+    scikit-learn's ``MinCovDet`` draws 30 random starts with input validation at every step:
+    0.5-2 s per population, ten times the whole gate's budget, when the mixture component
+    (or cluster) already is a start inside the population.
+    """
+    from scipy.stats import chi2
+
+    n, d = rows.shape
+    m = rows.mean(axis=0) if mean is None else np.asarray(mean, dtype=float)
+    C = np.cov(rows.T, bias=True) if cov is None else np.asarray(cov, dtype=float)
+    C = C + 1e-9 * np.eye(d)
+    k = min(n, (n + d + 1) // 2)
+    keep = None
+    for _ in range(steps):
+        new = np.argpartition(_mahalanobis(rows, m, C), k - 1)[:k]
+        new.sort()
+        if keep is not None and np.array_equal(new, keep):
+            break
+        keep = new
+        m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
+    C = C * (k / n) / chi2.cdf(chi2.ppf(k / n, d), d + 2)  # consistency at the normal
+    q = chi2.ppf(0.975, d)
+    good = _mahalanobis(rows, m, C) <= q
+    if good.sum() > d:
+        m = rows[good].mean(axis=0)
+        C = np.cov(rows[good].T, bias=True) * 0.975 / chi2.cdf(q, d + 2)
+    return m, C
+
+
+def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray) -> MixtureFit:
     """``fit`` with the mean and covariance of each component in ``which`` re-estimated robustly
-    (reweighted minimum covariance determinant, scikit-learn) from the rows of ``X`` it holds.
+    (minimum covariance determinant, :func:`trimmed_gaussian`) from the rows of ``X`` it holds.
 
     A sparse cloud next to a population -- aggregates that pass the singlet gate, with FSC and
     SSC of two cells -- gets no component of its own; EM then stretches the nearest component
     over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
     """
-    from sklearn.covariance import MinCovDet
-
     lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
     best = np.argmax(lp, axis=1)
     means, covs = fit.means.copy(), fit.covariances.copy()
@@ -259,13 +300,35 @@ def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray, *, seed
         rows = X[best == j]
         if rows.shape[0] < 10 * d:
             continue
-        mcd = MinCovDet(random_state=seed).fit(rows)
-        means[j], covs[j] = mcd.location_, mcd.covariance_ + 1e-3 * np.eye(d)
+        m, C = trimmed_gaussian(rows, fit.means[j], fit.covariances[j])
+        means[j], covs[j] = m, C + 1e-3 * np.eye(d)
     return MixtureFit(weights=fit.weights, means=means, covariances=covs)
 
 
+def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray) -> np.ndarray:
+    """``is_mono`` without the monocyte components whose scatter is not the monocytes'.
+
+    A component joined by its CD14 can be mostly aggregates (two cells' FSC and SSC, no
+    component of their own) with some monocytes: its robust estimate stays the aggregates'
+    spread. The heaviest monocyte component is the core; another one stays only when its FSC
+    and SSC means lie within 2 SD of the core's and its FSC and SSC spreads are at most twice
+    the core's.
+    """
+    idx = np.flatnonzero(is_mono)
+    if idx.size < 2:
+        return is_mono
+    core = idx[np.argmax(fit.weights[idx])]
+    sd = np.sqrt(np.diagonal(fit.covariances, axis1=1, axis2=2))
+    out = is_mono.copy()
+    for j in idx:
+        for f in (I_SSC, I_FSC):
+            if abs(fit.means[j, f] - fit.means[core, f]) > 2.0 * sd[core, f] or sd[j, f] > 2.0 * sd[core, f]:
+                out[j] = False
+    return out
+
+
 def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_p: np.ndarray,
-                       naming: Naming, *, has_cd45: bool, seed: int) -> tuple[MixtureFit, np.ndarray]:
+                       naming: Naming, *, has_cd45: bool) -> tuple[MixtureFit, np.ndarray]:
     """``fit`` and ``is_mono`` with one more monocyte component for the CD14-dim CD16+ monocytes
     that the mixture left inside another component, when the sample shows them.
 
@@ -282,7 +345,6 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
     without CD45 cannot tell them from immature granulocytes: nothing is added.
     """
     from scipy.stats import chi2
-    from sklearn.covariance import MinCovDet
 
     d = X.shape[1]
     if not has_cd45:
@@ -296,19 +358,19 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
     if naming.granulocytes is not None:
         held += list(naming.granulocytes.components)
     scatter = [I_SSC, I_FSC]
-    core = MinCovDet(random_state=seed).fit(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (core.mahalanobis(X[:, scatter]) <= chi2.ppf(0.99, 2))
+    core = trimmed_gaussian(X[in_a][:, scatter])
+    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= chi2.ppf(0.99, 2))
            & (X[:, I_CD45] >= np.median(X[in_a, I_CD45]))
            & (X[:, I_CD14] > naming.lymphocytes.mean[I_CD14]) & (X[:, I_CD14] < np.median(X[in_a, I_CD14])))
     if win.sum() < 10 * d:
         return fit, is_mono
-    mcd = MinCovDet(random_state=seed).fit(X[win])
+    loc, cov = trimmed_gaussian(X[win])
     w = float(inv_p[win].sum() / inv_p.sum())
-    cov = mcd.covariance_ + 1e-3 * np.eye(d)
-    if not cd14_dim_monocytes(Population((), w, mcd.location_, cov), naming.monocytes, has_cd45):
+    cov = cov + 1e-3 * np.eye(d)
+    if not cd14_dim_monocytes(Population((), w, loc, cov), naming.monocytes, has_cd45):
         return fit, is_mono
     return (MixtureFit(weights=np.append(fit.weights * (1.0 - w), w),
-                       means=np.vstack([fit.means, mcd.location_]),
+                       means=np.vstack([fit.means, loc]),
                        covariances=np.concatenate([fit.covariances, cov[None]])),
             np.append(is_mono, True))
 
@@ -470,7 +532,6 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     if naming.monocytes is None:
         return None
     from scipy.stats import chi2
-    from sklearn.covariance import MinCovDet
 
     # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
     # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
@@ -488,8 +549,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
         if members.shape[0] < 10 * X.shape[1]:
             out |= here
             continue
-        mcd = MinCovDet(random_state=seed).fit(members)
-        out[here] = mcd.mahalanobis(R[here]) <= d2max
+        out[here] = _mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
     return out
 
 
