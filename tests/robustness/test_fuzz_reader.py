@@ -34,8 +34,8 @@ def _check(path, tmp_path, seed):
     rng = random.Random(f"{seed}:{path.name}")
     outcomes = []
     for k in range(CASES):
-        mutant, label = fm.mutate(buf, rng)
-        outcome, detail = fm.judge(mutant, clean, f"m{k}{path.suffix}", tmp_path)
+        mutant, label, edits = fm.mutate(buf, rng)
+        outcome, detail = fm.judge(mutant, clean, f"m{k}{path.suffix}", tmp_path, label=label, edits=edits, source=buf)
         assert outcome not in ("traceback", "hang"), f"{path.name} case {k}: {label}: {outcome} {detail}"
         if fm.kinds(label) <= CLAIMED:
             assert outcome in ("right", "refused"), f"{path.name} case {k}: {label}: {detail}"
