@@ -168,3 +168,13 @@ def test_fuzzed_shifts_hidden_by_padding_are_mostly_refused(tube, tmp_path):
         mutant, label, edits = (fm.data_cut if k % 2 else fm.data_insert)(source, rng)
         outcomes.append(fm.judge(mutant, clean, f"p{k}.fcs", tmp_path, label=label, edits=edits, source=source)[0])
     assert "traceback" not in outcomes and outcomes.count("misread") <= 5, outcomes
+
+
+def test_huge_nextdata_in_a_large_file_is_refused_not_a_traceback(tube, tmp_path):
+    """Fuzzer seed 13: $NEXTDATA lengthened to 25 digits made the extent reader's pread overflow."""
+    buf, _, _, _ = tube
+    m = re.search(rb"/\$NEXTDATA/([^/]*)/", buf)
+    mutant = buf[: m.start(1)] + b"7" * 25 + buf[m.end(1) :] + b"\x00" * (2 << 20)
+    with pytest.raises(ReadError) as info:
+        _read(tmp_path, mutant)
+    assert not getattr(info.value, "internal", False) and "\n" not in str(info.value)
