@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hladr import _fcs_load as L
 from hladr import _parallel as P
-from hladr import read as R
 from hladr.compensate import compensated_channel, spillover_of
 from hladr.fcswrite import write_fcs
 from hladr.gatingml import apply_monocyte_template, load_template
@@ -79,7 +79,7 @@ def test_parallel_body_read_stops_at_the_first_gap(tmp_path):
     path.write_bytes(payload.tobytes())
     buf = np.zeros(4 << 20, np.uint8)  # larger than the file: as if it shrank since fstat
     with open(path, "rb", buffering=0) as fh:
-        got = R._read_body(fh, memoryview(buf)[100:], 100, threads=3)
+        got = L._read_body(fh, memoryview(buf)[100:], 100, threads=3)
     assert got == len(payload) - 100
     assert np.array_equal(buf[100 : len(payload)], payload[100:])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import read as R
+from hladr import _fcs_load as L
 from hladr.compensate import Spillover, compensate, compensated_channel
 from hladr.errors import ReadError
 from hladr.fcswrite import write_fcs
@@ -27,16 +27,16 @@ def _tube(path: Path, n: int = 2000, seed: int = 5) -> np.ndarray:
 @pytest.fixture
 def background_always(monkeypatch):
     """Every file, however small, takes the background-digest path."""
-    monkeypatch.setattr(R, "_BACKGROUND_HASH_BYTES", 0)
+    monkeypatch.setattr(L, "_BACKGROUND_HASH_BYTES", 0)
 
 
 def test_background_digest_equals_the_files_sha256(tmp_path, background_always):
     path = tmp_path / "t.fcs"
     data = _tube(path)
     ev = read_events(path)
-    assert isinstance(ev.__dict__["_sha256"], R._BackgroundDigest)
+    assert isinstance(ev.__dict__["_sha256"], L.BackgroundDigest)
     comp = ev.with_data(ev.data * 2)  # a derived Events keeps the digest pending, it does not wait
-    assert isinstance(comp.__dict__["_sha256"], R._BackgroundDigest)
+    assert isinstance(comp.__dict__["_sha256"], L.BackgroundDigest)
     assert ev.sha256 == comp.sha256 == sha256_file(path)
     assert isinstance(ev.__dict__["_sha256"], str)  # resolved once, then cached
     np.testing.assert_array_equal(ev.data, data)
@@ -63,7 +63,7 @@ def test_a_file_changed_between_the_reads_has_no_digest(tmp_path):
     _tube(path, seed=1)
     before = os.stat(path)
     _tube(path, n=2500, seed=2)  # rewritten: another size and mtime
-    digest = R._BackgroundDigest(path, before)
+    digest = L.BackgroundDigest(path, before)
     digest.main_read_done(os.stat(path))
     with pytest.raises(ReadError, match="changed while it was being read"):
         digest.result()
@@ -73,13 +73,13 @@ def test_a_file_changed_after_the_main_read_has_no_digest(tmp_path):
     path = tmp_path / "t.fcs"
     _tube(path, seed=1)
     st = os.stat(path)
-    digest = R._BackgroundDigest(path, st)
+    digest = L.BackgroundDigest(path, st)
     digest.main_read_done(st)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched while being hashed
     digest._future.result()
     with pytest.raises(ReadError, match="changed"):
-        R._BackgroundDigest(path, st).result()  # (its main read never finished: no digest either)
-    good = R._BackgroundDigest(path, os.stat(path))
+        L.BackgroundDigest(path, st).result()  # (its main read never finished: no digest either)
+    good = L.BackgroundDigest(path, os.stat(path))
     good.main_read_done(os.stat(path))
     assert good.result() == sha256_file(path)
 
@@ -91,7 +91,7 @@ def test_analysis_fails_the_sample_when_the_digest_fails(tmp_path, background_al
     def changed(self):
         raise ReadError("t.fcs: the file changed while it was being read; read it again")
 
-    monkeypatch.setattr(R._BackgroundDigest, "result", changed)
+    monkeypatch.setattr(L.BackgroundDigest, "result", changed)
     res = analyze_sample(SampleInput(path=str(path)), None, RunConfig())
     assert res.qc == "fail" and res.sha256 is None
     assert any(f.code == "unreadable" and "changed" in f.message for f in res.flags)

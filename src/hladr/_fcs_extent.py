@@ -56,6 +56,8 @@ def declared_extent(fd: int, size: int) -> int:
         step = kw_opt_int(kw, "nextdata") or 0
         if step <= 0:
             break
+        if offset + step >= size:
+            return size  # $NEXTDATA past the end of the file (os.pread would overflow on a huge one)
         offset += step
         extent = max(extent, offset + HEADER_LEN)
     return min(extent, size)

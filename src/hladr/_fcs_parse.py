@@ -209,6 +209,13 @@ def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, 
         kw2, quirks2 = _pairs(_split_text(text[1:], delim, escapes=False))
         if sum(k.startswith("p") for k in kw2) > sum(k.startswith("p") for k in kw):
             kw, quirks = kw2, [*quirks2, "text_empty_values"]
+    if "text_odd_token_count" in quirks and any(not any(c.isalpha() for c in k) for k in kw):
+        # A keyword left without its value shifts every later pair: values ("1024", "0.01") become
+        # keywords. The corpus's odd TEXTs (data1.fcs) end with one valueless keyword: all keys have letters.
+        raise ReadError(
+            f"{name}: TEXT has an odd number of keywords and values, and values where keywords should be "
+            "(a delimiter damaged?): its keywords cannot be paired; re-export the file"
+        )
     return kw, quirks
 
 

@@ -1,0 +1,172 @@
+"""Proofs that DATA was not shifted inside the file: what follows it, and how its bytes line up.
+
+Private to :mod:`hladr.read`. Bytes inserted into (or removed from) the middle
+of DATA leave HEADER, TEXT and $TOT consistent when the file has bytes after
+DATA (a CRC, padding, an ANALYSIS segment, another dataset): the layout rules of
+:mod:`hladr._fcs_layout` still find exactly $TOT events, but every event after
+the break is read misaligned. Two checks see it, both before DATA is decoded:
+
+- :func:`check_tail`: the bytes right after DATA must be what a writer puts
+  there. A FCS 3.x CRC field is 8 ASCII hex digits at the end of the file,
+  optionally after padding; a cut or insertion in DATA leaves a tail of 1-7
+  digits, or other bytes before it. A short tail (under ``SHORT_TAIL`` bytes)
+  that is neither padding nor a CRC is the end of DATA pushed out by an
+  insertion. A declared ANALYSIS segment must start with the TEXT delimiter
+  (all three in the corpus do: Partec CyFlow and PAS, System II): TEXT or DATA
+  edited in place moves it away from its offsets.
+- :func:`check_alignment`: each byte position within an event has a
+  characteristic distribution (the exponent byte of a float, the high byte of a
+  16-bit integer whose $PnR leaves its top bits zero, ...). The histograms of
+  the high and the low nibble of each of the event's bytes, over the last events, is compared with
+  the same over the first events, at the declared alignment and at every other
+  rotation. Events read misaligned after a break match the start of DATA better
+  at another rotation; the ratio of the two distances is bounded by
+  ``ALIGNMENT["max_ratio"]`` (corpus evidence there).
+
+Neither check can see a break inside the first events (the reference is then
+misaligned too) or an insertion of whole events that keeps the tail padding;
+those are counted by ``benchmarks/fuzz_reader.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ._fcs_layout import Layout
+from ._fcs_parse import Buffer, RawDataset, kw_opt_int
+from .errors import ReadError
+
+__all__ = ["ALIGNMENT", "SHORT_TAIL", "check_tail", "check_alignment"]
+
+#: Unexplained bytes after DATA shorter than this are refused (the end of DATA pushed out by an
+#: insertion); the corpus's shortest unexplained tail is 74 bytes (FlowIO's offset discrepancy
+#: examples, 2 events), the others 948 bytes and more (LMD ANALYSIS, CyAn, MoFlo, a ZIP archive).
+SHORT_TAIL = 64
+
+#: Limits of :func:`check_alignment`, from the 43 readable corpus files and mutants of them.
+ALIGNMENT: dict[str, float] = {
+    # distance(last, first) at the declared alignment / the least distance at any other rotation.
+    # All 43 readable corpus files (whether or not bytes follow their DATA) and 9 simulated tubes/bead
+    # files: at most 0.96 (test_data_diamond_01.fcs: synthetic sorted data, nothing after DATA so never
+    # checked), then 0.78 (cyflow_cube_8.fcs), 0.71 (SG_2014-09-26_Duplicate_Names.fcs), simulated tubes
+    # up to 0.64; median about 0.35. Mutants with 1-8 bytes cut or inserted inside DATA: median 1.5-20
+    # per file; some stay below 1 (one float32 channel rotated onto a like channel, FSC-A onto FSC-H,
+    # or a break in the first block): then only the tail check can see them.
+    "max_ratio": 1.25,
+    # events per block compared: n/8 clipped to this range (16-event blocks of two like channels gave
+    # 1.33 on a clean simulated file: too few events for a histogram)
+    "min_block": 64,
+    "max_block": 2048,
+    # fewer events than this: nothing to compare (the tail check still applies)
+    "min_events": 256,
+}
+
+_PAD = b" \x00\r\n\t\x1a"
+_CRC = re.compile(rb"[ \x00\r\n\t\x1a]*[0-9A-Fa-f]{8}[ \x00\r\n\t\x1a]*\Z")
+_HEX8 = re.compile(rb"[0-9A-Fa-f]{8}\Z")
+
+
+def _analysis_start(ds: RawDataset) -> int | None:
+    """Absolute start of a non-empty ANALYSIS segment declared by TEXT or HEADER, else None."""
+    kw = ds.keywords
+    begin, end = kw_opt_int(kw, "beginanalysis"), kw_opt_int(kw, "endanalysis")
+    if begin and end and end > begin:
+        return ds.offset + begin
+    h0, h1 = ds.header_analysis
+    if h0 is not None and h1 is not None and h1 > h0 > ds.offset:
+        return h0
+    return None
+
+
+def check_tail(buf: Buffer, ds: RawDataset, layout: Layout, next_offset: int | None, name: str) -> int:
+    """Refuse a dataset whose DATA is followed by bytes that show it was shifted; else the bytes that follow.
+
+    ``next_offset`` is the absolute start of the next dataset (its HEADER), if any;
+    the bytes between DATA's end and it (or the end of ``buf``) are the tail.
+
+    Raises
+    ------
+    ReadError
+        The tail is a broken CRC field, a short run of bytes that are neither
+        padding nor a CRC, or a declared ANALYSIS segment right after DATA does
+        not start with the TEXT delimiter.
+    """
+    end = layout.start + layout.nbytes
+    if layout.nbytes == 0 or end > len(buf) or "events_fewer_than_tot" in layout.quirks:
+        return 0  # (a truncated file read on request: its last partial event is what follows)
+    stop = next_offset if next_offset is not None and next_offset >= end else len(buf)
+    analysis = _analysis_start(ds)
+    if analysis is not None and analysis < len(buf):
+        delim = bytes(buf[ds.text_span[0] : ds.text_span[0] + 1])
+        if bytes(buf[analysis : analysis + 1]) != delim:
+            raise ReadError(
+                f"{name}: the ANALYSIS segment declared at byte {analysis} does not start with the TEXT "
+                "delimiter: the segments were shifted (TEXT or DATA edited in place?); re-export the file"
+            )
+        if end <= analysis < stop:
+            return analysis - end
+    tail = bytes(buf[end : min(stop, end + SHORT_TAIL)])
+    if not tail.strip(_PAD):
+        if ds.version.startswith("3") and _HEX8.match(bytes(buf[max(layout.start, end - 8) : end])) and not tail:
+            raise ReadError(
+                f"{name}: DATA ends with what looks like the CRC field (8 ASCII hex digits) and nothing "
+                "follows it: DATA runs over its end (bytes cut inside DATA?); re-export the file"
+            )
+        return stop - end
+    if stop - end >= SHORT_TAIL or _CRC.match(tail):
+        return stop - end
+    raise ReadError(
+        f"{name}: {stop - end} bytes after DATA are neither padding nor a CRC field: DATA was shifted "
+        "(bytes inserted into or cut from it?) and its events would be read misaligned; re-export the file"
+    )
+
+
+def _profile(rows: np.ndarray) -> np.ndarray:
+    """(E, 32) share of each high nibble, then each low nibble, at each byte position of (B, E) uint8 events.
+
+    High nibbles alone (16 bins) left 1 in 7 one-channel rotations of a float32 tube undetected."""
+    b, e = rows.shape
+    pos = np.arange(e, dtype=np.intp)[None, :] * 32
+    idx = np.concatenate([(pos + (rows >> 4)).ravel(), (pos + 16 + (rows & 15)).ravel()])
+    return np.bincount(idx, minlength=e * 32).reshape(e, 32) / b
+
+
+def alignment_ratio(buf: Buffer, layout: Layout) -> float | None:
+    """Distance of the last events' byte profile from the first's, at the declared alignment over the
+    least at another rotation (see the module docstring); None where it says nothing."""
+    n, width = layout.n_events, sum(layout.word_bytes)
+    if layout.storage != "bytes" or width < 2 or n < ALIGNMENT["min_events"]:
+        return None
+    if layout.start + n * width > len(buf):
+        return None
+    raw = np.frombuffer(buf, np.uint8, count=n * width, offset=layout.start).reshape(n, width)
+    size = int(np.clip(n // 8, ALIGNMENT["min_block"], ALIGNMENT["max_block"]))
+    first, last = _profile(raw[:size]), _profile(raw[n - size :])
+    dist = np.array([np.abs(first - np.roll(last, -k, axis=0)).sum() for k in range(width)])
+    other = float(dist[1:].min())
+    if other <= 0:
+        return None  # constant bytes (fcs1_cleaned.lmd's empty channels): no evidence either way
+    return float(dist[0]) / other
+
+
+def check_alignment(buf: Buffer, layout: Layout, name: str) -> None:
+    """Refuse DATA whose last events line up with its first only at another byte rotation.
+
+    Run only where bytes follow DATA before the next segment or dataset, or the
+    end of the file (with none, a cut or insertion changes where that starts and
+    the layout rules or :func:`check_tail` see it).
+
+    Raises
+    ------
+    ReadError
+        The ratio of :func:`alignment_ratio` exceeds ``ALIGNMENT["max_ratio"]``.
+    """
+    ratio = alignment_ratio(buf, layout)
+    if ratio is not None and ratio > ALIGNMENT["max_ratio"]:
+        raise ReadError(
+            f"{name}: the last events' bytes line up with the first events' only at another offset "
+            f"(alignment ratio {ratio:.2f} > {ALIGNMENT['max_ratio']:g}): DATA was shifted inside the file "
+            "(bytes inserted or cut?); re-export the file"
+        )
