@@ -95,6 +95,7 @@ from . import _fcs_verify as fv
 from ._parallel import map_slices, thread_count
 from .errors import ReadError
 from .events import Events
+from .safe_text import printable
 
 __all__ = [
     "read_events",
@@ -185,7 +186,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def _one_line(text: object, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
+    line = printable(" ".join(str(text).split()))
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -478,7 +479,8 @@ def read_fcs(
         raise ReadError(f"{name}: not enough memory to read this file") from None
     except Exception as exc:  # safety net: a user's bad file must never give a traceback
         err = ReadError(
-            f"{name}: could not be decoded (unexpected {type(exc).__name__}: {_one_line(exc, 120)})"
+            f"{name}: could not be decoded (unexpected {type(exc).__name__} in the reader; its text, which may "
+            "quote the file, is not shown)"
         )
         err.internal = True  # type: ignore[attr-defined]  # marks reader bugs for the tests
         raise err from exc
