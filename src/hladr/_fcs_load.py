@@ -67,7 +67,10 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def one_line(text: object, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
+    """``text`` on one line, control characters shown as ``?``, at most ``limit`` characters."""
+    from .safe_text import printable
+
+    line = printable(" ".join(str(text).split()))
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 

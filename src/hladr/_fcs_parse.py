@@ -74,6 +74,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .errors import ReadError
+from .safe_text import printable
 
 __all__ = [
     "Buffer",
@@ -103,9 +104,13 @@ _DFC_KEY = re.compile(r"^dfc(\d+)to(\d+)$")
 
 
 def _clip(value: object, n: int = 40) -> str:
-    """A keyword value made safe for a one-line message."""
+    """A keyword value made safe for a one-line message: cut to ``n`` characters, control characters as ``?``.
+
+    Only keyword values of a file that parsed as FCS are quoted (its own metadata); the
+    bytes of a file that is not FCS, or of a HEADER, are described, never quoted.
+    """
     text = " ".join(str(value).split())
-    return repr(text if len(text) <= n else text[: n - 3] + "...")
+    return "'" + printable(text if len(text) <= n else text[: n - 3] + "...") + "'"
 
 
 # --------------------------------------------------------------------------- HEADER/TEXT
@@ -199,7 +204,7 @@ def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, 
     delim = text[0]
     if delim.isalnum() or delim in " \x00":
         raise ReadError(
-            f"{name}: TEXT segment does not start with a delimiter (found {_clip(delim)}); "
+            f"{name}: TEXT segment does not start with a delimiter (it starts with a letter, digit, blank or NUL); "
             "not an FCS file or wrong HEADER offsets"
         )
     kw, quirks = _pairs(_split_text(text[1:], delim, escapes=True))
@@ -233,8 +238,9 @@ def _parse_one(buf: Buffer, offset: int, index: int, name: str) -> RawDataset:
     t0, t1 = fields[0], fields[1]
     if t0 is None or t1 is None or t0 < HEADER_LEN or t1 < t0:
         raise ReadError(
-            f"{name}: HEADER gives no valid TEXT segment offsets "
-            f"({_clip(head[10:26].decode('latin-1'))})"
+            f"{name}: HEADER gives no valid TEXT segment offsets ("  # described: the bytes are not quoted
+            + ("they are not numbers" if t0 is None or t1 is None else f"TEXT {t0}-{t1} is not after the HEADER")
+            + ")"
         )
     a0, a1 = offset + t0, offset + t1
     if a1 >= size:

@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._fcs_parse import RawDataset, kw_opt_int, parse_text
+from ._fcs_parse import RawDataset, _clip, kw_opt_int, parse_text
 from .errors import ReadError
 
 __all__ = [
@@ -199,7 +199,7 @@ def check_plausible(
             j = int(np.argmax(share))
             if share[j] > PLAUSIBILITY["max_impossible_share"]:
                 raise ReadError(
-                    f"{name}: {share[j]:.0%} of the values of channel {pnn[j]} are NaN, infinite or "
+                    f"{name}: {share[j]:.0%} of the values of channel {_clip(pnn[j])} are NaN, infinite or "
                     f"beyond {PLAUSIBILITY['range_multiple']:g}x its range: DATA is not read as "
                     "written (wrong offsets, $BYTEORD or $DATATYPE?)"
                 )
@@ -212,6 +212,6 @@ def check_plausible(
             back = float(np.mean(np.diff(col) < 0))
             if back > PLAUSIBILITY["max_time_backsteps"]:
                 raise ReadError(
-                    f"{name}: the time channel {label} runs backwards at {back:.0%} of the events: "
+                    f"{name}: the time channel {_clip(label)} runs backwards at {back:.0%} of the events: "
                     "DATA is not read as written (shifted offsets or a wrong layout?)"
                 )

@@ -2,26 +2,23 @@
 
 This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
-sample tubes out (``--workers``), writes ``results.csv``, ``results.json``,
-``calibration.json`` and ``report.html`` as one set switched in whole (OUT_DIR is
-checked before any work: :mod:`hladr.output_set`), and prints the table.
+sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.run_checks`),
+writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
+(:mod:`hladr.run_outputs`, one run id in all four) as one set switched in whole
+(OUT_DIR is checked before any work: :mod:`hladr.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
 commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.file_commands`.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import json
 import logging
 import os
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 from . import __version__
@@ -29,27 +26,22 @@ from ._atomic import write_atomic
 from .errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
 from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .output_set import prepare_output, writable_path
-from .run import Calibration, Flag, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
-from .safe_text import csv_cell, dumps_strict, printable
-from .store import json_default
-from .worklist import PROVENANCE_COLUMNS, SPEC_RESULT_COLUMNS, WORKLIST_COLUMNS, inside, read_worklist, tube_path
+from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+from .run_checks import flag_run
+from .run_outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
+from .safe_text import printable
+from .worklist import WORKLIST_COLUMNS, inside, read_worklist, tube_path
 
-__all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS"]
+__all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS", "results_csv", "write_outputs",
+           "format_table"]
 
 log = logging.getLogger(__name__)
 
 FCS_SUFFIXES = (".fcs", ".lmd")
-RESULT_COLUMNS = list(SPEC_RESULT_COLUMNS)
 _WORKLIST_COLUMNS = WORKLIST_COLUMNS
 
 
 # --------------------------------------------------------------------------- small I/O helpers
-def _fmt_number(x: float | None, digits: int = 0) -> str:
-    if x is None:
-        return ""
-    return f"{x:.{digits}f}"
-
-
 def _fcs_files(run_dir: Path, *, allow_outside: bool = False) -> list[Path]:
     """The run folder's FCS files; a symlink leading out of the folder is refused (``allow_outside``: kept)."""
     files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES)
@@ -182,25 +174,6 @@ def _sample_inputs(run_dir: Path, rows: list[dict[str, str]], *, allow_outside: 
     return out
 
 
-def _flag_duplicate_ids(results: list[SampleResult]) -> list[SampleResult]:
-    """Flag (warn) every result whose sample id another tube of the run shares.
-
-    Two tubes of one sample may be legitimate (a repeated acquisition), so the
-    run is not refused; but an eCRF keyed by sample id would keep only one of
-    them, so both are flagged for review and name each other's files.
-    """
-    count = Counter(r.sample_id for r in results)
-    out = []
-    for r in results:
-        if count[r.sample_id] > 1:
-            files = ", ".join(x.file for x in results if x.sample_id == r.sample_id)
-            flag = Flag("duplicate_sample_id",
-                        f"sample id shared by {count[r.sample_id]} tubes ({files}): review before import", "warn")
-            r = replace(r, flags=r.flags + (flag,), qc="warn" if r.qc == "pass" else r.qc)
-        out.append(r)
-    return out
-
-
 def run_folder(
     run_dir: str,
     out_dir: str,
@@ -317,23 +290,24 @@ def run_folder(
     inputs = _sample_inputs(rd, sample_rows, allow_outside=outside)
     progress = _Progress(len(inputs), enabled=not quiet)
     started = _dt.datetime.now(_dt.UTC)
+    run_id = new_run_id(started)  # shared by every file of the output set
     t0 = time.perf_counter()
     results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
     progress.close()
-    results = _flag_duplicate_ids(results)
+    results = flag_run(results, config)  # checks across tubes: shared sample ids, the same file twice
     timings["analyse"] = 1000.0 * (time.perf_counter() - t0)
     for r in results:
         for stage, ms in r.timings_ms.items():
             timings[f"analyse.{stage}"] = timings.get(f"analyse.{stage}", 0.0) + ms
 
     previous = output.write(lambda folder: write_outputs(folder, results, cal_record, notes=notes, started=started,
-                                                         run_dir=str(rd), timings=timings))
+                                                         run_dir=str(rd), timings=timings, run_id=run_id))
     out = Path(out_dir)
     if not quiet:
         for n in notes:
             print(f"note: {printable(n)}", file=sys.stderr)
         print(format_table(results))
-        print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html")
+        print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html (run {run_id})")
     if previous is not None:
         print(f"note: the previous results in {printable(out)} were moved to {printable(previous)}", file=sys.stderr)
     if store_busy is not None:
@@ -342,107 +316,9 @@ def run_folder(
     return 1 if any(r.qc == "fail" for r in results) else 0
 
 
-def results_csv(results: Iterable[SampleResult]) -> str:
-    """results.csv text: the SPEC columns, provenance, then the worklist's extra columns.
-
-    Every text cell (worklist values, ``$SMNO``, file names, messages, extra column
-    names) goes through :func:`hladr.safe_text.csv_cell`: a cell a spreadsheet would
-    evaluate as a formula is prefixed with ``'``. The numbers hladr formats itself
-    (counts, AB/C, ferritin in ng/mL; never negative) are written as plain numbers.
-    """
-    results = list(results)
-    extra_cols: list[str] = []
-    for r in results:
-        for k, _ in r.extra:
-            if k not in extra_cols and k not in RESULT_COLUMNS and k not in PROVENANCE_COLUMNS:
-                extra_cols.append(k)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(RESULT_COLUMNS + list(PROVENANCE_COLUMNS) + [csv_cell(k) for k in extra_cols])
-    t = csv_cell
-    for r in results:
-        extra = dict(r.extra)
-        w.writerow([
-            t(r.sample_id), t(r.subject_id), t(r.visit), t(r.file),
-            "" if r.monocyte_count is None else r.monocyte_count,
-            _fmt_number(r.hladr_abc), _fmt_number(r.hladr_abc_geomean),
-            "" if r.ferritin_ng_ml is None else f"{r.ferritin_ng_ml:g}",
-            r.phenotype, r.qc,
-            t(";".join(f.code for f in r.flags if f.severity != "info" or f.code == "gated_without_cd45")),
-            t(" | ".join(f.message for f in r.flags if f.severity == "fail")),
-            t(r.sha256 or ""), t(r.calibration_id or ""), t(r.ruleset), t(r.software_version),
-        ] + [t(extra.get(k, "")) for k in extra_cols])
-    return buf.getvalue()
-
-
 def _no_constant(name: str) -> float:
     """``json.loads(parse_constant=...)``: a record with NaN or Infinity is not strict JSON; refuse it."""
     raise ValueError(f"{name} is not a JSON number")
-
-
-def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
-                  started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None) -> None:
-    """Write results.csv, results.json, calibration.json and report.html into ``out`` (a staging folder).
-
-    ``timings`` (ms per stage) is completed with the report and write times and stored in results.json.
-    """
-    from .report import render_report
-
-    timings = dict(timings or {})
-    t0 = time.perf_counter()
-    report = render_report(results, cal_record, notes=notes)
-    timings["report"] = 1000.0 * (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    doc = {
-        "hladr_version": __version__,
-        "run_dir": run_dir,
-        "started_utc": started.isoformat(timespec="seconds"),
-        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "notes": notes,
-        "calibration": cal_record,
-        "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
-    }
-    write_atomic(out / "results.csv", results_csv(results))
-    write_atomic(out / "calibration.json", _strict_json(cal_record) + "\n")
-    write_atomic(out / "report.html", report)
-    timings["write"] = 1000.0 * (time.perf_counter() - t0)
-    doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
-    write_atomic(out / "results.json", _strict_json(doc) + "\n")
-
-
-def _strict_json(doc: dict) -> str:
-    """Strict JSON (no NaN/Infinity: JSON.parse fails on them); where a number was not finite it is
-    null, and ``non_finite_as_null`` lists those places so that a null is never taken for "absent"."""
-    nulled: list[str] = []
-    text = dumps_strict(doc, indent=2, default=json_default, nulled=nulled)
-    if nulled:
-        text = dumps_strict({**doc, "non_finite_as_null": nulled}, indent=2, default=json_default)
-    return text
-
-
-def format_table(results: list[SampleResult]) -> str:
-    """The readable table printed by ``hladr run``."""
-    head = ("sample", "monocytes", "HLA-DR AB/C", "ferritin", "phenotype", "QC", "flags")
-    rows = [head]
-    for r in results:
-        rows.append((
-            printable(r.sample_id),
-            "" if r.monocyte_count is None else f"{r.monocyte_count:,}",
-            "" if r.hladr_abc is None else f"{r.hladr_abc:,.0f}",
-            printable(r.ferritin_text + (f" {r.ferritin_unit}" if r.ferritin_unit else "")) or "-",
-            r.phenotype,
-            r.qc,
-            ";".join(f.code for f in r.flags if f.severity != "info"),
-        ))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-    lines = []
-    for k, row in enumerate(rows):
-        cells = [str(c).rjust(w) if i in (1, 2) else str(c).ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- the results store

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import HladrError
-from .safe_text import printable
+from .safe_text import printable, printable_lines
 
 __all__ = ["main", "main_cli"]
 
@@ -206,13 +206,13 @@ def _cmd_lots(args: argparse.Namespace) -> int:
 
     today = dt.date.today()
     if args.lots_command == "list":
-        print(lots.format_lot_table(lots.list_lots(), today=today))
+        print(printable_lines(lots.format_lot_table(lots.list_lots(), today=today)))  # lot files are user input
     elif args.lots_command == "show":
-        print(lots.format_lot(lots.find_lot(args.lot_id), today=today))
+        print(printable_lines(lots.format_lot(lots.find_lot(args.lot_id), today=today)))
     else:
         dest = lots.add_lot(args.file)
         lot = lots.read_lot_file(dest)
-        print(f"added lot {lot.id} ({lot.product}) as {dest}")
+        print(printable(f"added lot {lot.id} ({lot.product}) as {dest}"))
         if lot.expiry is None:
             print(f"warning: lot {lot.id} states no expiry date; it will never be reported as expired")
         elif lot.expired(today):
@@ -232,7 +232,7 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .describe import describe_file, format_description
-    from .safe_text import dumps_strict, printable_lines
+    from .safe_text import dumps_strict
 
     record = describe_file(args.file, dataset=args.dataset)
     print(dumps_strict(record, indent=2) if args.json else printable_lines(format_description(record)))
@@ -277,7 +277,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         features=args.scenario,
         sample_profiles=_sample_profiles(args.sample_profile or [], args.samples),
     )
-    print(f"wrote {len(run.files)} FCS files, worklist.csv and truth.csv to {args.out_dir}")
+    print(f"wrote {len(run.files)} FCS files, worklist.csv and truth.csv to {printable(args.out_dir)}")
     return EXIT_OK
 
 
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     except OSError as exc:  # a file or folder the OS refused (disk full, permissions, ...): the user's to fix
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"hladr {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(printable(f"hladr {args.command}: error: {exc.strerror or exc}{where}"), file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         print(f"hladr {args.command}: interrupted", file=sys.stderr)

@@ -57,7 +57,7 @@ def calibrate_file(
     if out:
         write_atomic(out, dumps_strict(record, indent=2, default=json_default) + "\n")
     if db:
-        print(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}"))
+        print(printable(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}")))
     return 0 if fit.accepted else 1
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ._atomic import write_atomic
 from .lots import LEVEL_NAMES
+from .safe_text import printable
 from .store import CalibrationPoint, StoreError, calibration_series, default_db_path
 from .westgard import BASELINE_N, DEFAULT_RULES, WESTGARD_RULES, QCLimits, Violation, estimate_limits, evaluate_westgard
 
@@ -153,10 +154,11 @@ def format_series(points: Sequence[CalibrationPoint], metrics: Sequence[HistoryM
             f"{'accepted':<8}" + "".join(f" {'MFI ' + n:>12}" for n in LEVEL_NAMES) + "  violations")
     lines = [head]
     for i, p in enumerate(points):
-        inst = f"{p.instrument or '?'} {p.serial or ''}".strip()
+        inst = printable(f"{p.instrument or '?'} {p.serial or ''}".strip())  # text of the FCS files: shown safe
+        lot = printable(p.lot_id)
         mfis = "".join(f" {_fmt(p.mfi(n), '12.1f'):>12}" for n in LEVEL_NAMES)
         lines.append(
-            f"{i:>3}  {p.date.isoformat():<10}  {inst[:22]:<22} {p.lot_id[:8]:<8} {_fmt(p.slope, '7.4f'):>7} "
+            f"{i:>3}  {p.date.isoformat():<10}  {inst[:22]:<22} {lot[:8]:<8} {_fmt(p.slope, '7.4f'):>7} "
             f"{_fmt(p.intercept, '9.4f'):>9} {_fmt(p.r2, '8.5f'):>8} {'yes' if p.accepted else 'NO':<8}{mfis}"
             + (f"  {', '.join(sorted(flags[i], key=list(WESTGARD_RULES).index))}" if i in flags else "")
         )
@@ -231,11 +233,14 @@ def calibration_history(
     points = _select(path, instrument, since, lot_id)
     metrics = history_metrics(points)
     first, last = points[0], points[-1]
-    machine = f"{first.instrument or 'unknown instrument'}" + (f" (SN {first.serial})" if first.serial else "")
+    # instrument, serial and lot ids come from the FCS files and lot records: no control characters on the
+    # terminal or in the chart (the same rule as the run's table, :mod:`hladr.safe_text`)
+    machine = printable(f"{first.instrument or 'unknown instrument'}"
+                        + (f" (SN {first.serial})" if first.serial else ""))
     period = f"{first.date.isoformat()} to {last.date.isoformat()}"
     n_rej = sum(not p.accepted for p in points)
     print(f"calibration history: {machine}, {period}, {len(points)} calibrations"
-          + (f" ({n_rej} rejected, not in the QC statistics)" if n_rej else "") + f"; store {path}")
+          + (f" ({n_rej} rejected, not in the QC statistics)" if n_rej else "") + f"; store {printable(path)}")
     print(format_series(points, metrics))
     print(f"QC limits (rules {', '.join(DEFAULT_RULES)}):")
     print(format_limits(metrics))
@@ -249,11 +254,11 @@ def calibration_history(
     else:
         print("Westgard: no violation")
 
-    lots = sorted({p.lot_id for p in points})
+    lots = sorted({printable(p.lot_id) for p in points})
     chart = [
         ChartMetric(
             key=m.key, title=m.title, ylabel=m.ylabel, dates=tuple(p.date for p in points), values=m.values,
-            in_qc=m.in_qc, lots=tuple(p.lot_id for p in points),
+            in_qc=m.in_qc, lots=tuple(printable(p.lot_id) for p in points),
             mean=m.limits.mean if m.limits else None, sd=m.limits.sd if m.limits else None,
             baseline_n=m.limits.n if m.limits else 0,
         )
@@ -268,5 +273,5 @@ def calibration_history(
     )
     out = Path(out_png) if out_png is not None else Path(DEFAULT_PNG)
     write_atomic(out, png, mode=0o644)
-    print(f"wrote {out}")
+    print(f"wrote {printable(out)}")
     return 1 if n_viol else 0

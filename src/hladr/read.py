@@ -303,7 +303,8 @@ def read_fcs(
         raise ReadError(f"{name}: not enough memory to read this file") from None
     except Exception as exc:  # safety net: a user's bad file must never give a traceback
         err = ReadError(
-            f"{name}: could not be decoded (unexpected {type(exc).__name__}: {one_line(exc, 120)})"
+            f"{name}: could not be decoded (unexpected {type(exc).__name__} in the reader; its text, which may "
+            "quote the file, is not shown)"
         )
         err.internal = True  # type: ignore[attr-defined]  # marks reader bugs for the tests
         raise err from exc

@@ -227,8 +227,12 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -> str:
-    """The run report as one HTML page (the sample figures as :func:`sample_figures` draws them)."""
+def render_report(results: list[SampleResult], cal: dict, *, notes: list[str], run_id: str | None = None) -> str:
+    """The run report as one HTML page (the sample figures as :func:`sample_figures` draws them).
+
+    ``run_id`` (the id shared by every file of the output set) is shown under the title and
+    kept in a ``<meta name="hladr-run-id">`` tag, so a reader can check the page is of the run it expects.
+    """
     def e(text: object) -> str:  # HTML-escaped, and no control/format characters (ANSI, bidi, NUL)
         return html.escape(printable(text))
 
@@ -247,14 +251,16 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str]) -
         )
     reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
+    run_meta = f'\n<meta name="hladr-run-id" content="{e(run_id)}">' if run_id else ""
+    run_line = f"\n<p>Run id: <code>{e(run_id)}</code></p>" if run_id else ""
     pngs = sample_figures(results)
     figures = "".join(f"<div>{_img(png, printable(r.sample_id))}</div>" for r, png in zip(results, pngs, strict=True))
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>
+<html lang="en"><head><meta charset="utf-8"><title>hladr run report</title>{run_meta}
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px}} tr.fail{{background:#fdd}}
 tr.warn{{background:#ffd}}</style></head><body>
-<h1>hladr run report</h1>
+<h1>hladr run report</h1>{run_line}
 <h2>Calibration</h2>{img}<ul>{reasons}</ul>
 <h2>Samples</h2>
 <table><tr><th>sample</th><th>file</th><th>monocytes</th><th>HLA-DR AB/C</th><th>ferritin</th>

@@ -41,18 +41,22 @@ __all__ = [
     "PROVENANCE_COLUMNS",
     "WORKLIST_COLUMNS",
     "RESERVED_COLUMNS",
+    "RUN_ID_COLUMN",
     "MAX_WORKLIST_BYTES",
 ]
 
-# results.csv: the SPEC.md section 5 columns, then provenance, then the worklist's extra columns
+# results.csv: the SPEC.md section 5 columns, then provenance, the worklist's extra columns, then run_id
 SPEC_RESULT_COLUMNS = (
     "sample_id", "subject_id", "visit", "file", "monocyte_count", "hladr_abc",
     "hladr_abc_geomean", "ferritin_ng_ml", "phenotype", "qc", "flags",
 )
 PROVENANCE_COLUMNS = ("qc_reasons", "sha256", "calibration_id", "ruleset", "software_version")
+# the id shared by every file of one output set: results.csv's last column (after the extra columns)
+RUN_ID_COLUMN = "run_id"
 WORKLIST_COLUMNS = ("file", "role", "sample_id", "subject_id", "visit", "ferritin", "ferritin_unit", "gates")
 # output columns that only hladr fills: a worklist column of that name would shadow or forge them
-RESERVED_COLUMNS = tuple(c for c in SPEC_RESULT_COLUMNS + PROVENANCE_COLUMNS if c not in WORKLIST_COLUMNS)
+RESERVED_COLUMNS = tuple(c for c in (*SPEC_RESULT_COLUMNS, *PROVENANCE_COLUMNS, RUN_ID_COLUMN)
+                         if c not in WORKLIST_COLUMNS)
 MAX_WORKLIST_BYTES = 16 * 2**20  # a day's worklist is a few kB; a larger file is not a worklist
 _DELIMITERS = (",", ";", "\t")
 

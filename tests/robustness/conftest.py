@@ -6,7 +6,6 @@ locks, arguments, hostile input), not about its numbers.
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -53,11 +52,10 @@ def sim_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def clean_rows(sim_run, tmp_path_factory) -> dict[str, dict[str, str]]:
-    """results.csv rows of the unmodified run, by file."""
-    from robust_helpers import run_cli
+    """results.csv rows of the unmodified run, by file (without ``run_id``: see ``robust_helpers.result_rows``)."""
+    from robust_helpers import result_rows, run_cli
 
     out = tmp_path_factory.mktemp("robust_clean_rows") / "out"
     rc, _, err = run_cli(["run", str(sim_run), "--out", str(out), "--quiet"])
     assert rc == 0, err
-    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
-        return {r["file"]: r for r in csv.DictReader(fh)}
+    return result_rows(out)

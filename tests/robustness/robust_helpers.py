@@ -46,9 +46,9 @@ def strict_json(path: Path) -> object:
 
 
 def result_rows(out: Path) -> dict[str, dict[str, str]]:
-    """results.csv rows by file."""
+    """results.csv rows by file, without the ``run_id`` column (every run has its own: rows of two runs compare)."""
     with open(out / "results.csv", newline="", encoding="utf-8") as fh:
-        return {r["file"]: r for r in csv.DictReader(fh)}
+        return {r["file"]: {k: v for k, v in r.items() if k != "run_id"} for r in csv.DictReader(fh)}
 
 
 def write_worklist(path: Path, lines: list[str], header: str = WORKLIST_HEADER) -> Path:

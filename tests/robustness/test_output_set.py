@@ -16,7 +16,7 @@ import os
 import shutil
 
 import pytest
-from _helpers import clean_error
+from _helpers import clean_error, without_run_id
 
 import hladr.batch as batch
 from hladr.cli import main
@@ -45,13 +45,15 @@ def _which_set(folder, sets: dict[str, bytes]) -> str:
     names = {p.name for p in folder.iterdir()}
     assert set(OUTPUTS) <= names, f"{folder}: incomplete set {sorted(names)}"
     assert not [n for n in names if n.endswith(".tmp")], f"{folder}: temporary files {sorted(names)}"
-    csv_bytes = (folder / "results.csv").read_bytes()
+    csv_bytes = without_run_id(folder / "results.csv")  # each run has its own id: compare the rest
     match = [k for k, v in sets.items() if v == csv_bytes]
     assert match, f"{folder}: results.csv is neither set's"
-    n_rows = len(list(csv.DictReader(io.StringIO(csv_bytes.decode()))))
+    rows = list(csv.DictReader(io.StringIO((folder / "results.csv").read_text())))
     doc = json.loads((folder / "results.json").read_text())
-    assert len(doc["samples"]) == n_rows, f"{folder}: results.json ({len(doc['samples'])}) vs csv ({n_rows})"
-    json.loads((folder / "calibration.json").read_text())
+    assert len(doc["samples"]) == len(rows), f"{folder}: results.json ({len(doc['samples'])}) vs csv ({len(rows)})"
+    # one run id across the set (a reader can tell two runs apart)
+    ids = {r["run_id"] for r in rows} | {doc["run_id"], json.loads((folder / "calibration.json").read_text())["run_id"]}
+    assert len(ids) == 1 and doc["run_id"] in (folder / "report.html").read_text(), f"{folder}: run ids {ids}"
     return match[0]
 
 
@@ -93,7 +95,7 @@ def test_interrupted_switch_never_mixes_old_and_new(clean_outputs, run_copy, tmp
     monkeypatch.setattr(batch, "_analyse_all", capture)
     ref_b = tmp_path / "ref_b"
     assert main(["run", str(run_copy), "--out", str(ref_b), "--quiet"]) in (0, 1)
-    sets = {"old": (clean_outputs / "results.csv").read_bytes(), "new": (ref_b / "results.csv").read_bytes()}
+    sets = {"old": without_run_id(clean_outputs / "results.csv"), "new": without_run_id(ref_b / "results.csv")}
     assert sets["old"] != sets["new"]
     # the same analysis again, without its cost: only the writing is under test
     monkeypatch.setattr(batch, "_analyse_all", lambda inputs, *a, **k: list(captured["results"]))
@@ -148,7 +150,7 @@ def test_rerun_moves_the_previous_set_aside(clean_outputs, small_run, tmp_path, 
         assert (aside[0] / name).read_bytes() == (clean_outputs / name).read_bytes(), name
     assert (aside[0] / "my_notes.txt").read_text() == "kept\n"
     assert aside[0].name in err
-    assert (out / "results.csv").read_bytes() == (clean_outputs / "results.csv").read_bytes()
+    assert without_run_id(out / "results.csv") == without_run_id(clean_outputs / "results.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", aside[0].name])
 
 
@@ -168,5 +170,5 @@ def test_an_empty_existing_folder_is_used(small_run, clean_outputs, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     assert main(["run", str(small_run), "--out", str(out), "--quiet"]) in (0, 1)
-    assert (out / "results.csv").read_bytes() == (clean_outputs / "results.csv").read_bytes()
+    assert without_run_id(out / "results.csv") == without_run_id(clean_outputs / "results.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

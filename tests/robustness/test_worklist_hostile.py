@@ -101,7 +101,7 @@ def test_allow_outside_run_dir_reads_it_and_records_the_full_path(sim_run, tmp_p
 
 # --------------------------------------------------------------------------- item 4: shadowing columns
 @pytest.mark.parametrize("column", ["sha256", "calibration_id", "ruleset", "software_version", "qc_reasons",
-                                    "qc", "phenotype", "hladr_abc", "flags", "monocyte_count", "SHA256 "])
+                                    "qc", "phenotype", "hladr_abc", "flags", "monocyte_count", "SHA256 ", "run_id"])
 def test_a_column_named_like_an_output_column_is_refused(tmp_path, column):
     wl = write_worklist(tmp_path / "wl.csv", ["P001_HLADR.fcs,sample,P001,S,D1,10,ng/mL,forged"],
                         header=WORKLIST_HEADER + f",{column}")
@@ -113,8 +113,8 @@ def test_reserved_columns_cover_every_output_column_hladr_fills():
     from hladr.batch import RESULT_COLUMNS
 
     assert set(RESERVED_COLUMNS) == set(RESULT_COLUMNS + ["qc_reasons", "sha256", "calibration_id", "ruleset",
-                                                          "software_version"]) - {"sample_id", "subject_id",
-                                                                                  "visit", "file"}
+                                                          "software_version", "run_id"]) - {"sample_id", "subject_id",
+                                                                                            "visit", "file"}
 
 
 def test_a_forged_provenance_column_stops_the_run(sim_run, tmp_path):
