@@ -393,7 +393,7 @@ def fit_monocyte_gate(
     is_mono = np.zeros(fit.weights.size, dtype=bool)
     is_mono[list(mono.components)] = True
     fit = gp.robust_components(fit, is_mono, Xs)
-    is_mono = gp.scatter_consistent(fit, is_mono)
+    is_mono = gp.scatter_consistent(fit, is_mono, Xs)
     fit, is_mono = gp.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, has_cd45=has_cd45)
     d = X.shape[1]
     from scipy.stats import chi2

@@ -305,25 +305,33 @@ def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray) -> Mixt
     return MixtureFit(weights=fit.weights, means=means, covariances=covs)
 
 
-def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray) -> np.ndarray:
+def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``is_mono`` without the monocyte components whose scatter is not the monocytes'.
 
     A component joined by its CD14 can be mostly aggregates (two cells' FSC and SSC, no
-    component of their own) with some monocytes: its robust estimate stays the aggregates'
-    spread. The heaviest monocyte component is the core; another one stays only when its FSC
-    and SSC means lie within 2 SD of the core's and its FSC and SSC spreads are at most twice
-    the core's.
+    component of their own) with some monocytes: its robust estimate keeps the aggregates'
+    spread. The monocytes' scatter is the robust (MCD) estimate of the rows of ``X`` that all
+    monocyte components hold together (aggregates are a minority there); a component stays
+    when its FSC and SSC means lie within 2 SD of it and its FSC and SSC spreads are at most
+    twice its own.
     """
     idx = np.flatnonzero(is_mono)
     if idx.size < 2:
         return is_mono
-    core = idx[np.argmax(fit.weights[idx])]
+    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
+    rows = X[np.isin(np.argmax(lp, axis=1), idx)]
+    if rows.shape[0] < 10 * X.shape[1]:
+        return is_mono
+    m, C = trimmed_gaussian(rows)
+    sd0 = np.sqrt(np.diag(C))
     sd = np.sqrt(np.diagonal(fit.covariances, axis1=1, axis2=2))
     out = is_mono.copy()
     for j in idx:
         for f in (I_SSC, I_FSC):
-            if abs(fit.means[j, f] - fit.means[core, f]) > 2.0 * sd[core, f] or sd[j, f] > 2.0 * sd[core, f]:
+            if abs(fit.means[j, f] - m[f]) > 2.0 * sd0[f] or sd[j, f] > 2.0 * sd0[f]:
                 out[j] = False
+    if not out.any():  # no component has the monocytes' scatter: leave the naming to the checks
+        return is_mono
     return out
 
 
