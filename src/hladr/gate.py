@@ -23,7 +23,7 @@ Notes
    and never cuts into the monocytes.
 5. the self-check (:mod:`hladr.gate_check`): a second, independent estimate and
    the plausibility of the population, judged on a uniform draw of up to
-   200,000 of the tube's events; a gate that fails it is a GateFailure.
+   100,000 of the tube's events; a gate that fails it is a GateFailure.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _BLOCK = 1 << 18  # rows per block of the passes over every event (small tempora
 _POOL = 40_000  # on-scale events drawn for the fits
 # on-scale events on which the self-check compares the two gates (the whole tube up to this size):
 # a median of a few hundred monocytes with a broad or bimodal HLA-DR moves by 5-10 % between draws
-_CHECK_POOL = 200_000
+_CHECK_POOL = 100_000
 
 
 @dataclass(frozen=True)
