@@ -17,7 +17,7 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
-# exit 1 means that a sample failed its QC: the example holds two septic tubes that do, on purpose
+# exit 1 means that a sample failed its QC: the example holds a monocytopenic septic tube that does, on purpose
 demo: install
 	$(BIN)/hladr run example_fcs --out results/example || test $$? -eq 1
 
