@@ -11,6 +11,9 @@ gates), and compares every sample with the simulator's truth:
   against the CD14-bright ones (classical + intermediate), which is what the gate takes;
 - <1000 / fail>=1000: tubes whose true monocytes are fewer than 1000 (SPEC.md: fail, whatever
   the gate does) and the gate's fails among the others, with their reasons;
+- checks: fail/right/wrong: tubes refused by the gate's self-check, and among them those whose
+  refused gate would have been within 5 % of the truth (false alarms) or more than 10 % off
+  (catches), judged by re-fitting the gate without its checks;
 - wrong calls: a phenotype other than ``indeterminate`` that differs from the expected one
   (a failed tube called MALS from ferritin alone is right when ferritin says MALS);
 - the self-check figures: the two independent gates' overlap (Jaccard) and median HLA-DR ratio.
@@ -43,6 +46,45 @@ def _analyse(run_dir: Path, out_dir: Path, workers: int) -> dict[str, dict]:
     return {r["sample_id"]: r for r in results["samples"]}
 
 
+_CHECK_CODES = {"monocytes_implausible", "monocytes_not_separated", "monocytes_hladr_negative", "gates_disagree"}
+
+
+def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
+    """For a tube whose gate failed its self-check: what that gate would have reported, as the
+    error of its median compensated PE against the true monocytes' (None when no gate was drawn).
+
+    Tells the checks' false alarms (a right gate refused) from their catches (a wrong gate refused).
+    """
+    import numpy as np
+
+    from hladr import gate_check
+    from hladr._truth_events import read_truth_events
+    from hladr.channels import find_panel
+    from hladr.compensate import compensate, spillover_of
+    from hladr.gate import fit_monocyte_gate
+    from hladr.read import read_events
+
+    judged = gate_check.check_gate
+
+    def passing(*a, **kw):
+        return gate_check.Verdict(judged(*a, **kw).figures, None)
+
+    ev = read_events(str(fcs))
+    panel = find_panel(ev)
+    ev = compensate(ev, spillover_of(ev))
+    gate_check.check_gate = passing
+    try:
+        gate = fit_monocyte_gate(ev, panel)
+    finally:
+        gate_check.check_gate = judged
+    if not gate:
+        return None
+    mask = gate.apply(ev).mask
+    truth = read_truth_events(truth_npz)["labels"] == "monocyte"
+    pe = ev.data[:, ev.index(panel.hladr)].astype(float)
+    return float(np.median(pe[mask]) / np.median(pe[truth]) - 1) if mask.any() else None
+
+
 def _rows(profile: str, inst: str, seed: int, args, tmp: Path) -> list[dict]:
     from hladr.simulate import simulate_run
 
@@ -59,6 +101,10 @@ def _rows(profile: str, inst: str, seed: int, args, tmp: Path) -> list[dict]:
         bright = sub.get("classical", 0) + sub.get("intermediate", 0) or t["n_monocytes"]
         checks = (r.get("gate") or {}).get("checks") or {}
         fail_codes = [f["code"] for f in r["flags"] if f["severity"] == "fail"]
+        unchecked = None
+        if _CHECK_CODES & set(fail_codes):
+            stem = Path(r["file"]).stem
+            unchecked = _unchecked_error(run_dir / r["file"], run_dir / "truth_events" / f"{stem}.npz")
         rows.append({
             "profile": profile, "instrument": inst, "seed": seed, "sample_id": s["sample_id"],
             "true_abc": t["hladr_abc"], "abc": r["hladr_abc"], "qc": r["qc"], "fail": fail_codes,
@@ -66,6 +112,7 @@ def _rows(profile: str, inst: str, seed: int, args, tmp: Path) -> list[dict]:
             "phenotype": r["phenotype"], "expected": s["expected_phenotype"],
             "jaccard": checks.get("agreement_jaccard"), "median_ratio": checks.get("agreement_median_ratio"),
             "monocyte_fraction_of_leukocytes": t.get("monocyte_fraction_of_leukocytes"),
+            "unchecked_error": unchecked,
         })
     return rows
 
@@ -94,6 +141,10 @@ def _summary(rows: list[dict]) -> dict:
         "tubes_below_1000": len(few), "below_1000_reported": sum(r["abc"] is not None for r in few),
         "tubes_1000_plus": len(enough), "fail_1000_plus": sum(r["abc"] is None for r in enough),
         "fail_reasons_1000_plus": dict(Counter(c for r in enough if r["abc"] is None for c in r["fail"])),
+        # the self-check's fails: the refused gate was right (within 5 %: a false alarm) or wrong (> 10 %)
+        "check_fails": sum(bool(_CHECK_CODES & set(r["fail"])) for r in rows),
+        "check_false_alarms": sum(r["unchecked_error"] is not None and abs(r["unchecked_error"]) <= 0.05 for r in rows),
+        "check_catches": sum(r["unchecked_error"] is not None and abs(r["unchecked_error"]) > 0.10 for r in rows),
         "wrong_calls": len(wrong), "wrong": [(r["profile"], r["instrument"], r["seed"], r["sample_id"],
                                              r["phenotype"], r["expected"]) for r in wrong],
         "median_jaccard": statistics.median(jac) if jac else None,
@@ -104,7 +155,8 @@ def _summary(rows: list[dict]) -> dict:
 def _table(groups: dict[tuple[str, str], dict]) -> str:
     head = (f"{'profile':14s} {'instrument':9s} {'tubes':>5s} {'fail':>4s} {'reported':>8s} {'<=5%':>6s} "
             f"{'<=10%':>6s} {'worst':>7s} {'count<=15%':>10s} {'(CD14+)':>8s} {'wrong':>5s} {'agree J':>7s} "
-            f"{'dMed':>6s} {'<1000':>5s} {'fail>=1000':>10s}  fail reasons (tubes with >= 1000 true monocytes)")
+            f"{'dMed':>6s} {'<1000':>5s} {'fail>=1000':>10s} {'checks: fail/right/wrong':>24s}  "
+            "fail reasons (tubes with >= 1000 true monocytes)")
     lines = [head, "-" * len(head)]
     for (p, i), s in groups.items():
         worst = "-" if s["worst_error"] is None else f"{s['worst_error']:.1%}"
@@ -114,7 +166,9 @@ def _table(groups: dict[tuple[str, str], dict]) -> str:
             f"{p:14s} {i:9s} {s['tubes']:5d} {s['fail']:4d} {s['reported']:8d} {s['within_5pct']:6d} "
             f"{s['within_10pct']:6d} {worst:>7s} {s['count_within_15pct']:10d} {s['count_bright_within_15pct']:8d} "
             f"{s['wrong_calls']:5d} {jac:>7s} {dm:>6s} {s['tubes_below_1000']:5d} "
-            f"{s['fail_1000_plus']:4d}/{s['tubes_1000_plus']:<5d}  {s['fail_reasons_1000_plus']}")
+            f"{s['fail_1000_plus']:4d}/{s['tubes_1000_plus']:<5d} "
+            f"{s['check_fails']:14d}/{s['check_false_alarms']:4d}/{s['check_catches']:<4d}  "
+            f"{s['fail_reasons_1000_plus']}")
     return "\n".join(lines)
 
 
