@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/fuzz_reader.py [--cases 2400] [--seed 12] [--corpus DIR] [--show 10]
+    python benchmarks/fuzz_reader.py [--cases 2400] [--seeds 12,13,14,15,16] [--corpus DIR] [--show 10]
 
-Prints, per outcome (read right / refused / changed / misread / traceback / hang),
+Prints, for each seed and then in total, per outcome (read right / refused / changed / misread / traceback / hang),
 how many mutants ended so, the mutation kinds behind each misread, and the peak
 memory of the process. "changed" means the reader did what the mutant declares
 (a keyword value edited, a DATA byte flipped), checked against the clean file
@@ -64,9 +64,9 @@ def seeds(corpus: Path | None, work: Path) -> list[Path]:
     return files + simulated_files(work / "sim")
 
 
-def run(cases: int, seed: int, corpus: Path | None, show: int) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="hladr_fuzz_"))
-    files = seeds(corpus, work)
+def run(
+    cases: int, seed: int, corpus: Path | None, show: int, files: list[Path], work: Path, dump=None  # noqa: ANN001
+) -> dict:
     real = [f for f in files if corpus and str(f).startswith(str(corpus))]
     counts: collections.Counter = collections.Counter()
     misread_kinds: collections.Counter = collections.Counter()
@@ -76,7 +76,7 @@ def run(cases: int, seed: int, corpus: Path | None, show: int) -> dict:
     per_file = max(1, cases // len(files))
     for i, path in enumerate(files):
         buf = path.read_bytes()
-        clean = fm.clean_events(path)
+        clean = clean_of(path)
         rng = random.Random(f"{seed}:{path.name}")
         for k in range(per_file):
             mutant, label, edits = fm.mutate(buf, rng)
@@ -84,6 +84,8 @@ def run(cases: int, seed: int, corpus: Path | None, show: int) -> dict:
                 mutant, clean, f"m{i}_{k}{path.suffix}", work, label=label, edits=edits, source=buf
             )
             counts[outcome] += 1
+            if dump is not None:
+                dump.write(f"{seed}\t{path.name}\t{k}\t{label}\t{outcome}\t{detail[:200]}\n")
             if " & " not in label:
                 by_kind[label.split(":", 1)[0]][outcome] += 1
             if outcome in ("misread", "traceback", "hang"):
@@ -107,16 +109,52 @@ def run(cases: int, seed: int, corpus: Path | None, show: int) -> dict:
     return {"counts": dict(counts), "peak_mb": peak_mb, "files": len(files), "real": len(real)}
 
 
+_CLEAN: dict[Path, object] = {}
+
+
+def clean_of(path: Path):
+    if path not in _CLEAN:
+        _CLEAN[path] = fm.clean_events(path)
+    return _CLEAN[path]
+
+
+OUTCOMES = ("right", "refused", "changed", "misread", "traceback", "hang")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=2400)
-    ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--cases", type=int, default=2400, help="mutants per seed")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 12)")
+    ap.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     ap.add_argument("--corpus", default=os.environ.get("HLADR_CORPUS", str(HERE.parents[1] / "shared" / "realdata")))
-    ap.add_argument("--show", type=int, default=10)
+    ap.add_argument("--show", type=int, default=10, help="misread/traceback/hang examples shown per seed")
+    ap.add_argument("--dump", default=None, help="write one tab-separated line per mutant to this file")
     args = ap.parse_args()
+    if args.seeds:
+        seed_list = [int(s) for s in args.seeds.split(",") if s.strip()]
+    else:
+        seed_list = [args.seed if args.seed is not None else 12]
     corpus = Path(args.corpus) if Path(args.corpus).is_dir() else None
-    result = run(args.cases, args.seed, corpus, args.show)
-    bad = sum(result["counts"].get(k, 0) for k in ("misread", "traceback", "hang"))
+    work = Path(tempfile.mkdtemp(prefix="hladr_fuzz_"))
+    files = seeds(corpus, work)
+    total: collections.Counter = collections.Counter()
+    rows = []
+    dump = open(args.dump, "w") if args.dump else None  # noqa: SIM115
+    for seed in seed_list:
+        result = run(args.cases, seed, corpus, args.show, files, work, dump)
+        total.update(result["counts"])
+        rows.append((seed, result))
+        print()
+    if len(seed_list) > 1:
+        print(f"{'seed':>6s} " + " ".join(f"{k:>9s}" for k in OUTCOMES) + "  peak MB")
+        for seed, result in rows:
+            c = result["counts"]
+            print(f"{seed:>6d} " + " ".join(f"{c.get(k, 0):>9d}" for k in OUTCOMES) + f"  {result['peak_mb']:7.0f}")
+        print(f"{'total':>6s} " + " ".join(f"{total[k]:>9d}" for k in OUTCOMES)
+              + f"  {max(r['peak_mb'] for _, r in rows):7.0f}")
+    if dump is not None:
+        dump.close()
+    bad = sum(total.get(k, 0) for k in ("misread", "traceback", "hang"))
     return 1 if bad else 0
 
 

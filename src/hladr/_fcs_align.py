@@ -30,6 +30,7 @@ those are counted by ``benchmarks/fuzz_reader.py``.
 
 from __future__ import annotations
 
+import binascii
 import re
 
 import numpy as np
@@ -38,7 +39,7 @@ from ._fcs_layout import Layout
 from ._fcs_parse import Buffer, RawDataset, kw_opt_int
 from .errors import ReadError
 
-__all__ = ["ALIGNMENT", "SHORT_TAIL", "check_tail", "check_alignment"]
+__all__ = ["ALIGNMENT", "SHORT_TAIL", "check_tail", "check_alignment", "check_crc", "crc_candidates"]
 
 #: Unexplained bytes after DATA shorter than this are refused (the end of DATA pushed out by an
 #: insertion); the corpus's shortest unexplained tail is 74 bytes (FlowIO's offset discrepancy
@@ -64,6 +65,10 @@ ALIGNMENT: dict[str, float] = {
 }
 
 _PAD = b" \x00\r\n\t\x1a"
+# segments that may follow DATA, recognised by their first bytes (a ZIP archive: cyflow_cube_8.fcs;
+# another dataset's HEADER), looked for this many bytes either side of DATA's end
+_SIGNATURES = (b"PK\x03\x04", b"FCS2.0    ", b"FCS3.0    ", b"FCS3.1    ", b"FCS3.2    ")
+_SIGNATURE_REACH = 16
 _CRC = re.compile(rb"[ \x00\r\n\t\x1a]*[0-9A-Fa-f]{8}[ \x00\r\n\t\x1a]*\Z")
 _HEX8 = re.compile(rb"[0-9A-Fa-f]{8}\Z")
 
@@ -115,11 +120,76 @@ def check_tail(buf: Buffer, ds: RawDataset, layout: Layout, next_offset: int | N
                 "follows it: DATA runs over its end (bytes cut inside DATA?); re-export the file"
             )
         return stop - end
-    if stop - end >= SHORT_TAIL or _CRC.match(tail):
+    if _CRC.match(tail):
+        if ds.version.startswith("3") and stop - end <= SHORT_TAIL:
+            check_crc(buf, ds, end, tail, name)
+        return stop - end
+    if stop - end >= SHORT_TAIL:
+        _check_signature(buf, end, name)
         return stop - end
     raise ReadError(
         f"{name}: {stop - end} bytes after DATA are neither padding nor a CRC field: DATA was shifted "
         "(bytes inserted into or cut from it?) and its events would be read misaligned; re-export the file"
+    )
+
+
+def _check_signature(buf: Buffer, end: int, name: str) -> None:
+    """Refuse when a known segment signature lies a few bytes off DATA's end (a cut or an insertion).
+
+    cyflow_cube_8.fcs has a ZIP archive ("PK\\x03\\x04") right after DATA; a byte cut near the end of
+    DATA moved it one byte back, and the alignment check does not see the last 20 events.
+    """
+    near = bytes(buf[max(0, end - _SIGNATURE_REACH) : end + _SIGNATURE_REACH + 8])
+    base = max(0, end - _SIGNATURE_REACH)
+    for sig in _SIGNATURES:
+        at = near.find(sig)
+        if at >= 0 and base + at != end:
+            raise ReadError(
+                f"{name}: the segment after DATA starts {base + at - end:+d} bytes off DATA's end: DATA was "
+                "shifted (bytes inserted into or cut from it?); re-export the file"
+            )
+
+
+def crc_candidates(buf: Buffer, offset: int, data_end: int, field_at: int) -> set[int]:
+    """CRC-16-CCITT values (polynomial 0x1021, start 0 or 0xFFFF) a writer may have put after DATA.
+
+    Over the dataset's bytes from its HEADER through the last byte of DATA, or
+    through the last byte before the field (padding included).
+    """
+    out = set()
+    for stop in {data_end, field_at}:
+        for start_value in (0, 0xFFFF):
+            out.add(binascii.crc_hqx(buf[offset:stop], start_value))
+    return out
+
+
+def check_crc(buf: Buffer, ds: RawDataset, data_end: int, tail: bytes, name: str) -> None:
+    """Refuse a dataset whose non-zero FCS 3.1 CRC field does not match its bytes (``tail`` holds the field).
+
+    FCS 3.x puts a CRC-16-CCITT of the dataset in 8 ASCII characters after
+    DATA, "00000000" when not computed (no corpus file computes one). The value
+    is accepted read as hexadecimal or as decimal, and in any of the variants
+    of :func:`crc_candidates`: a wrong 16-bit CRC matches one of them by chance
+    about once in 8,000 files; a flipped bit never does.
+
+    Raises
+    ------
+    ReadError
+        The field is not zero and matches no variant.
+    """
+    field = tail.strip(_PAD)
+    if not field.strip(b"0"):
+        return
+    readings = {int(field, 16)}
+    if field.isdigit():
+        readings.add(int(field))
+    readings = {v for v in readings if v <= 0xFFFF}
+    field_at = data_end + tail.index(field)
+    if readings & crc_candidates(buf, ds.offset, data_end, field_at):
+        return
+    raise ReadError(
+        f"{name}: the CRC after DATA does not match the file's bytes (DATA or TEXT changed after the file "
+        "was written, or a CRC of a kind hladr does not know); re-export the file"
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ._fcs_parse import HEADER_LEN, RawDataset, _clip, kw_opt_int
+from ._fcs_parse import HEADER_LEN, Buffer, RawDataset, _clip, kw_opt_int
 from .errors import ReadError
 
 __all__ = ["Layout", "resolve_layout"]
@@ -237,6 +237,7 @@ def resolve_layout(
     name: str,
     *,
     allow_tot_mismatch: bool = False,
+    buf: Buffer | None = None,
 ) -> Layout:
     """Decide where DATA is and how it is encoded, before touching it.
 
@@ -246,9 +247,12 @@ def resolve_layout(
     less than one event (padding). A segment with room for more or fewer events
     than $TOT, or declared past the end of the file, is not read: that is how a
     wrong $TOT/$PAR/$PnB or a shifted segment shows, and reading it would give
-    wrong numbers. Segments overlapping TEXT are impossible and dropped. Ties go to the segment
-    that starts right after TEXT/ANALYSIS (CyAn: the TEXT offset is 46 bytes off
-    and splits events), then to TEXT for FCS 3.x and HEADER for FCS 2.0. A
+    wrong numbers. Segments overlapping TEXT are impossible and dropped. When
+    HEADER and TEXT disagree, only a segment that starts right after
+    TEXT/ANALYSIS/STEXT is read (CyAn: the TEXT offset is 46 bytes off, splits
+    events and still fits $TOT); otherwise the file is refused. Ties go to the
+    segment that starts right after TEXT/ANALYSIS, then to TEXT for FCS 3.x and
+    HEADER for FCS 2.0. A
     segment shorter than $TOT events is an error unless ``allow_tot_mismatch``.
     Only integers are computed here, so a file claiming billions of events is
     rejected without allocating anything. ``allow_tot_mismatch`` reads the
@@ -267,7 +271,7 @@ def resolve_layout(
         quirks.append("header_text_offset_mismatch")
     if dec.ascii_delimited:
         return _ascii_delimited(buf_len, ds, dec, seg, quirks, name)
-    return _binary(buf_len, ds, dec, seg, quirks, name, allow_tot_mismatch)
+    return _binary(buf_len, ds, dec, seg, quirks, name, allow_tot_mismatch, buf)
 
 
 def _overlaps_text(ds: RawDataset, start: int, length: int) -> bool:
@@ -283,12 +287,21 @@ def _binary(
     quirks: list[str],
     name: str,
     allow_tot_mismatch: bool,
+    buf: Buffer | None = None,
 ) -> Layout:
     best = None  # (key, start, end, storage, wbytes, iquirk, quirk, n_events, need)
     misfits = []  # (rank, avail, start, end, storage, wbytes, iquirk, need): no $TOT events
     interps = _interpretations(dec)
+    detached = []  # candidates left out: HEADER and TEXT disagree and they do not start after TEXT
     for rank, (_source, start, end) in enumerate(seg.cands):
         if start < ds.offset + HEADER_LEN or end < start - 1:
+            continue
+        if seg.mismatch and not _follows_segment(buf, seg.ends, start):
+            # HEADER and TEXT disagree: the one that holds $TOT events is proven only where it starts
+            # right after TEXT (or ANALYSIS/STEXT), padding between allowed, as in all four corpus files
+            # that disagree (CyAn, Accuri C6, FlowIO's discrepancy examples). CyAn's TEXT offset is 46
+            # bytes into DATA and also fits $TOT: with its HEADER offset damaged it would be read misaligned.
+            detached.append((start, end))
             continue
         seg_len = end - start + 1
         avail = max(0, min(seg_len, buf_len - start))
@@ -326,6 +339,12 @@ def _binary(
             if best is None or key < best[0]:
                 best = (key, start, end, storage, wbytes, iquirk, q, n_ev, need)
     if best is None:
+        if detached and not misfits:
+            start, end = detached[0]
+            raise ReadError(
+                f"{name}: HEADER and TEXT give different DATA offsets and the segment at {start}-{end} does "
+                "not start right after TEXT: which one holds the events cannot be proven; re-export the file"
+            )
         return _no_fit(buf_len, dec, seg, misfits, quirks, name, allow_tot_mismatch)
     _, start, end, storage, wbytes, iquirk, q, n_ev, need = best
     quirks += [x for x in (q, iquirk) if x]
@@ -351,6 +370,16 @@ def _binary(
         flowio_offsets=seg.flowio_pair == (start, end) and q is None,
         channel_types=dec.channel_types,
     )
+
+
+def _follows_segment(buf: Buffer | None, ends: frozenset[int], start: int) -> bool:
+    """Whether ``start`` is right after a segment end, or after NUL/blank padding that follows one."""
+    if (start - 1) in ends:
+        return True
+    before = [e for e in ends if e < start]
+    if buf is None or not before:
+        return False
+    return not bytes(buf[max(before) + 1 : start]).strip(b" \x00")
 
 
 def _events_in(nbytes: int, storage: str, bits: Sequence[int], wbytes: Sequence[int]) -> int:

@@ -82,6 +82,7 @@ __all__ = [
     "RawDataset",
     "Channel",
     "scan_datasets",
+    "dataset_at",
     "choose_default_dataset",
     "lmd_companion_keywords",
     "channel_table",
@@ -312,6 +313,14 @@ def scan_datasets(buf: Buffer, name: str) -> list[RawDataset]:
         datasets[-1] = _with_quirk(cur, "nextdata_invalid_ignored")
         break
     return datasets
+
+
+def dataset_at(buf: Buffer, offset: int, name: str) -> RawDataset | None:
+    """The dataset whose HEADER and TEXT parse at ``offset``, or None (not a dataset there)."""
+    try:
+        return _parse_one(buf, offset, 0, name)
+    except ReadError:
+        return None
 
 
 def _with_quirk(ds: RawDataset, quirk: str) -> RawDataset:

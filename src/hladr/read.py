@@ -78,6 +78,7 @@ import numpy as np
 from . import _fcs_align as fa
 from . import _fcs_decode as fd
 from . import _fcs_layout as fl
+from . import _fcs_locate as floc
 from . import _fcs_parse as fp
 from . import _fcs_spillover as fs
 from . import _fcs_verify as fv
@@ -342,7 +343,8 @@ def _read(
         )
     try:
         return _read_dataset(
-            buf, sha256, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch, threads
+            buf, sha256, datasets, index, quirks, name, str(p), engine, allow_tot_mismatch, threads,
+            default=dataset is None,
         )
     except ReadError as exc:
         if dataset is not None or index == 1:
@@ -366,12 +368,15 @@ def _read_dataset(
     engine: str,
     allow_tot_mismatch: bool,
     threads: int | None = 1,
+    default: bool = False,
 ) -> tuple[Events, ReadReport]:
     companion = "lmd_fcs3_dataset_chosen" in quirks
-    ds, kw, layout, ds_quirks = _locate(buf, datasets, index, name, allow_tot_mismatch, companion)
+    ds, kw, layout, ds_quirks = floc.locate(buf, datasets, index, name, allow_tot_mismatch, companion)
     quirks = [*ds_quirks, *quirks, *layout.quirks]
     # before decoding: DATA may be decoded over the buffer
     nxt = datasets[index].offset if index < len(datasets) else None
+    if nxt is None and default:
+        floc.check_unchained(buf, ds, layout.start + layout.nbytes, name)
     if fa.check_tail(buf, ds, layout, nxt, name):
         fa.check_alignment(buf, layout, name)
     channels, q = fp.channel_table(kw, layout.n_par, name)
@@ -405,6 +410,13 @@ def _read_dataset(
             )
     elif fd.high_bits_set(buf, layout, channels):
         quirks.append("pnr_bitmask_applied")  # flowio masks silently; say so like our decoder
+    if "no_datatype_assumed_I" in quirks and "pnr_bitmask_applied" in quirks:
+        # Integers above $PnR with no $DATATYPE: the bit patterns of floats read as integers
+        # (a damaged $DATATYPE keyword). Partec CyFlow, the corpus file without $DATATYPE, fits $PnR.
+        raise ReadError(
+            f"{name}: no $DATATYPE, and read as integers the values exceed $PnR: the data are not "
+            "integers (a damaged $DATATYPE keyword?); re-export the file"
+        )
     fv.check_plausible(data, [c.pnn for c in channels], scaling.limits, layout.datatype, name)
 
     events = Events(
@@ -432,56 +444,6 @@ def _read_dataset(
         flowio_error=flowio_error,
     )
     return events, report
-
-
-def _layout_of(
-    buf: fp.Buffer, first: fp.RawDataset, ds: fp.RawDataset, name: str, allow: bool, companion: bool
-) -> tuple[dict[str, str], fl.Layout, list[str]]:
-    kw, quirks = ds.keywords, list(ds.quirks)
-    if companion:  # an LMD's FCS 3.0 dataset read by default: completed from its FCS 2.0 one
-        kw, q = fp.lmd_companion_keywords(first, ds)
-        quirks += q
-    return kw, fl.resolve_layout(len(buf), ds, kw, name, allow_tot_mismatch=allow), quirks
-
-
-def _locate(
-    buf: fp.Buffer, datasets: Sequence[fp.RawDataset], index: int, name: str, allow: bool, companion: bool
-) -> tuple[fp.RawDataset, dict[str, str], fl.Layout, list[str]]:
-    """The dataset (re-read if its TEXT overran HEADER's end), its keywords, DATA layout and quirks.
-
-    Two signs that TEXT was edited in place (see :mod:`hladr._fcs_verify`): text
-    continuing past HEADER's TEXT end, or padding that runs from the end of TEXT
-    into DATA that starts right after it (the TEXT's trailing padding pushed out).
-    Either way the offsets are moved by the overrun and must then fit exactly.
-    """
-    ds = datasets[index - 1]
-    shift = fv.text_overrun(buf, ds, name)
-    if not shift:
-        kw, layout, quirks = _layout_of(buf, datasets[0], ds, name, allow, companion)
-        shift = fv.padding_overrun(buf, ds, layout.start)
-        if not shift:
-            return ds, kw, layout, quirks
-    ds = fv.shifted_dataset(buf, ds, shift, name)
-    kw, layout, quirks = _layout_of(buf, datasets[0], ds, name, allow, companion)
-    _check_shifted_layout(buf, ds, layout, shift, name)
-    return ds, kw, layout, quirks
-
-
-def _check_shifted_layout(buf: fp.Buffer, ds: fp.RawDataset, layout: fl.Layout, shift: int, name: str) -> None:
-    """Accept offsets moved by a TEXT overrun only when DATA then fits exactly (see :mod:`hladr._fcs_verify`).
-
-    The moved segment must start right after the real TEXT end (padding
-    between allowed) and hold exactly $TOT events (no off-by-one, no spare
-    bytes, no HEADER/TEXT disagreement); otherwise the file is refused.
-    """
-    gap = bytes(buf[ds.text_span[1] + 1 : layout.start])
-    loose = {"offset_off_by_one", "data_segment_longer_than_tot", "header_text_offset_mismatch"}
-    if layout.start <= ds.text_span[1] or gap.strip(b" \x00") or loose & set(layout.quirks):
-        raise ReadError(
-            f"{name}: TEXT runs {shift} bytes past the end HEADER gives (edited in place without "
-            "updating the offsets?) and DATA moved by as much does not hold exactly $TOT events; "
-            "re-export the file"
-        )
 
 
 def read_events(path: str | os.PathLike, *, dataset: int | None = None, threads: int | None = None) -> Events:

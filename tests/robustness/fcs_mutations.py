@@ -17,6 +17,14 @@ mutant and classifies the outcome:
   mutations applied with them get no allowance: they must change nothing). Renaming a channel
   to "Time", another valid $PnG, $PnE or $PnR (integer bit masks), a flipped
   DATA bit: the file says so and no reader can know better without a checksum.
+  A byte flipped inside a keyword renames it (``text_flip_key``: the old keyword
+  is gone, the new one holds its value). A truncation inside DATA followed by an append that refills it (``truncate``
+  then ``append``, nothing else) replaces DATA's bytes from the cut on without
+  moving any: it is judged like flipped bytes, each event holding a replaced
+  byte may differ, only if the reader read DATA where the clean file has it.
+  So is an insertion and a cut of the same size, both inside DATA, that leave
+  every byte outside DATA as it was (the bytes between them are shifted: DATA
+  edited in place, which no reader can see without a CRC).
   A keyword edit that also moves DATA (a value lengthened in place) is
   "changed" only if the reader found DATA where it now is;
 - ``misread``: anything else that is not the clean file's events: misaligned
@@ -46,12 +54,12 @@ from hladr.read import read_fcs
 #: keyword they declare, and a reading equal to the clean file read with that keyword is "changed".
 KEYWORD_EDITS = frozenset({
     "text_lengthen", "text_lengthen_any", "text_shorten", "layout", "pnb_same_size", "datatype", "byteord",
-    "pne", "png", "png_valid", "mode", "timestep", "unused_keyword", "text_flip_value",
+    "pne", "png", "png_valid", "mode", "timestep", "unused_keyword", "text_flip_value", "text_flip_key",
 })  # fmt: skip
 TIMEOUT_S = 10
 # (mutant, label, keywords it declares: {key as the reader keys it: value}); the last is {} when
 # the mutation is structural (DATA cut or inserted, offsets, HEADER, delimiters, truncation).
-Mutant = tuple[bytes, str, dict[str, str]]
+Mutant = tuple[bytes, str, dict[str, str | None]]
 
 
 class _Timeout(Exception):
@@ -267,7 +275,34 @@ def text_flip(buf: bytes, rng: random.Random) -> Mutant:
     if inside and b[at] != buf[span[0]]:  # a byte of one value changed (not into the delimiter)
         v = inside[0]
         return _edit(buf, v, bytes(b[v[1] : v[2]]), f"text_flip_value:{v[0]}@{at}")
+    key = [k for k in _keys(buf) if k[1] <= at < k[2]]
+    if key and b[at] != buf[span[0]]:  # a byte of one keyword changed: that keyword renamed
+        _, k0, k1, v0, v1 = key[0]
+        old, new = _reader_key(buf[k0:k1]), _reader_key(bytes(b[k0:k1]))
+        declared: dict[str, str | None] = {old: None}
+        if new:
+            declared[new] = _decode(buf[v0:v1])
+        return bytes(b), f"text_flip_key:{_decode(buf[k0:k1])}@{at}", declared
     return bytes(b), f"text_flip:{at}", {}
+
+
+def _keys(buf: bytes) -> list[tuple[str, int, int, int, int]]:
+    """(KEYWORD, key start, key end, value start, value end) of the first dataset's TEXT."""
+    span = _text(buf)
+    if span is None:
+        return []
+    t0, t1 = span
+    d = re.escape(buf[t0 : t0 + 1])
+    return [
+        (m.group(1).decode("latin-1"), t0 + m.start(1), t0 + m.end(1), t0 + m.start(2), t0 + m.end(2))
+        for m in re.finditer(rb"(?<=" + d + rb")([^" + d + rb"]+)" + d + rb"([^" + d + rb"]*)", buf[t0 : t1 + 1])
+    ]
+
+
+def _reader_key(raw: bytes) -> str:
+    """A keyword as the reader keys it: stripped, lower case, without its '$'."""
+    key = _decode(raw).strip().lower()
+    return key[1:] if key.startswith("$") else key
 
 
 def unused_keyword(buf: bytes, rng: random.Random) -> Mutant:
@@ -302,7 +337,7 @@ def kinds(label: str) -> set[str]:
     return {part.split(":", 1)[0] for part in label.split(" & ")}
 
 
-def declared_events(source: bytes, edits: dict[str, str], name: str) -> np.ndarray | None:
+def declared_events(source: bytes, edits: dict[str, str | None], name: str) -> np.ndarray | None:
     """The clean file's bytes read with the first TEXT's keywords edited; None if that is refused.
 
     This is what a mutant that only edits TEXT values declares: the instrument's
@@ -319,7 +354,8 @@ def declared_events(source: bytes, edits: dict[str, str], name: str) -> np.ndarr
     try:
         datasets = list(fp.scan_datasets(buf, name))
         first = datasets[0]
-        datasets[0] = replace(first, keywords={**first.keywords, **edits})
+        keywords = {**first.keywords, **edits}
+        datasets[0] = replace(first, keywords={k: v for k, v in keywords.items() if v is not None})
         index, quirks = fp.choose_default_dataset(datasets)
         ev, _ = hr._read_dataset(buf, "", datasets, index, quirks, name, name, "hladr", False)
     except ReadError:
@@ -329,7 +365,7 @@ def declared_events(source: bytes, edits: dict[str, str], name: str) -> np.ndarr
 
 def judge(
     mutant: bytes, clean: np.ndarray, name: str, workdir: Path, *,
-    label: str = "", edits: dict[str, str] | None = None, source: bytes | None = None,
+    label: str = "", edits: dict[str, str | None] | None = None, source: bytes | None = None,
 ) -> tuple[str, str]:
     """(outcome, detail) of reading ``mutant`` (written to ``workdir/name``); see the module docstring.
 
@@ -341,7 +377,7 @@ def judge(
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TIMEOUT_S)
     try:
-        ev, _ = read_fcs(path, sha256=False)
+        ev, rep = read_fcs(path, sha256=False)
     except _Timeout:
         return "hang", ""
     except ReadError as exc:
@@ -359,6 +395,10 @@ def judge(
         return "right", ",".join(ev.quirks)
     detail = f"{data.shape} vs {clean.shape}; quirks {','.join(ev.quirks)}"
     parts = [p.split(":", 1)[0] for p in label.split(" & ")] if label else []
+    if source is not None and (
+        parts == ["truncate", "append"] or (sorted(parts) == ["data_cut", "data_insert"] and len(mutant) == len(source))
+    ):
+        return _judge_refilled(data, clean, mutant, source, rep, workdir / f"clean_{name}", detail)
     flips = parts.count("data_flip")
     if source is None or not (edits or flips):
         return "misread", detail
@@ -371,6 +411,36 @@ def judge(
     if int(differs.any(axis=1).sum()) <= flips:
         return "changed", detail
     return "misread", detail + "; differs from the declared reading"
+
+
+def _judge_refilled(
+    data: np.ndarray, clean: np.ndarray, mutant: bytes, source: bytes, rep, clean_path: Path, detail: str  # noqa: ANN001
+) -> tuple[str, str]:
+    """DATA's bytes replaced in place: "changed" if DATA was read where the clean file has it and only the
+    events holding replaced bytes differ.
+
+    A truncation then an append (the bytes from the cut on replaced), or an
+    insertion and a cut of the same size both inside DATA (the bytes between
+    shifted; everything outside DATA must be unchanged).
+    """
+    clean_path.write_bytes(source)
+    _, crep = read_fcs(clean_path, sha256=False)
+    start, nbytes = crep.data_offset, crep.data_bytes
+    if (rep.data_offset, rep.data_bytes) != (start, nbytes) or data.shape != clean.shape or len(data) == 0:
+        return "misread", detail + "; DATA not read where the clean file has it"
+    if len(mutant) == len(source) and (
+        mutant[:start] != source[:start] or mutant[start + nbytes :] != source[start + nbytes :]
+    ):
+        return "misread", detail + "; bytes outside DATA changed"
+    width = nbytes // len(data)
+    a = np.frombuffer(source, np.uint8, count=nbytes, offset=start)
+    b = np.frombuffer(mutant.ljust(start + nbytes, b"\0"), np.uint8, count=nbytes, offset=start)
+    replaced = np.zeros(len(data), bool)
+    replaced[np.flatnonzero(a != b) // width] = True
+    differs = ~((data == clean) | (np.isnan(data) & np.isnan(clean)))
+    if not differs.any(axis=1)[~replaced].any():
+        return "changed", detail + f"; {int(replaced.sum())} events hold replaced DATA bytes"
+    return "misread", detail + "; differs outside the events whose bytes were replaced"
 
 
 def scratch() -> Path:
