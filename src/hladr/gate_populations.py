@@ -20,7 +20,7 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
    population of 1 % keeps enough events to get its own components; every kept
    event carries the weight 1/p, and the mixture's weights are re-estimated with
    those weights, so they are shares of the tube again.
-3. A Gaussian mixture (scikit-learn) is fitted to the sample; components whose
+3. A Gaussian mixture (scikit-learn's start, our EM: :mod:`hladr._em`) is fitted to the sample; components whose
    Bhattacharyya distance is small are one population (a skewed population
    takes several components).
 4. Populations are named by their relations, never by positions: lymphocytes
@@ -47,6 +47,7 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,8 @@ __all__ = [
     "I_FSC",
     "I_CD45",
 ]
+
+logger = logging.getLogger(__name__)
 
 I_CD14, I_SSC, I_FSC, I_CD45 = 0, 1, 2, 3  # feature columns (CD45 only when the panel has it)
 
@@ -187,17 +190,43 @@ def density_sample(
 
 
 # --------------------------------------------------------------------------- mixtures
-def _gmm(X: np.ndarray, k: int, seed: int, tol: float):
-    from sklearn.mixture import GaussianMixture
+@dataclass(frozen=True, eq=False)
+class _Gmm:
+    """A fitted mixture as EM left it: weights, means, covariances and the sample's responsibilities."""
 
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    resp: np.ndarray
+    n_iter: int
+
+
+def _gmm(X: np.ndarray, k: int, seed: int, tol: float) -> _Gmm:
+    """``GaussianMixture(k, covariance_type="full", reg_covar=1e-3, init_params="k-means++", tol=tol,
+    max_iter=300, random_state=seed).fit(X)``: scikit-learn's own start, our EM (:mod:`hladr._em`).
+
+    scikit-learn's EM costs ~6 ms per iteration at this size, nearly all of it overhead around
+    the arithmetic (see :mod:`hladr._em`); the start is the same k-means++ draw and one M-step on
+    its one-hot responsibilities, so the fit is scikit-learn's up to rounding.
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    from . import _em
     from .gate import _blas_threads
 
-    g = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=300,
-                        reg_covar=1e-3, init_params="k-means++", tol=tol)
-    # a small fit gains nothing from threads; with them it stalls on a busy machine
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if n < k:
+        raise ValueError(f"Gaussian mixture: {n} rows for {k} components")
+    # a small draw gains nothing from threads; with them it stalls on a busy machine
     with _blas_threads().limit(limits=1):
-        g.fit(X)
-    return g
+        _, centres = kmeans_plusplus(X, k, random_state=seed)
+    resp = np.zeros((n, k))
+    resp[centres, np.arange(k)] = 1.0
+    w, m, c, resp, n_iter, converged = _em.em_fit(X, resp, reg_covar=1e-3, tol=tol, max_iter=300)
+    if not converged:
+        logger.debug("Gaussian mixture of %d rows, %d components: not converged in %d iterations", n, k, n_iter)
+    return _Gmm(w, m, c, resp, n_iter)
 
 
 def _lymphocyte_index(means: np.ndarray, weights: np.ndarray, has_cd45: bool) -> int:
@@ -226,20 +255,21 @@ def coarse_debris_mask(X: np.ndarray, *, seed: int, debris_fsc_ratio: float, n_f
     sub = X[rng.choice(X.shape[0], min(X.shape[0], n_fit), replace=False)]
     k = min(6, max(1, sub.shape[0] // 50))
     g = _gmm(sub, k, seed, 1e-2)
-    lym = _lymphocyte_index(g.means_, g.weights_, X.shape[1] > I_CD45)
-    debris = [j for j in range(k) if g.means_[j, I_FSC] < g.means_[lym, I_FSC] - np.log(debris_fsc_ratio)]
+    lym = _lymphocyte_index(g.means, g.weights, X.shape[1] > I_CD45)
+    debris = [j for j in range(k) if g.means[j, I_FSC] < g.means[lym, I_FSC] - np.log(debris_fsc_ratio)]
     if not debris:
         return np.zeros(X.shape[0], dtype=bool)
-    return np.isin(g.predict(X), debris)
+    from ._em import predict
+
+    return np.isin(predict(X, g.weights, g.means, g.covariances), debris)
 
 
 def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> MixtureFit:
     """Gaussian mixture of the sample ``X``; weights re-estimated with the rows' weights ``inv_p``."""
     k = min(k, max(1, X.shape[0] // 30))
     g = _gmm(X, k, seed, 1e-3)
-    resp = g.predict_proba(X)
-    w = (resp * inv_p[:, None]).sum(axis=0)
-    return MixtureFit(weights=w / w.sum(), means=g.means_.copy(), covariances=g.covariances_.copy())
+    w = inv_p @ g.resp
+    return MixtureFit(weights=w / w.sum(), means=g.means, covariances=g.covariances)
 
 
 def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
