@@ -160,3 +160,22 @@ def test_gate_is_the_one_scikit_learns_mixture_gives(tubes, monkeypatch):
         if a:
             np.testing.assert_array_equal(a.apply(ev).mask, b.apply(ev).mask)
             np.testing.assert_allclose(a.means, b.means, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 2001])
+def test_mahalanobis_scores_agree_with_reference(n):
+    rng = np.random.default_rng(n)
+    k, d = 6, 4
+    Xt = np.ascontiguousarray(rng.normal(scale=3.0, size=(d, n)))
+    means = rng.normal(size=(k, d))
+    precs = np.linalg.inv(_spd(rng, k, d))
+    log_norm = rng.normal(size=k)
+    got = np.empty((k, n)), np.empty((k, n))
+    ref = np.empty((k, n)), np.empty((k, n))
+    _em.mahalanobis_scores(Xt, means, precs, log_norm, *got)
+    _em.mahalanobis_scores_ref(Xt, means, precs, log_norm, *ref)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    lp, d2 = gp.component_scores(Xt.T, means, precs, log_norm)
+    assert lp.shape == d2.shape == (n, k)
+    np.testing.assert_allclose(d2, ref[1].T, rtol=1e-10, atol=1e-10)

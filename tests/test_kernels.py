@@ -18,6 +18,25 @@ def _awkward(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])
+def test_scatter_range_kernels_agree_with_reference(n):
+    rng = np.random.default_rng(n)
+    data = np.column_stack([_awkward(rng, n), _awkward(rng, n), _awkward(rng, n)]).astype(np.float32)
+    if n:
+        data[rng.random(n) < 0.1, 1] = 262143.0  # a pile-up at the top
+        data[rng.random(n) < 0.02, 2] = np.inf
+    cols = np.array([1, 2, 0])
+    for a, b in zip(K.column_tops(data, cols), K.column_tops_ref(data, cols), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for hi in (np.inf, 262143.0, 500.0):
+        got, ref = K.on_scale(data, 1, 0, hi, 1e4), K.on_scale_ref(data, 1, 0, hi, 1e4)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1] == ref[1]
+    nan = np.full((5, 2), np.nan, dtype=np.float32)
+    top, n_top, n_fin = K.column_tops(nan, np.array([0, 1]))
+    assert np.all(top == -np.inf) and not n_top.any() and not n_fin.any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1001])
 def test_abc_kernels_agree_with_reference(n):
     rng = np.random.default_rng(n)
     pe = _awkward(rng, n)

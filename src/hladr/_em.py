@@ -37,7 +37,7 @@ import numpy as np
 from ._jit import njit
 
 __all__ = ["precision_cholesky", "precision_cholesky_ref", "log_scores", "log_scores_ref",
-           "m_step", "m_step_ref", "e_step", "em_fit", "predict"]
+           "m_step", "m_step_ref", "e_step", "em_fit", "predict", "mahalanobis_scores", "mahalanobis_scores_ref"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * float(np.finfo(np.float64).eps)  # scikit-learn's guard against empty components
@@ -109,6 +109,37 @@ def log_scores(Xt, weights, means, prec, log_det, out):  # pragma: no cover - co
             q[r] = base - 0.5 * q[r]
 
 
+@njit(cache=True, nogil=True)
+def mahalanobis_scores(Xt, means, precs, log_norm, lp, d2):  # pragma: no cover - compiled
+    """``d2[c, r]``: squared Mahalanobis distance of row ``r`` (column of ``Xt``) to component ``c`` with
+    the full precision matrices ``precs``; ``lp[c, r] = log_norm[c] - d2[c, r] / 2``.
+
+    The scores of a fitted gate (:func:`hladr.gate_populations.component_scores`): the same
+    quadratic form, term for term, as the gate's kernel ``monocyte_chain``.
+    """
+    d, n = Xt.shape
+    k = means.shape[0]
+    diff = np.empty((d, n))
+    row = np.empty(n)
+    for c in range(k):
+        for a in range(d):
+            m = means[c, a]
+            for r in range(n):
+                diff[a, r] = Xt[a, r] - m
+        q = d2[c]
+        q[:] = 0.0
+        for a in range(d):
+            row[:] = 0.0
+            for b in range(d):
+                p = precs[c, a, b]
+                for r in range(n):
+                    row[r] += p * diff[b, r]
+            for r in range(n):
+                q[r] += diff[a, r] * row[r]
+        for r in range(n):
+            lp[c, r] = log_norm[c] - 0.5 * q[r]
+
+
 # sums in any order (vectorised): the rounding differs from BLAS's by ~1e-16 relative, as BLAS's own does
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def m_step(Xt, resp, reg_covar):  # pragma: no cover - compiled; tested against m_step_ref
@@ -169,6 +200,14 @@ def log_scores_ref(Xt, weights, means, prec, log_det, out) -> None:
     for c in range(means.shape[0]):
         q = np.sum(np.square(X @ prec[c] - means[c] @ prec[c]), axis=1)
         out[c] = -0.5 * (d * _LOG_2PI + q) + log_det[c] + np.log(weights[c])
+
+
+def mahalanobis_scores_ref(Xt, means, precs, log_norm, lp, d2) -> None:
+    """Twin of :func:`mahalanobis_scores`."""
+    for c in range(means.shape[0]):
+        diff = Xt.T - means[c]
+        d2[c] = np.einsum("ni,ij,nj->n", diff, precs[c], diff)
+        lp[c] = log_norm[c] - 0.5 * d2[c]
 
 
 def m_step_ref(Xt, resp, reg_covar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -210,39 +210,16 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     return float(0.5 * (edges[j] + edges[j + 1]))
 
 
-def _pileup_max(x: np.ndarray, *, block: int = _BLOCK) -> float:
-    """Upper bound excluding a pile-up of saturated events at the maximum value.
+def _pileup_limits(data: np.ndarray, cols: tuple[int, ...]) -> tuple[float, ...]:
+    """Per column, an upper bound excluding a pile-up of saturated events at the maximum value
+    (inf when there is none): the largest finite value when at least ``max(2, 5e-4 x finite)``
+    events hold it (the half-open range ``[lo, top)`` then drops them).
 
-    ``x`` may be a strided column view: it is read block by block, never copied.
+    One Numba pass over the rows (:func:`hladr._kernels.column_tops`), no copy of a column.
     """
-    top, n_top, n_finite = -np.inf, 0, 0
-    for lo in range(0, x.shape[0], block):
-        b = x[lo : lo + block]
-        finite = np.isfinite(b)
-        nf = int(np.count_nonzero(finite))
-        if nf == 0:
-            continue
-        n_finite += nf
-        t = b.max(where=finite, initial=-np.inf)
-        # the finite values >= the maximum are those equal to it (NaN and inf never are)
-        if t > top:
-            top, n_top = t, int(np.count_nonzero(b == t))
-        elif t == top:
-            n_top += int(np.count_nonzero(b == t))
-    if n_finite == 0:
-        return np.inf
-    if n_top >= max(2, 5e-4 * n_finite):
-        return float(top)  # the half-open range [lo, top) drops the pile-up
-    return np.inf
-
-
-def _on_scale(fsc: np.ndarray, ssc: np.ndarray, fsc_hi: float, ssc_hi: float, *, block: int = _BLOCK) -> np.ndarray:
-    """``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``, block by block (small temporaries)."""
-    out = np.empty(fsc.shape[0], dtype=bool)
-    for lo in range(0, fsc.shape[0], block):
-        f, s = fsc[lo : lo + block], ssc[lo : lo + block]
-        out[lo : lo + block] = (f > 0) & (s > 0) & (f < fsc_hi) & (s < ssc_hi)
-    return out
+    top, n_top, n_finite = _kernels.column_tops(data, np.asarray(cols, dtype=np.int64))
+    return tuple(float(t) if nf > 0 and nt >= max(2, 5e-4 * nf) else np.inf
+                 for t, nt, nf in zip(top, n_top, n_finite, strict=True))
 
 
 def _true_positions(mask: np.ndarray, ranks: np.ndarray, *, block: int = _BLOCK) -> np.ndarray:
@@ -322,25 +299,31 @@ def fit_monocyte_gate(
     data = events.data
     # full-length work on the matrix's own columns (views, compared in their own precision: the
     # thresholds 0, inf and a column's maximum are exact in it); float64 only for the drawn rows
-    fsc, ssc = data[:, events.index(panel.fsc_a)], data[:, events.index(panel.ssc_a)]
-
-    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
-        return data[rows, events.index(channel)].astype(np.float64)
+    i_fsc, i_ssc = events.index(panel.fsc_a), events.index(panel.ssc_a)
 
     # 1. on scale
-    fsc_hi, ssc_hi = _pileup_max(fsc), _pileup_max(ssc)
-    on_scale = _on_scale(fsc, ssc, fsc_hi, ssc_hi)
-    n_on = int(np.count_nonzero(on_scale))
+    fsc_hi, ssc_hi = _pileup_limits(data, (i_fsc, i_ssc))
+    on_scale, n_on = _kernels.on_scale(data, i_fsc, i_ssc, fsc_hi, ssc_hi)
     if n_on > _CHECK_POOL:
         # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
         check_idx = _true_positions(on_scale, np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)))
     else:
         check_idx = np.flatnonzero(on_scale)
     del on_scale
-    idx = check_idx if check_idx.size <= _POOL else np.sort(rng.choice(check_idx, _POOL, replace=False))
+    # the drawn rows, every channel, in one gather (one pass of scattered reads, not one per channel);
+    # from here on rows are positions in this pool. ``rng.choice(n)`` then indexing draws the same
+    # rows as ``rng.choice(check_idx)`` (the same random numbers)
+    pool = data[check_idx]
+    del check_idx
+
+    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
+        return pool[rows, events.index(channel)].astype(np.float64)
+
+    n_pool = pool.shape[0]
+    idx = np.arange(n_pool) if n_pool <= _POOL else np.sort(rng.choice(n_pool, _POOL, replace=False))
     if idx.size < 100:
         return failure("no_cells", f"only {idx.size} events inside the scatter range")
-    fsc_idx = fsc[idx].astype(np.float64)
+    fsc_idx = rows_of(panel.fsc_a, idx)
 
     # 2. singlets (ratio statistics from the events above a tenth of the median FSC: cells, not debris)
     sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
@@ -365,11 +348,15 @@ def fit_monocyte_gate(
     has_cd45 = panel.cd45 is not None
     cof = tuple(cofactor(events.upper_limit(c)) for c in features)
 
+    # the features of every row of the pool, once (the fit's rows are a part of them)
+    F_pool = np.column_stack([np.arcsinh(pool[:, events.index(c)].astype(np.float64) / k)
+                              for c, k in zip(features, cof, strict=True)])
+    fin_pool = np.all(np.isfinite(F_pool), axis=1)
+
     def features_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows with finite features, and their features."""
-        F = np.column_stack([np.arcsinh(rows_of(c, rows) / k) for c, k in zip(features, cof, strict=True)])
-        fin = np.all(np.isfinite(F), axis=1)
-        return rows[fin], F[fin]
+        rows = rows[fin_pool[rows]]
+        return rows, F_pool[rows]
 
     singlets, X = features_of(singlets)
     if X.shape[0] < 200:
@@ -430,11 +417,12 @@ def fit_monocyte_gate(
         populations=pop_records,
         flags=tuple(flags),
     )
+    check_rows = np.arange(n_pool)
     if sing_ch is not None:
-        m = _singlet_metric(fsc[check_idx].astype(np.float64), rows_of(sing_ch, check_idx), is_ratio)
-        check_idx = check_idx[(m >= sing_range[0]) & (m < sing_range[1])]
-    check_idx, Xk = features_of(check_idx)
-    pe = rows_of(panel.hladr, check_idx) if panel.hladr else None
+        m = _singlet_metric(rows_of(panel.fsc_a, check_rows), rows_of(sing_ch, check_rows), is_ratio)
+        check_rows = check_rows[(m >= sing_range[0]) & (m < sing_range[1])]
+    check_rows, Xk = features_of(check_rows)
+    pe = rows_of(panel.hladr, check_rows) if panel.hladr else None
     verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules)
     if verdict.failure is not None:
         code, reason = verdict.failure

@@ -53,15 +53,16 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     The same rule as the kernel ``monocyte_chain`` (whose box only skips work).
     """
-    lp, d2 = gp.component_scores(X, gate.means, gate.precisions, gate.log_norm)
-    t = np.exp(lp - lp.max(axis=1, keepdims=True))
+    lp, d2 = (a.T for a in gp.component_scores(X, gate.means, gate.precisions, gate.log_norm))  # (k, n)
+    with np.errstate(under="ignore"):
+        t = np.exp(lp - lp.max(axis=0))
     mono = gate.is_monocyte
-    s_mono = t[:, mono].sum(axis=1)
-    post = s_mono / t.sum(axis=1)
-    best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
-    near = d2[np.arange(X.shape[0]), best] <= gate.d2max
-    inside = near & (s_mono > gate.odds * t[:, ~mono].sum(axis=1))
-    return inside, post, np.argmax(lp, axis=1)
+    s_mono = t[mono].sum(axis=0)
+    post = s_mono / t.sum(axis=0)
+    best = np.argmax(np.where(mono[:, None], lp, -np.inf), axis=0)
+    near = d2[best, np.arange(X.shape[0])] <= gate.d2max
+    inside = near & (s_mono > gate.odds * t[~mono].sum(axis=0))
+    return inside, post, np.argmax(lp, axis=0)
 
 
 def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[np.ndarray, np.ndarray | None],
