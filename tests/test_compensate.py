@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hladr import _kernels as K
 from hladr import gate as G
 from hladr.compensate import Spillover, can_compensate_in_place, compensate, compensated_channel
 from hladr.events import Events
@@ -87,7 +88,7 @@ def test_gate_helpers_equal_their_plain_numpy_definitions():
         if trial % 10 == 9:
             x[:] = np.nan
         m = np.column_stack([x[::-1], x])  # a column of a matrix, as the gate reads it
-        assert G._pileup_limits(m, (1, 0)) == (pileup_max(x), pileup_max(x))
+        assert K.on_scale(m, 1, 0, 2, 5e-4)[2:] == (pileup_max(x), pileup_max(x))
         mask = rng.random(n) < rng.random()
         idx = np.flatnonzero(mask)
         k = int(rng.integers(0, idx.size + 1))

@@ -179,3 +179,13 @@ def test_mahalanobis_scores_agree_with_reference(n):
     lp, d2 = gp.component_scores(Xt.T, means, precs, log_norm)
     assert lp.shape == d2.shape == (n, k)
     np.testing.assert_allclose(d2, ref[1].T, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [0, 1, 500])
+def test_best_of_agrees_with_reference(n):
+    rng = np.random.default_rng(n)
+    scores = np.round(rng.normal(size=(7, n)), 1)  # ties, broken by the first component as np.argmax does
+    scores[3, : n // 5] = -np.inf
+    for allowed in (np.ones(7, bool), np.array([0, 1, 0, 1, 1, 0, 0], bool), np.zeros(7, bool),
+                    np.array([0, 0, 0, 0, 0, 0, 1], bool)):
+        np.testing.assert_array_equal(_em.best_of(scores, allowed), _em.best_of_ref(scores, allowed))

@@ -24,16 +24,17 @@ def test_scatter_range_kernels_agree_with_reference(n):
     if n:
         data[rng.random(n) < 0.1, 1] = 262143.0  # a pile-up at the top
         data[rng.random(n) < 0.02, 2] = np.inf
-    cols = np.array([1, 2, 0])
-    for a, b in zip(K.column_tops(data, cols), K.column_tops_ref(data, cols), strict=True):
-        np.testing.assert_array_equal(a, b)
-    for hi in (np.inf, 262143.0, 500.0):
-        got, ref = K.on_scale(data, 1, 0, hi, 1e4), K.on_scale_ref(data, 1, 0, hi, 1e4)
-        np.testing.assert_array_equal(got[0], ref[0])
-        assert got[1] == ref[1]
+    for i_fsc, i_ssc in ((1, 0), (0, 1), (2, 1), (1, 1)):
+        for min_pileup, share in ((2, 5e-4), (2, 0.2), (1, 0.0)):
+            got = K.on_scale(data, i_fsc, i_ssc, min_pileup, share)
+            ref = K.on_scale_ref(data, i_fsc, i_ssc, min_pileup, share)
+            np.testing.assert_array_equal(got[0], ref[0])
+            assert got[1:] == ref[1:]
+    if n > 100:  # a pile-up on column 1: its maximum is the limit, and the events holding it are off scale
+        _, _, hi, _ = K.on_scale(data, 1, 0, 2, 5e-4)
+        assert hi == 262143.0
     nan = np.full((5, 2), np.nan, dtype=np.float32)
-    top, n_top, n_fin = K.column_tops(nan, np.array([0, 1]))
-    assert np.all(top == -np.inf) and not n_top.any() and not n_fin.any()
+    assert K.on_scale(nan, 0, 1, 2, 5e-4)[1:] == (0, np.inf, np.inf)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])

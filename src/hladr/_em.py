@@ -37,7 +37,8 @@ import numpy as np
 from ._jit import njit
 
 __all__ = ["precision_cholesky", "precision_cholesky_ref", "log_scores", "log_scores_ref",
-           "m_step", "m_step_ref", "e_step", "em_fit", "predict", "mahalanobis_scores", "mahalanobis_scores_ref"]
+           "m_step", "m_step_ref", "e_step", "em_fit", "predict", "mahalanobis_scores", "mahalanobis_scores_ref",
+           "best_of", "best_of_ref"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * float(np.finfo(np.float64).eps)  # scikit-learn's guard against empty components
@@ -140,6 +141,32 @@ def mahalanobis_scores(Xt, means, precs, log_norm, lp, d2):  # pragma: no cover 
             lp[c, r] = log_norm[c] - 0.5 * q[r]
 
 
+@njit(cache=True, nogil=True)
+def best_of(scores, allowed):  # pragma: no cover - compiled; tested against best_of_ref
+    """Per column of ``scores`` ``(k, n)``: the row (component) of the largest score among the ``allowed``
+    ones, the first of ties (``np.argmax`` over axis 0, which copies a ``(k, n)`` array row by row)."""
+    k, n = scores.shape
+    best = np.zeros(n, dtype=np.int64)
+    first = -1
+    for c in range(k):
+        if allowed[c]:
+            first = c
+            break
+    if first < 0:
+        return best
+    top = scores[first].copy()
+    best[:] = first
+    for c in range(first + 1, k):
+        if not allowed[c]:
+            continue
+        row = scores[c]
+        for r in range(n):
+            if row[r] > top[r]:
+                top[r] = row[r]
+                best[r] = c
+    return best
+
+
 # sums in any order (vectorised): the rounding differs from BLAS's by ~1e-16 relative, as BLAS's own does
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def m_step(Xt, resp, reg_covar):  # pragma: no cover - compiled; tested against m_step_ref
@@ -208,6 +235,14 @@ def mahalanobis_scores_ref(Xt, means, precs, log_norm, lp, d2) -> None:
         diff = Xt.T - means[c]
         d2[c] = np.einsum("ni,ij,nj->n", diff, precs[c], diff)
         lp[c] = log_norm[c] - 0.5 * d2[c]
+
+
+def best_of_ref(scores, allowed) -> np.ndarray:
+    """Twin of :func:`best_of`."""
+    allowed = np.asarray(allowed, dtype=bool)
+    if not allowed.any():
+        return np.zeros(scores.shape[1], dtype=np.int64)
+    return np.argmax(np.where(allowed[:, None], scores, -np.inf), axis=0)
 
 
 def m_step_ref(Xt, resp, reg_covar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

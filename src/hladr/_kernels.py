@@ -27,8 +27,6 @@ import numpy as np
 from ._jit import njit
 
 __all__ = [
-    "column_tops",
-    "column_tops_ref",
     "on_scale",
     "on_scale_ref",
     "monocyte_chain",
@@ -46,61 +44,69 @@ __all__ = [
 
 # --------------------------------------------------------------------------- scatter range
 @njit(cache=True, nogil=True)
-def column_tops(data, cols):  # pragma: no cover - compiled; tested against column_tops_ref
-    """Per column ``cols[j]`` of ``data``, in one pass over the rows: the largest finite value (-inf
-    when none), how many values equal it and how many are finite (NaN and +-inf are not)."""
-    k = cols.shape[0]
-    top = np.full(k, -np.inf)
-    n_top = np.zeros(k, dtype=np.int64)
-    n_finite = np.zeros(k, dtype=np.int64)
-    for e in range(data.shape[0]):
-        for j in range(k):
-            v = data[e, cols[j]]
-            if np.isfinite(v):
-                n_finite[j] += 1
-                if v > top[j]:
-                    top[j] = v
-                    n_top[j] = 1
-                elif v == top[j]:
-                    n_top[j] += 1
-    return top, n_top, n_finite
+def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share):  # pragma: no cover - compiled; see on_scale_ref
+    """Events on scale, in one pass over the rows: ``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``,
+    their count, and ``fsc_hi``, ``ssc_hi``.
 
-
-def column_tops_ref(data, cols):
-    """NumPy twin of :func:`column_tops`."""
-    k = len(cols)
-    top, n_top, n_finite = np.full(k, -np.inf), np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
-    for j, c in enumerate(cols):
-        x = data[:, c].astype(np.float64)
-        x = x[np.isfinite(x)]
-        n_finite[j] = x.size
-        if x.size:
-            top[j] = x.max()
-            n_top[j] = np.count_nonzero(x == top[j])
-    return top, n_top, n_finite
-
-
-@njit(cache=True, nogil=True)
-def on_scale(data, i_fsc, i_ssc, fsc_hi, ssc_hi):  # pragma: no cover - compiled; tested against on_scale_ref
-    """``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)`` per row, and how many rows pass."""
+    A channel's upper limit is its largest finite value when at least
+    ``max(min_pileup, pileup_share x finite values)`` events hold it (a pile-up of saturated
+    events, which the half-open range drops), else inf. The pass keeps the positions of the
+    events at each channel's running maximum, so the pile-up is removed afterwards without a
+    second pass over the matrix.
+    """
     n = data.shape[0]
     out = np.empty(n, dtype=np.bool_)
-    count = 0
+    at_top = np.empty((2, n), dtype=np.int64)  # pages touched only as far as a maximum repeats
+    top_f = top_s = -np.inf  # scalars, not arrays: they stay in registers
+    fin_f = fin_s = n_f = n_s = count = 0
     for e in range(n):
         f = data[e, i_fsc]
         s = data[e, i_ssc]
-        ok = f > 0.0 and s > 0.0 and f < fsc_hi and s < ssc_hi
+        if f >= top_f and np.isfinite(f):
+            if f > top_f:
+                top_f = f
+                n_f = 0
+            at_top[0, n_f] = e
+            n_f += 1
+        if s >= top_s and np.isfinite(s):
+            if s > top_s:
+                top_s = s
+                n_s = 0
+            at_top[1, n_s] = e
+            n_s += 1
+        fin_f += 1 if np.isfinite(f) else 0
+        fin_s += 1 if np.isfinite(s) else 0
+        ok = f > 0.0 and s > 0.0 and f < np.inf and s < np.inf
         out[e] = ok
         count += ok
-    return out, count
+    tops = np.array([top_f, top_s])
+    n_top = np.array([n_f, n_s])
+    n_finite = np.array([fin_f, fin_s])
+    his = np.full(2, np.inf)
+    for j in range(2):
+        if n_finite[j] > 0 and n_top[j] >= max(min_pileup, pileup_share * n_finite[j]):
+            his[j] = tops[j]
+            for t in range(n_top[j]):
+                e = at_top[j, t]
+                if out[e]:
+                    out[e] = False
+                    count -= 1
+    return out, count, his[0], his[1]
 
 
-def on_scale_ref(data, i_fsc, i_ssc, fsc_hi, ssc_hi):
+def on_scale_ref(data, i_fsc, i_ssc, min_pileup, pileup_share):
     """NumPy twin of :func:`on_scale`."""
+    his = []
+    for c in (i_fsc, i_ssc):
+        x = data[:, c].astype(np.float64)
+        x = x[np.isfinite(x)]
+        top = x.max() if x.size else -np.inf
+        pile = x.size > 0 and np.count_nonzero(x == top) >= max(min_pileup, pileup_share * x.size)
+        his.append(float(top) if pile else np.inf)
     f, s = data[:, i_fsc].astype(np.float64), data[:, i_ssc].astype(np.float64)
     with np.errstate(invalid="ignore"):
-        out = (f > 0) & (s > 0) & (f < fsc_hi) & (s < ssc_hi)
-    return out, int(np.count_nonzero(out))
+        out = (f > 0) & (s > 0) & (f < his[0]) & (s < his[1])
+    return out, int(np.count_nonzero(out)), his[0], his[1]
 
 
 # --------------------------------------------------------------------------- gate chain

@@ -210,18 +210,6 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     return float(0.5 * (edges[j] + edges[j + 1]))
 
 
-def _pileup_limits(data: np.ndarray, cols: tuple[int, ...]) -> tuple[float, ...]:
-    """Per column, an upper bound excluding a pile-up of saturated events at the maximum value
-    (inf when there is none): the largest finite value when at least ``max(2, 5e-4 x finite)``
-    events hold it (the half-open range ``[lo, top)`` then drops them).
-
-    One Numba pass over the rows (:func:`hladr._kernels.column_tops`), no copy of a column.
-    """
-    top, n_top, n_finite = _kernels.column_tops(data, np.asarray(cols, dtype=np.int64))
-    return tuple(float(t) if nf > 0 and nt >= max(2, 5e-4 * nf) else np.inf
-                 for t, nt, nf in zip(top, n_top, n_finite, strict=True))
-
-
 def _true_positions(mask: np.ndarray, ranks: np.ndarray, *, block: int = _BLOCK) -> np.ndarray:
     """``np.flatnonzero(mask)[ranks]`` for sorted ``ranks``, without the full index array."""
     out = np.empty(ranks.size, dtype=np.int64)
@@ -302,8 +290,8 @@ def fit_monocyte_gate(
     i_fsc, i_ssc = events.index(panel.fsc_a), events.index(panel.ssc_a)
 
     # 1. on scale
-    fsc_hi, ssc_hi = _pileup_limits(data, (i_fsc, i_ssc))
-    on_scale, n_on = _kernels.on_scale(data, i_fsc, i_ssc, fsc_hi, ssc_hi)
+    # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
+    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4)
     if n_on > _CHECK_POOL:
         # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
         check_idx = _true_positions(on_scale, np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)))

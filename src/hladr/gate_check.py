@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import gate_populations as gp
+from ._em import best_of
 
 __all__ = ["Verdict", "check_gate", "sample_members"]
 
@@ -59,10 +60,10 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     mono = gate.is_monocyte
     s_mono = t[mono].sum(axis=0)
     post = s_mono / t.sum(axis=0)
-    best = np.argmax(np.where(mono[:, None], lp, -np.inf), axis=0)
+    best = best_of(lp, mono)
     near = d2[best, np.arange(X.shape[0])] <= gate.d2max
     inside = near & (s_mono > gate.odds * t[~mono].sum(axis=0))
-    return inside, post, np.argmax(lp, axis=0)
+    return inside, post, best_of(lp, np.ones(mono.size, dtype=bool))
 
 
 def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[np.ndarray, np.ndarray | None],

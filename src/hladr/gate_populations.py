@@ -162,6 +162,28 @@ def component_scores(X: np.ndarray, means: np.ndarray, precisions: np.ndarray,
     return lp.T, d2.T
 
 
+def likeliest(X: np.ndarray, fit: MixtureFit) -> np.ndarray:
+    """The component of ``fit`` with the largest weight x density at each row of ``X``."""
+    from ._em import best_of
+
+    lp = component_scores(X, fit.means, fit.precisions, fit.log_norm)[0].T
+    return best_of(lp, np.ones(lp.shape[0], dtype=bool))
+
+
+def _chi2_ppf(q: float, df: int) -> float:
+    """``scipy.stats.chi2.ppf(q, df)``, the same formula without its per-call argument handling (~0.1 ms)."""
+    from scipy.special import gammaincinv
+
+    return 2.0 * gammaincinv(df / 2, q)
+
+
+def _chi2_cdf(x: float, df: int) -> float:
+    """``scipy.stats.chi2.cdf(x, df)``, the same formula without its per-call argument handling."""
+    from scipy.special import chdtr
+
+    return chdtr(df, x)
+
+
 # --------------------------------------------------------------------------- sampling
 def density_sample(
     X: np.ndarray, rng: np.random.Generator, target: int, *, bins: int = 8,
@@ -280,8 +302,8 @@ def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> Mixtu
 
 
 def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    diff = rows - mean
-    return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
+    """Squared Mahalanobis distance of each row to (``mean``, ``cov``)."""
+    return component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
 
 
 def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.ndarray | None = None, *,
@@ -297,8 +319,6 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
     0.5-2 s per population, ten times the whole gate's budget, when the mixture component
     (or cluster) already is a start inside the population.
     """
-    from scipy.stats import chi2
-
     n, d = rows.shape
     m = rows.mean(axis=0) if mean is None else np.asarray(mean, dtype=float)
     C = np.cov(rows.T, bias=True) if cov is None else np.asarray(cov, dtype=float)
@@ -312,12 +332,12 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
             break
         keep = new
         m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
-    C = C * (k / n) / chi2.cdf(chi2.ppf(k / n, d), d + 2)  # consistency at the normal
-    q = chi2.ppf(0.975, d)
+    C = C * (k / n) / _chi2_cdf(_chi2_ppf(k / n, d), d + 2)  # consistency at the normal
+    q = _chi2_ppf(0.975, d)
     good = _mahalanobis(rows, m, C) <= q
     if good.sum() > d:
         m = rows[good].mean(axis=0)
-        C = np.cov(rows[good].T, bias=True) * 0.975 / chi2.cdf(q, d + 2)
+        C = np.cov(rows[good].T, bias=True) * 0.975 / _chi2_cdf(q, d + 2)
     return m, C
 
 
@@ -329,8 +349,7 @@ def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray) -> Mixt
     SSC of two cells -- gets no component of its own; EM then stretches the nearest component
     over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
     """
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    best = np.argmax(lp, axis=1)
+    best = likeliest(X, fit)
     means, covs = fit.means.copy(), fit.covariances.copy()
     d = X.shape[1]
     for j in np.flatnonzero(which):
@@ -355,8 +374,7 @@ def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray) -> n
     idx = np.flatnonzero(is_mono)
     if idx.size < 2:
         return is_mono
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    rows = X[np.isin(np.argmax(lp, axis=1), idx)]
+    rows = X[np.isin(likeliest(X, fit), idx)]
     if rows.shape[0] < 10 * X.shape[1]:
         return is_mono
     m, C = trimmed_gaussian(rows)
@@ -389,13 +407,11 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
     Gaussian, kept only when it has their relations (:func:`cd14_dim_monocytes`). Panels
     without CD45 cannot tell them from immature granulocytes: nothing is added.
     """
-    from scipy.stats import chi2
 
     d = X.shape[1]
     if not has_cd45:
         return fit, is_mono
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    best = np.argmax(lp, axis=1)
+    best = likeliest(X, fit)
     in_a = np.isin(best, np.flatnonzero(is_mono))
     if in_a.sum() < 10 * d or naming.monocytes is None:
         return fit, is_mono
@@ -404,7 +420,7 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
         held += list(naming.granulocytes.components)
     scatter = [I_SSC, I_FSC]
     core = trimmed_gaussian(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= chi2.ppf(0.99, 2))
+    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= _chi2_ppf(0.99, 2))
            & (X[:, I_CD45] >= np.median(X[in_a, I_CD45]))
            & (X[:, I_CD14] > naming.lymphocytes.mean[I_CD14]) & (X[:, I_CD14] < np.median(X[in_a, I_CD14])))
     if win.sum() < 10 * d:
@@ -576,11 +592,10 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     naming = name_populations(pops, has_cd45=has_cd45, gating=gating)
     if naming.monocytes is None:
         return None
-    from scipy.stats import chi2
 
     # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
     # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
-    d2max = chi2.ppf(gating.ellipsoid_quantile, X.shape[1])
+    d2max = _chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
     R = X if rows is None else rows
     if rows is not None:
         with _blas_threads().limit(limits=1):
