@@ -154,11 +154,25 @@ class MonocyteGate:
             self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max, self.odds,
         )
 
-    def apply(self, events: Events, *, reference: bool = False) -> GateResult:
-        """Evaluate the chain on every event (``reference=True``: the NumPy twin)."""
+    def apply(self, events: Events, *, reference: bool = False, threads: int | None = 1) -> GateResult:
+        """Evaluate the chain on every event (``reference=True``: the NumPy twin).
+
+        ``threads``: slices of rows evaluated at once by that many threads (None: by the cores this
+        process may use and the number of events, as the template path; ``hladr._parallel``). Each
+        event is judged on its own, so the merged result is that of one pass.
+        """
+        from ._parallel import map_slices, thread_count
+
         data = np.ascontiguousarray(events.data, dtype=np.float32)
         fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
-        mask, c = fn(data, *self._args(events))
+        args = self._args(events)
+        parts = map_slices(lambda lo, hi: fn(data[lo:hi], *args), data.shape[0],
+                           1 if reference else thread_count(data.shape[0], threads))
+        if len(parts) == 1:
+            mask, c = parts[0][2]
+        else:
+            mask = np.concatenate([p[2][0] for p in parts])
+            c = np.sum([p[2][1] for p in parts], axis=0)
         counts = {
             "events": events.n_events,
             "cells": int(c[0]),

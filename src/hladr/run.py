@@ -448,7 +448,7 @@ def analyze_sample(
                 rows, n = None, None
                 gate = None
             else:
-                result = gate.apply(events)
+                result = gate.apply(events, threads=threads)
                 clock.lap("gate_apply")
                 rows, n, gate_counts = np.flatnonzero(result.mask), result.n_monocytes, result.counts
                 del result  # its mask (one byte per event) is not needed any more
