@@ -320,4 +320,4 @@ def predict(X: np.ndarray, weights: np.ndarray, means: np.ndarray, covs: np.ndar
         raise ValueError("Gaussian mixture: a component's covariance is not positive definite")
     out = np.empty((means.shape[0], Xt.shape[1]))
     log_scores(Xt, weights, means, prec, log_det, out)
-    return np.argmax(out, axis=0)
+    return best_of(out, np.ones(means.shape[0], dtype=np.bool_))

@@ -62,6 +62,7 @@ def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share):  # pragma: no cover 
     for e in range(n):
         f = data[e, i_fsc]
         s = data[e, i_ssc]
+        # most events lie below both maxima: one predictable comparison each (NaN compares False)
         if f >= top_f and np.isfinite(f):
             if f > top_f:
                 top_f = f
@@ -74,9 +75,9 @@ def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share):  # pragma: no cover 
                 n_s = 0
             at_top[1, n_s] = e
             n_s += 1
-        fin_f += 1 if np.isfinite(f) else 0
-        fin_s += 1 if np.isfinite(s) else 0
-        ok = f > 0.0 and s > 0.0 and f < np.inf and s < np.inf
+        fin_f += (f - f) == 0.0  # finite: x - x is NaN for NaN and +-inf
+        fin_s += (s - s) == 0.0
+        ok = (f > 0.0) & (s > 0.0) & (f < np.inf) & (s < np.inf)
         out[e] = ok
         count += ok
     tops = np.array([top_f, top_s])

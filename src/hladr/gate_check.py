@@ -86,7 +86,9 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     fig["monocyte_share_of_cells"] = round(share, 5)
     # the rows outside the gate's box are outside the gate (as in the kernel); the others are judged
     lo, hi = (np.arcsinh(np.asarray(b) / np.asarray(gate.cofactors)) for b in gate.box)
-    in_box = np.all((X >= lo) & (X <= hi), axis=1)
+    in_box = np.ones(X.shape[0], dtype=bool)
+    for j in range(X.shape[1]):  # column by column: np.all(..., axis=1) over (n, 4) is ten times slower
+        in_box &= (X[:, j] >= lo[j]) & (X[:, j] <= hi[j])
     inA = np.zeros(X.shape[0], dtype=bool)
     inA_box, post, _ = sample_members(gate, X[in_box])
     inA[in_box] = inA_box

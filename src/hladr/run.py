@@ -534,8 +534,8 @@ def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None, rows: 
     x, y = x[ok], y[ok]
     if x.size < 10:
         return {}
-    xr = [float(np.percentile(x, 0.5)), float(np.percentile(x, 99.9))]
-    yr = [float(np.percentile(y, 0.5)), float(np.percentile(y, 99.9))]
+    xr = [float(v) for v in np.percentile(x, [0.5, 99.9])]  # one selection per axis, the same values
+    yr = [float(v) for v in np.percentile(y, [0.5, 99.9])]
     h, _, _ = np.histogram2d(x, y, bins=48, range=[xr, yr])
     out = {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
            "x_label": f"asinh({panel.cd14}/{cof14:g})", "y_label": f"asinh({panel.ssc_a}/{cofs:g})"}
