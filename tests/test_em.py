@@ -189,3 +189,17 @@ def test_best_of_agrees_with_reference(n):
     for allowed in (np.ones(7, bool), np.array([0, 1, 0, 1, 1, 0, 0], bool), np.zeros(7, bool),
                     np.array([0, 0, 0, 0, 0, 0, 1], bool)):
         np.testing.assert_array_equal(_em.best_of(scores, allowed), _em.best_of_ref(scores, allowed))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3000])
+def test_nearest_centre_agrees_with_reference_and_scikit_learn(n):
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(n)
+    X, _ = _blobs(rng, max(n, 50), 4, 6)
+    km = KMeans(n_clusters=6, n_init=1, random_state=0).fit(X)
+    R = X[:n]
+    Rt = np.ascontiguousarray(R.T)
+    got = _em.nearest_centre(Rt, km.cluster_centers_)
+    np.testing.assert_array_equal(got, _em.nearest_centre_ref(Rt, km.cluster_centers_))
+    np.testing.assert_array_equal(got, km.predict(R) if n else np.zeros(0, dtype=np.int64))

@@ -38,6 +38,16 @@ def test_scatter_range_kernels_agree_with_reference(n):
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])
+def test_gather_ranked_agrees_with_reference(n):
+    rng = np.random.default_rng(n)
+    data = rng.normal(size=(n, 5)).astype(np.float32)
+    mask = rng.random(n) < 0.6
+    for k in {0, int(mask.sum()) // 2, int(mask.sum())}:
+        ranks = np.sort(rng.choice(int(mask.sum()), k, replace=False))
+        np.testing.assert_array_equal(K.gather_ranked(data, mask, ranks), K.gather_ranked_ref(data, mask, ranks))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1001])
 def test_abc_kernels_agree_with_reference(n):
     rng = np.random.default_rng(n)
     pe = _awkward(rng, n)

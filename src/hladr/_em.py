@@ -38,7 +38,7 @@ from ._jit import njit
 
 __all__ = ["precision_cholesky", "precision_cholesky_ref", "log_scores", "log_scores_ref",
            "m_step", "m_step_ref", "e_step", "em_fit", "predict", "mahalanobis_scores", "mahalanobis_scores_ref",
-           "best_of", "best_of_ref"]
+           "best_of", "best_of_ref", "nearest_centre", "nearest_centre_ref"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * float(np.finfo(np.float64).eps)  # scikit-learn's guard against empty components
@@ -167,6 +167,30 @@ def best_of(scores, allowed):  # pragma: no cover - compiled; tested against bes
     return best
 
 
+@njit(cache=True, nogil=True)
+def nearest_centre(Xt, centres):  # pragma: no cover - compiled; tested against nearest_centre_ref
+    """Per row (column of ``Xt`` ``(d, n)``): the nearest of ``centres`` ``(k, d)`` in squared Euclidean
+    distance, the first of ties (k-means' assignment; scikit-learn's ``KMeans.predict`` without its
+    per-call validation and thread set-up)."""
+    d, n = Xt.shape
+    k = centres.shape[0]
+    best = np.zeros(n, dtype=np.int64)
+    top = np.full(n, np.inf)
+    dist = np.empty(n)
+    for c in range(k):
+        dist[:] = 0.0
+        for i in range(d):
+            m = centres[c, i]
+            for r in range(n):
+                v = Xt[i, r] - m
+                dist[r] += v * v
+        for r in range(n):
+            if dist[r] < top[r]:
+                top[r] = dist[r]
+                best[r] = c
+    return best
+
+
 # sums in any order (vectorised): the rounding differs from BLAS's by ~1e-16 relative, as BLAS's own does
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def m_step(Xt, resp, reg_covar):  # pragma: no cover - compiled; tested against m_step_ref
@@ -243,6 +267,12 @@ def best_of_ref(scores, allowed) -> np.ndarray:
     if not allowed.any():
         return np.zeros(scores.shape[1], dtype=np.int64)
     return np.argmax(np.where(allowed[:, None], scores, -np.inf), axis=0)
+
+
+def nearest_centre_ref(Xt, centres) -> np.ndarray:
+    """Twin of :func:`nearest_centre`."""
+    X = Xt.T
+    return np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
 
 
 def m_step_ref(Xt, resp, reg_covar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -29,6 +29,8 @@ from ._jit import njit
 __all__ = [
     "on_scale",
     "on_scale_ref",
+    "gather_ranked",
+    "gather_ranked_ref",
     "monocyte_chain",
     "monocyte_chain_ref",
     "abc_from_pe",
@@ -108,6 +110,29 @@ def on_scale_ref(data, i_fsc, i_ssc, min_pileup, pileup_share):
     with np.errstate(invalid="ignore"):
         out = (f > 0) & (s > 0) & (f < his[0]) & (s < his[1])
     return out, int(np.count_nonzero(out)), his[0], his[1]
+
+
+@njit(cache=True, nogil=True)
+def gather_ranked(data, mask, ranks):  # pragma: no cover - compiled; tested against gather_ranked_ref
+    """``data[np.flatnonzero(mask)[ranks]]`` (``ranks`` sorted, distinct) in one pass, without the index array."""
+    m = ranks.shape[0]
+    out = np.empty((m, data.shape[1]), dtype=data.dtype)
+    j = 0
+    seen = 0
+    for e in range(data.shape[0]):
+        if j == m:
+            break
+        if mask[e]:
+            if seen == ranks[j]:
+                out[j, :] = data[e, :]
+                j += 1
+            seen += 1
+    return out
+
+
+def gather_ranked_ref(data, mask, ranks):
+    """NumPy twin of :func:`gather_ranked`."""
+    return data[np.flatnonzero(mask)[ranks]]
 
 
 # --------------------------------------------------------------------------- gate chain

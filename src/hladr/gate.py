@@ -40,7 +40,6 @@ from .events import Events
 __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
 _SINGLET_SD = 4.0
-_BLOCK = 1 << 18  # rows per block of the passes over every event (small temporaries)
 _POOL = 40_000  # on-scale events drawn for the fits
 # on-scale events on which the self-check compares the two gates (the whole tube up to this size):
 # a median of a few hundred monocytes with a broad or bimodal HLA-DR moves by 5-10 % between draws
@@ -224,20 +223,6 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     return float(0.5 * (edges[j] + edges[j + 1]))
 
 
-def _true_positions(mask: np.ndarray, ranks: np.ndarray, *, block: int = _BLOCK) -> np.ndarray:
-    """``np.flatnonzero(mask)[ranks]`` for sorted ``ranks``, without the full index array."""
-    out = np.empty(ranks.size, dtype=np.int64)
-    done = seen = 0
-    for lo in range(0, mask.shape[0], block):
-        if done == ranks.size:
-            break
-        pos = np.flatnonzero(mask[lo : lo + block])
-        end = int(np.searchsorted(ranks, seen + pos.size))  # ranks[done:end] fall in this block
-        out[done:end] = pos[ranks[done:end] - seen] + lo
-        done, seen = end, seen + pos.size
-    return out
-
-
 def cofactor(upper: float) -> float:
     """asinh cofactor for a channel whose decoded upper limit is ``upper`` (1/1000 of the range, >= 1)."""
     return max(1.0, float(upper) / 1000.0)
@@ -306,17 +291,13 @@ def fit_monocyte_gate(
     # 1. on scale
     # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
     on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4)
-    if n_on > _CHECK_POOL:
-        # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
-        check_idx = _true_positions(on_scale, np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)))
-    else:
-        check_idx = np.flatnonzero(on_scale)
+    # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
+    # channel, gathered in one pass (``data[np.sort(rng.choice(np.flatnonzero(on_scale), ...))]``, the
+    # same draw). From here on rows are positions in this pool; ``rng.choice(n)`` then indexing draws
+    # the same rows as drawing from the pool's own indices (the same random numbers)
+    ranks = np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)) if n_on > _CHECK_POOL else np.arange(n_on)
+    pool = _kernels.gather_ranked(data, on_scale, ranks)
     del on_scale
-    # the drawn rows, every channel, in one gather (one pass of scattered reads, not one per channel);
-    # from here on rows are positions in this pool. ``rng.choice(n)`` then indexing draws the same
-    # rows as ``rng.choice(check_idx)`` (the same random numbers)
-    pool = data[check_idx]
-    del check_idx
 
     def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
         return pool[rows, events.index(channel)].astype(np.float64)

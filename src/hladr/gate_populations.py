@@ -598,8 +598,9 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     d2max = _chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
     R = X if rows is None else rows
     if rows is not None:
-        with _blas_threads().limit(limits=1):
-            pred = km.predict(rows / scale)
+        from ._em import nearest_centre
+
+        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), km.cluster_centers_)
     else:
         pred = labels
     out = np.zeros(R.shape[0], dtype=bool)
