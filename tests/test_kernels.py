@@ -188,3 +188,18 @@ def test_weighted_sum_all_equals_weighted_sum_rows(n_rows):
     rows = K.weighted_sum_rows(data, np.arange(n_rows, dtype=np.int64), cols, w)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got, rows)  # the same value per row as the gathering kernel
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_on_scale_over_slices_merges_the_pile_up(threads):
+    """Slices of rows in threads: the maxima, their counts and the pile-up's events are merged."""
+    rng = np.random.default_rng(threads)
+    n = 40_000
+    data = np.column_stack([_awkward(rng, n), _awkward(rng, n)]).astype(np.float32)
+    data[rng.random(n) < 0.01, 0] = 262143.0  # a pile-up spread over every slice
+    data[-3:, 1] = 1e9  # a maximum held by 3 events of the last slice only: not a pile-up of 5e-4
+    for share in (5e-4, 0.5):
+        got = K.on_scale(data, 0, 1, 2, share, threads=threads)
+        ref = K.on_scale_ref(data, 0, 1, 2, share)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1:] == ref[1:]

@@ -27,6 +27,7 @@ import numpy as np
 from ._jit import njit
 
 __all__ = [
+    "scatter_scan",
     "on_scale",
     "on_scale_ref",
     "gather_ranked",
@@ -46,15 +47,10 @@ __all__ = [
 
 # --------------------------------------------------------------------------- scatter range
 @njit(cache=True, nogil=True)
-def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share):  # pragma: no cover - compiled; see on_scale_ref
-    """Events on scale, in one pass over the rows: ``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``,
-    their count, and ``fsc_hi``, ``ssc_hi``.
-
-    A channel's upper limit is its largest finite value when at least
-    ``max(min_pileup, pileup_share x finite values)`` events hold it (a pile-up of saturated
-    events, which the half-open range drops), else inf. The pass keeps the positions of the
-    events at each channel's running maximum, so the pile-up is removed afterwards without a
-    second pass over the matrix.
+def scatter_scan(data, i_fsc, i_ssc):  # pragma: no cover - compiled; tested through on_scale against on_scale_ref
+    """One pass over the rows: ``(fsc > 0) & (ssc > 0)``, both finite, per row, and how many rows pass; per
+    channel (FSC, SSC) the largest finite value, how many rows hold it and their positions (``at_top[j,
+    :n_top[j]]``), and how many values are finite. :func:`on_scale` merges slices of rows and removes a pile-up.
     """
     n = data.shape[0]
     out = np.empty(n, dtype=np.bool_)
@@ -82,18 +78,37 @@ def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share):  # pragma: no cover 
         ok = (f > 0.0) & (s > 0.0) & (f < np.inf) & (s < np.inf)
         out[e] = ok
         count += ok
-    tops = np.array([top_f, top_s])
-    n_top = np.array([n_f, n_s])
-    n_finite = np.array([fin_f, fin_s])
-    his = np.full(2, np.inf)
+    return (out, count, np.array([top_f, top_s]), np.array([n_f, n_s]), np.array([fin_f, fin_s]), at_top)
+
+
+def on_scale(data, i_fsc, i_ssc, min_pileup, pileup_share, threads=1):
+    """Events on scale: ``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``, their count, and
+    ``fsc_hi``, ``ssc_hi``.
+
+    A channel's upper limit is its largest finite value when at least
+    ``max(min_pileup, pileup_share x finite values)`` events hold it (a pile-up of saturated
+    events, which the half-open range drops), else inf. :func:`scatter_scan` runs once over
+    slices of rows (in ``threads`` threads, ``hladr._parallel``); the slices' maxima are merged
+    and the events of a pile-up, whose positions the scan kept, are removed.
+    """
+    from ._parallel import map_slices
+
+    parts = map_slices(lambda lo, hi: scatter_scan(data[lo:hi], i_fsc, i_ssc), data.shape[0], threads)
+    out = parts[0][2][0] if len(parts) == 1 else np.concatenate([p[2][0] for p in parts])
+    count = sum(int(p[2][1]) for p in parts)
+    his = []
     for j in range(2):
-        if n_finite[j] > 0 and n_top[j] >= max(min_pileup, pileup_share * n_finite[j]):
-            his[j] = tops[j]
-            for t in range(n_top[j]):
-                e = at_top[j, t]
-                if out[e]:
-                    out[e] = False
-                    count -= 1
+        top = max(float(p[2][2][j]) for p in parts)
+        n_finite = sum(int(p[2][4][j]) for p in parts)
+        held = [(lo, p[5][j, : p[3][j]]) for lo, _, p in parts if p[2][j] == top and p[3][j] > 0]
+        n_top = sum(pos.size for _, pos in held)
+        if n_finite > 0 and n_top >= max(min_pileup, pileup_share * n_finite):
+            rows = np.concatenate([lo + pos for lo, pos in held])
+            count -= int(np.count_nonzero(out[rows]))
+            out[rows] = False
+            his.append(top)
+        else:
+            his.append(np.inf)
     return out, count, his[0], his[1]
 
 

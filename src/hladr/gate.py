@@ -244,6 +244,7 @@ def _blas_threads():
 
 def fit_monocyte_gate(
     events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = 10_000, rules=None,
+    threads: int | None = 1,
 ) -> MonocyteGate | GateFailure:
     """Fit the cells -> singlets -> CD45+ -> monocyte chain to one tube and check it.
 
@@ -259,6 +260,9 @@ def fit_monocyte_gate(
         Events in the mixture's density-dependent sample (the gate is applied to all events).
     rules : RuleSet, optional
         Limits of the self-check and the naming (default: the default rule table).
+    threads : int, optional
+        Threads for the one pass over every event (the scatter range), as ``MonocyteGate.apply``
+        (None: by the cores this process may use; the gate is the same for any number).
 
     Returns
     -------
@@ -290,7 +294,9 @@ def fit_monocyte_gate(
 
     # 1. on scale
     # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
-    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4)
+    from ._parallel import thread_count
+
+    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=thread_count(n, threads))
     # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
     # channel, gathered in one pass (``data[np.sort(rng.choice(np.flatnonzero(on_scale), ...))]``, the
     # same draw). From here on rows are positions in this pool; ``rng.choice(n)`` then indexing draws

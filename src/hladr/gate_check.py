@@ -102,7 +102,8 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     if pe is not None and inA.any():
         ref = G if G is not None else L
         step = max(1, X.shape[0] // _REFERENCE_ROWS)  # a median of the negative cells: a part will do
-        assigned = sample_members(gate, X[::step])[2]
+        lp = gp.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
+        assigned = best_of(lp, np.ones(lp.shape[0], dtype=bool))  # sample_members' likeliest, without the rest
         in_ref = np.isin(assigned, ref.components)
         if in_ref.any():
             neg = float(np.median(pe[::step][in_ref]))

@@ -437,7 +437,7 @@ def analyze_sample(
             gate = None
         else:
             gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                     rules=rules)
+                                     rules=rules, threads=threads)
             clock.lap("gate_fit")
             for code in gate.flags:
                 text, severity = _GATE_FLAGS.get(code, (code, "info"))
