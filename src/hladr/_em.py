@@ -12,20 +12,26 @@ Why we write our own EM: the gate fits two mixtures per tube, 6 components on 5,
 rows and 10 components on ~10,000 rows of 3-4 features, 5-25 iterations each. At that
 size scikit-learn's EM spends its time around the arithmetic -- input validation and
 array-API dispatch at every step, a BLAS call per component on (n, 4) arrays, n x k
-temporaries -- about 6 ms per iteration of the 10-component fit (117 ms for the fit
-and its ``predict_proba`` in a 1M-event tube's gate). These kernels run one iteration
-in about 0.4 ms (benchmarks/bench_em.py times both on the same density samples). The
+temporaries: 117 ms for the main fit and its ``predict_proba`` and 55 ms for the coarse
+debris mixture in a 1M-event tube's gate (profile of issue 11). benchmarks/bench_em.py
+times both on the same rows (6 simulated tubes, one core): main fit 109 ms with
+scikit-learn (8.3 ms per iteration, its k-means++ start included) and 11 ms here (0.85 ms
+per iteration, the same start included); coarse fit 24 ms and 3.1 ms. The
 initialisation stays scikit-learn's (:func:`hladr.gate_populations` calls its
 ``kmeans_plusplus`` with the same random state, then one M-step on the one-hot
 responsibilities, as ``GaussianMixture(init_params="k-means++")`` does), so both start
 from the same point and take the same steps up to rounding: tests/test_em.py finds the
-same iteration count and parameters equal to ~1e-12.
+same iteration count and parameters equal to ~1e-13, and the same gate.
 
 Layout: rows are columns here (``Xt`` is ``(d, n)``, responsibilities ``(k, n)``), so
 every inner loop runs along contiguous rows and vectorises. The exponentials of the
 E-step are NumPy's (SIMD; Numba's scalar ``exp`` is ~20 times slower per value and would
 be most of an iteration), so :func:`e_step` and :func:`em_fit` are Python functions
-around the kernels :func:`log_scores` and :func:`m_step`.
+around the kernels :func:`log_scores` and :func:`m_step`. Four features (the panels with
+CD45) take written-out loops with every coefficient and sum in registers, 3-5 times faster
+than the loops over ``d``. The fitted gate is scored with the same layout
+(:func:`mahalanobis_scores`, :func:`best_of`; the k-means check's assignment,
+:func:`nearest_centre`).
 """
 
 from __future__ import annotations
