@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import gate as G
+from hladr import _kernels as K
 from hladr.compensate import Spillover, can_compensate_in_place, compensate, compensated_channel
 from hladr.events import Events
 
@@ -86,16 +86,15 @@ def test_gate_helpers_equal_their_plain_numpy_definitions():
             x[rng.random(n) < 0.005] = -np.inf
         if trial % 10 == 9:
             x[:] = np.nan
-        m = np.column_stack([x, x])[:, 1]  # a strided column view, as the gate reads it
-        for block in (1, 97, 1 << 18):
-            assert G._pileup_max(m, block=block) == pileup_max(x)
+        m = np.column_stack([x[::-1], x])  # a column of a matrix, as the gate reads it
+        assert K.on_scale(m, 1, 0, 2, 5e-4)[2:] == (pileup_max(x), pileup_max(x))
         mask = rng.random(n) < rng.random()
         idx = np.flatnonzero(mask)
         k = int(rng.integers(0, idx.size + 1))
         a, b = np.random.default_rng(trial), np.random.default_rng(trial)
         want = np.sort(a.choice(idx, k, replace=False))  # the draw the gate made before
-        got = G._true_positions(mask, np.sort(b.choice(idx.size, k, replace=False)), block=int(rng.integers(1, 999)))
-        np.testing.assert_array_equal(got, want)
+        got = K.gather_ranked(m, mask, np.sort(b.choice(idx.size, k, replace=False)))
+        np.testing.assert_array_equal(got, m[want])
         assert a.random() == b.random()  # the same random numbers consumed
 
 

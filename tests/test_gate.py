@@ -67,6 +67,9 @@ def test_gate_kernel_and_reference_agree_on_a_septic_tube(tmp_path):
     fast, ref = gate.apply(ev), gate.apply(ev, reference=True)
     np.testing.assert_array_equal(fast.mask, ref.mask)
     assert fast.counts == ref.counts
+    sliced = gate.apply(ev, threads=3)  # slices of rows in threads, merged in row order
+    np.testing.assert_array_equal(sliced.mask, ref.mask)
+    assert sliced.counts == ref.counts
 
 
 # --------------------------------------------------------------------------- septic blood

@@ -18,6 +18,36 @@ def _awkward(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])
+def test_scatter_range_kernels_agree_with_reference(n):
+    rng = np.random.default_rng(n)
+    data = np.column_stack([_awkward(rng, n), _awkward(rng, n), _awkward(rng, n)]).astype(np.float32)
+    if n:
+        data[rng.random(n) < 0.1, 1] = 262143.0  # a pile-up at the top
+        data[rng.random(n) < 0.02, 2] = np.inf
+    for i_fsc, i_ssc in ((1, 0), (0, 1), (2, 1), (1, 1)):
+        for min_pileup, share in ((2, 5e-4), (2, 0.2), (1, 0.0)):
+            got = K.on_scale(data, i_fsc, i_ssc, min_pileup, share)
+            ref = K.on_scale_ref(data, i_fsc, i_ssc, min_pileup, share)
+            np.testing.assert_array_equal(got[0], ref[0])
+            assert got[1:] == ref[1:]
+    if n > 100:  # a pile-up on column 1: its maximum is the limit, and the events holding it are off scale
+        _, _, hi, _ = K.on_scale(data, 1, 0, 2, 5e-4)
+        assert hi == 262143.0
+    nan = np.full((5, 2), np.nan, dtype=np.float32)
+    assert K.on_scale(nan, 0, 1, 2, 5e-4)[1:] == (0, np.inf, np.inf)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1001])
+def test_gather_ranked_agrees_with_reference(n):
+    rng = np.random.default_rng(n)
+    data = rng.normal(size=(n, 5)).astype(np.float32)
+    mask = rng.random(n) < 0.6
+    for k in {0, int(mask.sum()) // 2, int(mask.sum())}:
+        ranks = np.sort(rng.choice(int(mask.sum()), k, replace=False))
+        np.testing.assert_array_equal(K.gather_ranked(data, mask, ranks), K.gather_ranked_ref(data, mask, ranks))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1001])
 def test_abc_kernels_agree_with_reference(n):
     rng = np.random.default_rng(n)
     pe = _awkward(rng, n)
@@ -158,3 +188,18 @@ def test_weighted_sum_all_equals_weighted_sum_rows(n_rows):
     rows = K.weighted_sum_rows(data, np.arange(n_rows, dtype=np.int64), cols, w)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got, rows)  # the same value per row as the gathering kernel
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_on_scale_over_slices_merges_the_pile_up(threads):
+    """Slices of rows in threads: the maxima, their counts and the pile-up's events are merged."""
+    rng = np.random.default_rng(threads)
+    n = 40_000
+    data = np.column_stack([_awkward(rng, n), _awkward(rng, n)]).astype(np.float32)
+    data[rng.random(n) < 0.01, 0] = 262143.0  # a pile-up spread over every slice
+    data[-3:, 1] = 1e9  # a maximum held by 3 events of the last slice only: not a pile-up of 5e-4
+    for share in (5e-4, 0.5):
+        got = K.on_scale(data, 0, 1, 2, share, threads=threads)
+        ref = K.on_scale_ref(data, 0, 1, 2, share)
+        np.testing.assert_array_equal(got[0], ref[0])
+        assert got[1:] == ref[1:]

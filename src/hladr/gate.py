@@ -40,7 +40,6 @@ from .events import Events
 __all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
 _SINGLET_SD = 4.0
-_BLOCK = 1 << 18  # rows per block of the passes over every event (small temporaries)
 _POOL = 40_000  # on-scale events drawn for the fits
 # on-scale events on which the self-check compares the two gates (the whole tube up to this size):
 # a median of a few hundred monocytes with a broad or bimodal HLA-DR moves by 5-10 % between draws
@@ -154,11 +153,25 @@ class MonocyteGate:
             self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max, self.odds,
         )
 
-    def apply(self, events: Events, *, reference: bool = False) -> GateResult:
-        """Evaluate the chain on every event (``reference=True``: the NumPy twin)."""
+    def apply(self, events: Events, *, reference: bool = False, threads: int | None = 1) -> GateResult:
+        """Evaluate the chain on every event (``reference=True``: the NumPy twin).
+
+        ``threads``: slices of rows evaluated at once by that many threads (None: by the cores this
+        process may use and the number of events, as the template path; ``hladr._parallel``). Each
+        event is judged on its own, so the merged result is that of one pass.
+        """
+        from ._parallel import map_slices, thread_count
+
         data = np.ascontiguousarray(events.data, dtype=np.float32)
         fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
-        mask, c = fn(data, *self._args(events))
+        args = self._args(events)
+        parts = map_slices(lambda lo, hi: fn(data[lo:hi], *args), data.shape[0],
+                           1 if reference else thread_count(data.shape[0], threads))
+        if len(parts) == 1:
+            mask, c = parts[0][2]
+        else:
+            mask = np.concatenate([p[2][0] for p in parts])
+            c = np.sum([p[2][1] for p in parts], axis=0)
         counts = {
             "events": events.n_events,
             "cells": int(c[0]),
@@ -210,55 +223,6 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     return float(0.5 * (edges[j] + edges[j + 1]))
 
 
-def _pileup_max(x: np.ndarray, *, block: int = _BLOCK) -> float:
-    """Upper bound excluding a pile-up of saturated events at the maximum value.
-
-    ``x`` may be a strided column view: it is read block by block, never copied.
-    """
-    top, n_top, n_finite = -np.inf, 0, 0
-    for lo in range(0, x.shape[0], block):
-        b = x[lo : lo + block]
-        finite = np.isfinite(b)
-        nf = int(np.count_nonzero(finite))
-        if nf == 0:
-            continue
-        n_finite += nf
-        t = b.max(where=finite, initial=-np.inf)
-        # the finite values >= the maximum are those equal to it (NaN and inf never are)
-        if t > top:
-            top, n_top = t, int(np.count_nonzero(b == t))
-        elif t == top:
-            n_top += int(np.count_nonzero(b == t))
-    if n_finite == 0:
-        return np.inf
-    if n_top >= max(2, 5e-4 * n_finite):
-        return float(top)  # the half-open range [lo, top) drops the pile-up
-    return np.inf
-
-
-def _on_scale(fsc: np.ndarray, ssc: np.ndarray, fsc_hi: float, ssc_hi: float, *, block: int = _BLOCK) -> np.ndarray:
-    """``(fsc > 0) & (ssc > 0) & (fsc < fsc_hi) & (ssc < ssc_hi)``, block by block (small temporaries)."""
-    out = np.empty(fsc.shape[0], dtype=bool)
-    for lo in range(0, fsc.shape[0], block):
-        f, s = fsc[lo : lo + block], ssc[lo : lo + block]
-        out[lo : lo + block] = (f > 0) & (s > 0) & (f < fsc_hi) & (s < ssc_hi)
-    return out
-
-
-def _true_positions(mask: np.ndarray, ranks: np.ndarray, *, block: int = _BLOCK) -> np.ndarray:
-    """``np.flatnonzero(mask)[ranks]`` for sorted ``ranks``, without the full index array."""
-    out = np.empty(ranks.size, dtype=np.int64)
-    done = seen = 0
-    for lo in range(0, mask.shape[0], block):
-        if done == ranks.size:
-            break
-        pos = np.flatnonzero(mask[lo : lo + block])
-        end = int(np.searchsorted(ranks, seen + pos.size))  # ranks[done:end] fall in this block
-        out[done:end] = pos[ranks[done:end] - seen] + lo
-        done, seen = end, seen + pos.size
-    return out
-
-
 def cofactor(upper: float) -> float:
     """asinh cofactor for a channel whose decoded upper limit is ``upper`` (1/1000 of the range, >= 1)."""
     return max(1.0, float(upper) / 1000.0)
@@ -280,6 +244,7 @@ def _blas_threads():
 
 def fit_monocyte_gate(
     events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = 10_000, rules=None,
+    threads: int | None = 1,
 ) -> MonocyteGate | GateFailure:
     """Fit the cells -> singlets -> CD45+ -> monocyte chain to one tube and check it.
 
@@ -295,6 +260,9 @@ def fit_monocyte_gate(
         Events in the mixture's density-dependent sample (the gate is applied to all events).
     rules : RuleSet, optional
         Limits of the self-check and the naming (default: the default rule table).
+    threads : int, optional
+        Threads for the one pass over every event (the scatter range), as ``MonocyteGate.apply``
+        (None: by the cores this process may use; the gate is the same for any number).
 
     Returns
     -------
@@ -322,25 +290,29 @@ def fit_monocyte_gate(
     data = events.data
     # full-length work on the matrix's own columns (views, compared in their own precision: the
     # thresholds 0, inf and a column's maximum are exact in it); float64 only for the drawn rows
-    fsc, ssc = data[:, events.index(panel.fsc_a)], data[:, events.index(panel.ssc_a)]
-
-    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
-        return data[rows, events.index(channel)].astype(np.float64)
+    i_fsc, i_ssc = events.index(panel.fsc_a), events.index(panel.ssc_a)
 
     # 1. on scale
-    fsc_hi, ssc_hi = _pileup_max(fsc), _pileup_max(ssc)
-    on_scale = _on_scale(fsc, ssc, fsc_hi, ssc_hi)
-    n_on = int(np.count_nonzero(on_scale))
-    if n_on > _CHECK_POOL:
-        # the same draw as ``np.sort(rng.choice(np.flatnonzero(on_scale), ...))``, without that index array
-        check_idx = _true_positions(on_scale, np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)))
-    else:
-        check_idx = np.flatnonzero(on_scale)
+    # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
+    from ._parallel import thread_count
+
+    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=thread_count(n, threads))
+    # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
+    # channel, gathered in one pass (``data[np.sort(rng.choice(np.flatnonzero(on_scale), ...))]``, the
+    # same draw). From here on rows are positions in this pool; ``rng.choice(n)`` then indexing draws
+    # the same rows as drawing from the pool's own indices (the same random numbers)
+    ranks = np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)) if n_on > _CHECK_POOL else np.arange(n_on)
+    pool = _kernels.gather_ranked(data, on_scale, ranks)
     del on_scale
-    idx = check_idx if check_idx.size <= _POOL else np.sort(rng.choice(check_idx, _POOL, replace=False))
+
+    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
+        return pool[rows, events.index(channel)].astype(np.float64)
+
+    n_pool = pool.shape[0]
+    idx = np.arange(n_pool) if n_pool <= _POOL else np.sort(rng.choice(n_pool, _POOL, replace=False))
     if idx.size < 100:
         return failure("no_cells", f"only {idx.size} events inside the scatter range")
-    fsc_idx = fsc[idx].astype(np.float64)
+    fsc_idx = rows_of(panel.fsc_a, idx)
 
     # 2. singlets (ratio statistics from the events above a tenth of the median FSC: cells, not debris)
     sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
@@ -365,11 +337,15 @@ def fit_monocyte_gate(
     has_cd45 = panel.cd45 is not None
     cof = tuple(cofactor(events.upper_limit(c)) for c in features)
 
+    # the features of every row of the pool, once (the fit's rows are a part of them)
+    F_pool = np.column_stack([np.arcsinh(pool[:, events.index(c)].astype(np.float64) / k)
+                              for c, k in zip(features, cof, strict=True)])
+    fin_pool = np.all(np.isfinite(F_pool), axis=1)
+
     def features_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows with finite features, and their features."""
-        F = np.column_stack([np.arcsinh(rows_of(c, rows) / k) for c, k in zip(features, cof, strict=True)])
-        fin = np.all(np.isfinite(F), axis=1)
-        return rows[fin], F[fin]
+        rows = rows[fin_pool[rows]]
+        return rows, F_pool[rows]
 
     singlets, X = features_of(singlets)
     if X.shape[0] < 200:
@@ -430,11 +406,12 @@ def fit_monocyte_gate(
         populations=pop_records,
         flags=tuple(flags),
     )
+    check_rows = np.arange(n_pool)
     if sing_ch is not None:
-        m = _singlet_metric(fsc[check_idx].astype(np.float64), rows_of(sing_ch, check_idx), is_ratio)
-        check_idx = check_idx[(m >= sing_range[0]) & (m < sing_range[1])]
-    check_idx, Xk = features_of(check_idx)
-    pe = rows_of(panel.hladr, check_idx) if panel.hladr else None
+        m = _singlet_metric(rows_of(panel.fsc_a, check_rows), rows_of(sing_ch, check_rows), is_ratio)
+        check_rows = check_rows[(m >= sing_range[0]) & (m < sing_range[1])]
+    check_rows, Xk = features_of(check_rows)
+    pe = rows_of(panel.hladr, check_rows) if panel.hladr else None
     verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules)
     if verdict.failure is not None:
         code, reason = verdict.failure

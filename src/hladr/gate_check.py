@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import gate_populations as gp
+from ._em import best_of
 
 __all__ = ["Verdict", "check_gate", "sample_members"]
 
@@ -53,15 +54,16 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     The same rule as the kernel ``monocyte_chain`` (whose box only skips work).
     """
-    lp, d2 = gp.component_scores(X, gate.means, gate.precisions, gate.log_norm)
-    t = np.exp(lp - lp.max(axis=1, keepdims=True))
+    lp, d2 = (a.T for a in gp.component_scores(X, gate.means, gate.precisions, gate.log_norm))  # (k, n)
+    with np.errstate(under="ignore"):
+        t = np.exp(lp - lp.max(axis=0))
     mono = gate.is_monocyte
-    s_mono = t[:, mono].sum(axis=1)
-    post = s_mono / t.sum(axis=1)
-    best = np.argmax(np.where(mono, lp, -np.inf), axis=1)
-    near = d2[np.arange(X.shape[0]), best] <= gate.d2max
-    inside = near & (s_mono > gate.odds * t[:, ~mono].sum(axis=1))
-    return inside, post, np.argmax(lp, axis=1)
+    s_mono = t[mono].sum(axis=0)
+    post = s_mono / t.sum(axis=0)
+    best = best_of(lp, mono)
+    near = d2[best, np.arange(X.shape[0])] <= gate.d2max
+    inside = near & (s_mono > gate.odds * t[~mono].sum(axis=0))
+    return inside, post, best_of(lp, np.ones(mono.size, dtype=bool))
 
 
 def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[np.ndarray, np.ndarray | None],
@@ -84,7 +86,9 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     fig["monocyte_share_of_cells"] = round(share, 5)
     # the rows outside the gate's box are outside the gate (as in the kernel); the others are judged
     lo, hi = (np.arcsinh(np.asarray(b) / np.asarray(gate.cofactors)) for b in gate.box)
-    in_box = np.all((X >= lo) & (X <= hi), axis=1)
+    in_box = np.ones(X.shape[0], dtype=bool)
+    for j in range(X.shape[1]):  # column by column: np.all(..., axis=1) over (n, 4) is ten times slower
+        in_box &= (X[:, j] >= lo[j]) & (X[:, j] <= hi[j])
     inA = np.zeros(X.shape[0], dtype=bool)
     inA_box, post, _ = sample_members(gate, X[in_box])
     inA[in_box] = inA_box
@@ -98,7 +102,8 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     if pe is not None and inA.any():
         ref = G if G is not None else L
         step = max(1, X.shape[0] // _REFERENCE_ROWS)  # a median of the negative cells: a part will do
-        assigned = sample_members(gate, X[::step])[2]
+        lp = gp.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
+        assigned = best_of(lp, np.ones(lp.shape[0], dtype=bool))  # sample_members' likeliest, without the rest
         in_ref = np.isin(assigned, ref.components)
         if in_ref.any():
             neg = float(np.median(pe[::step][in_ref]))

@@ -20,7 +20,7 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
    population of 1 % keeps enough events to get its own components; every kept
    event carries the weight 1/p, and the mixture's weights are re-estimated with
    those weights, so they are shares of the tube again.
-3. A Gaussian mixture (scikit-learn) is fitted to the sample; components whose
+3. A Gaussian mixture (scikit-learn's start, our EM: :mod:`hladr._em`) is fitted to the sample; components whose
    Bhattacharyya distance is small are one population (a skewed population
    takes several components).
 4. Populations are named by their relations, never by positions: lymphocytes
@@ -47,6 +47,7 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,8 @@ __all__ = [
     "I_FSC",
     "I_CD45",
 ]
+
+logger = logging.getLogger(__name__)
 
 I_CD14, I_SSC, I_FSC, I_CD45 = 0, 1, 2, 3  # feature columns (CD45 only when the panel has it)
 
@@ -144,13 +147,41 @@ class MixtureFit:
 def component_scores(X: np.ndarray, means: np.ndarray, precisions: np.ndarray,
                      log_norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, k) log of weight x density of each component at each row of ``X``, and the squared
-    Mahalanobis distances they come from."""
+    Mahalanobis distances they come from.
+
+    Both are transposed views of C-contiguous ``(k, n)`` arrays (``.T`` gives those back): the
+    Numba kernel :func:`hladr._em.mahalanobis_scores` runs along the rows, 10 times NumPy's einsum.
+    """
+    from ._em import mahalanobis_scores
+
     k = means.shape[0]
-    d2 = np.empty((X.shape[0], k))
-    for j in range(k):
-        diff = X - means[j]
-        d2[:, j] = np.einsum("ni,ij,nj->n", diff, precisions[j], diff)
-    return log_norm - 0.5 * d2, d2
+    lp, d2 = np.empty((k, X.shape[0])), np.empty((k, X.shape[0]))
+    mahalanobis_scores(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(means, dtype=np.float64),
+                       np.ascontiguousarray(precisions, dtype=np.float64),
+                       np.ascontiguousarray(log_norm, dtype=np.float64), lp, d2)
+    return lp.T, d2.T
+
+
+def likeliest(X: np.ndarray, fit: MixtureFit) -> np.ndarray:
+    """The component of ``fit`` with the largest weight x density at each row of ``X``."""
+    from ._em import best_of
+
+    lp = component_scores(X, fit.means, fit.precisions, fit.log_norm)[0].T
+    return best_of(lp, np.ones(lp.shape[0], dtype=bool))
+
+
+def _chi2_ppf(q: float, df: int) -> float:
+    """``scipy.stats.chi2.ppf(q, df)``, the same formula without its per-call argument handling (~0.1 ms)."""
+    from scipy.special import gammaincinv
+
+    return 2.0 * gammaincinv(df / 2, q)
+
+
+def _chi2_cdf(x: float, df: int) -> float:
+    """``scipy.stats.chi2.cdf(x, df)``, the same formula without its per-call argument handling."""
+    from scipy.special import chdtr
+
+    return chdtr(df, x)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -172,12 +203,13 @@ def density_sample(
     cell = np.zeros(n, dtype=np.int64)
     for j in range(d):
         cell = cell * bins + np.clip(((X[:, j] - lo[j]) / span[j] * bins).astype(np.int64), 0, bins - 1)
-    _, inv, cnt = np.unique(cell, return_inverse=True, return_counts=True)
-    c = cnt[inv].astype(np.float64)
-    lo_t, hi_t = 1.0, float(c.max())
-    for _ in range(50):  # bisection on t: sum(min(1, t/c)) = target
+    per_cell = np.bincount(cell, minlength=bins**d)  # at most 8^4 cells: counting, not sorting
+    c = per_cell[cell].astype(np.float64)
+    cnt = per_cell[per_cell > 0].astype(np.float64)  # the occupied cells' counts: the sum below over cells
+    lo_t, hi_t = 1.0, float(cnt.max())
+    for _ in range(50):  # bisection on t: sum over rows of min(1, t/c) = target
         t = 0.5 * (lo_t + hi_t)
-        if np.minimum(1.0, t / c).sum() > target:
+        if cnt @ np.minimum(1.0, t / cnt) > target:
             hi_t = t
         else:
             lo_t = t
@@ -187,17 +219,43 @@ def density_sample(
 
 
 # --------------------------------------------------------------------------- mixtures
-def _gmm(X: np.ndarray, k: int, seed: int, tol: float):
-    from sklearn.mixture import GaussianMixture
+@dataclass(frozen=True, eq=False)
+class _Gmm:
+    """A fitted mixture as EM left it: weights, means, covariances and the sample's responsibilities."""
 
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    resp: np.ndarray
+    n_iter: int
+
+
+def _gmm(X: np.ndarray, k: int, seed: int, tol: float) -> _Gmm:
+    """``GaussianMixture(k, covariance_type="full", reg_covar=1e-3, init_params="k-means++", tol=tol,
+    max_iter=300, random_state=seed).fit(X)``: scikit-learn's own start, our EM (:mod:`hladr._em`).
+
+    scikit-learn's EM costs ~6 ms per iteration at this size, nearly all of it overhead around
+    the arithmetic (see :mod:`hladr._em`); the start is the same k-means++ draw and one M-step on
+    its one-hot responsibilities, so the fit is scikit-learn's up to rounding.
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    from . import _em
     from .gate import _blas_threads
 
-    g = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=300,
-                        reg_covar=1e-3, init_params="k-means++", tol=tol)
-    # a small fit gains nothing from threads; with them it stalls on a busy machine
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if n < k:
+        raise ValueError(f"Gaussian mixture: {n} rows for {k} components")
+    # a small draw gains nothing from threads; with them it stalls on a busy machine
     with _blas_threads().limit(limits=1):
-        g.fit(X)
-    return g
+        _, centres = kmeans_plusplus(X, k, random_state=seed)
+    resp = np.zeros((n, k))
+    resp[centres, np.arange(k)] = 1.0
+    w, m, c, resp, n_iter, converged = _em.em_fit(X, resp, reg_covar=1e-3, tol=tol, max_iter=300)
+    if not converged:
+        logger.debug("Gaussian mixture of %d rows, %d components: not converged in %d iterations", n, k, n_iter)
+    return _Gmm(w, m, c, resp, n_iter)
 
 
 def _lymphocyte_index(means: np.ndarray, weights: np.ndarray, has_cd45: bool) -> int:
@@ -226,25 +284,26 @@ def coarse_debris_mask(X: np.ndarray, *, seed: int, debris_fsc_ratio: float, n_f
     sub = X[rng.choice(X.shape[0], min(X.shape[0], n_fit), replace=False)]
     k = min(6, max(1, sub.shape[0] // 50))
     g = _gmm(sub, k, seed, 1e-2)
-    lym = _lymphocyte_index(g.means_, g.weights_, X.shape[1] > I_CD45)
-    debris = [j for j in range(k) if g.means_[j, I_FSC] < g.means_[lym, I_FSC] - np.log(debris_fsc_ratio)]
+    lym = _lymphocyte_index(g.means, g.weights, X.shape[1] > I_CD45)
+    debris = [j for j in range(k) if g.means[j, I_FSC] < g.means[lym, I_FSC] - np.log(debris_fsc_ratio)]
     if not debris:
         return np.zeros(X.shape[0], dtype=bool)
-    return np.isin(g.predict(X), debris)
+    from ._em import predict
+
+    return np.isin(predict(X, g.weights, g.means, g.covariances), debris)
 
 
 def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> MixtureFit:
     """Gaussian mixture of the sample ``X``; weights re-estimated with the rows' weights ``inv_p``."""
     k = min(k, max(1, X.shape[0] // 30))
     g = _gmm(X, k, seed, 1e-3)
-    resp = g.predict_proba(X)
-    w = (resp * inv_p[:, None]).sum(axis=0)
-    return MixtureFit(weights=w / w.sum(), means=g.means_.copy(), covariances=g.covariances_.copy())
+    w = inv_p @ g.resp
+    return MixtureFit(weights=w / w.sum(), means=g.means, covariances=g.covariances)
 
 
 def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    diff = rows - mean
-    return np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
+    """Squared Mahalanobis distance of each row to (``mean``, ``cov``)."""
+    return component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
 
 
 def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.ndarray | None = None, *,
@@ -260,8 +319,6 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
     0.5-2 s per population, ten times the whole gate's budget, when the mixture component
     (or cluster) already is a start inside the population.
     """
-    from scipy.stats import chi2
-
     n, d = rows.shape
     m = rows.mean(axis=0) if mean is None else np.asarray(mean, dtype=float)
     C = np.cov(rows.T, bias=True) if cov is None else np.asarray(cov, dtype=float)
@@ -275,12 +332,12 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
             break
         keep = new
         m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
-    C = C * (k / n) / chi2.cdf(chi2.ppf(k / n, d), d + 2)  # consistency at the normal
-    q = chi2.ppf(0.975, d)
+    C = C * (k / n) / _chi2_cdf(_chi2_ppf(k / n, d), d + 2)  # consistency at the normal
+    q = _chi2_ppf(0.975, d)
     good = _mahalanobis(rows, m, C) <= q
     if good.sum() > d:
         m = rows[good].mean(axis=0)
-        C = np.cov(rows[good].T, bias=True) * 0.975 / chi2.cdf(q, d + 2)
+        C = np.cov(rows[good].T, bias=True) * 0.975 / _chi2_cdf(q, d + 2)
     return m, C
 
 
@@ -292,8 +349,7 @@ def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray) -> Mixt
     SSC of two cells -- gets no component of its own; EM then stretches the nearest component
     over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
     """
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    best = np.argmax(lp, axis=1)
+    best = likeliest(X, fit)
     means, covs = fit.means.copy(), fit.covariances.copy()
     d = X.shape[1]
     for j in np.flatnonzero(which):
@@ -318,8 +374,7 @@ def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray) -> n
     idx = np.flatnonzero(is_mono)
     if idx.size < 2:
         return is_mono
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    rows = X[np.isin(np.argmax(lp, axis=1), idx)]
+    rows = X[np.isin(likeliest(X, fit), idx)]
     if rows.shape[0] < 10 * X.shape[1]:
         return is_mono
     m, C = trimmed_gaussian(rows)
@@ -352,13 +407,11 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
     Gaussian, kept only when it has their relations (:func:`cd14_dim_monocytes`). Panels
     without CD45 cannot tell them from immature granulocytes: nothing is added.
     """
-    from scipy.stats import chi2
 
     d = X.shape[1]
     if not has_cd45:
         return fit, is_mono
-    lp, _ = component_scores(X, fit.means, fit.precisions, fit.log_norm)
-    best = np.argmax(lp, axis=1)
+    best = likeliest(X, fit)
     in_a = np.isin(best, np.flatnonzero(is_mono))
     if in_a.sum() < 10 * d or naming.monocytes is None:
         return fit, is_mono
@@ -367,7 +420,7 @@ def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_
         held += list(naming.granulocytes.components)
     scatter = [I_SSC, I_FSC]
     core = trimmed_gaussian(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= chi2.ppf(0.99, 2))
+    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= _chi2_ppf(0.99, 2))
            & (X[:, I_CD45] >= np.median(X[in_a, I_CD45]))
            & (X[:, I_CD14] > naming.lymphocytes.mean[I_CD14]) & (X[:, I_CD14] < np.median(X[in_a, I_CD14])))
     if win.sum() < 10 * d:
@@ -539,15 +592,15 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     naming = name_populations(pops, has_cd45=has_cd45, gating=gating)
     if naming.monocytes is None:
         return None
-    from scipy.stats import chi2
 
     # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
     # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
-    d2max = chi2.ppf(gating.ellipsoid_quantile, X.shape[1])
+    d2max = _chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
     R = X if rows is None else rows
     if rows is not None:
-        with _blas_threads().limit(limits=1):
-            pred = km.predict(rows / scale)
+        from ._em import nearest_centre
+
+        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), km.cluster_centers_)
     else:
         pred = labels
     out = np.zeros(R.shape[0], dtype=bool)

@@ -437,7 +437,7 @@ def analyze_sample(
             gate = None
         else:
             gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                     rules=rules)
+                                     rules=rules, threads=threads)
             clock.lap("gate_fit")
             for code in gate.flags:
                 text, severity = _GATE_FLAGS.get(code, (code, "info"))
@@ -448,7 +448,7 @@ def analyze_sample(
                 rows, n = None, None
                 gate = None
             else:
-                result = gate.apply(events)
+                result = gate.apply(events, threads=threads)
                 clock.lap("gate_apply")
                 rows, n, gate_counts = np.flatnonzero(result.mask), result.n_monocytes, result.counts
                 del result  # its mask (one byte per event) is not needed any more
@@ -534,18 +534,46 @@ def _figure_data(events: Events, panel: Panel, gate: MonocyteGate | None, rows: 
     x, y = x[ok], y[ok]
     if x.size < 10:
         return {}
-    xr = [float(np.percentile(x, 0.5)), float(np.percentile(x, 99.9))]
-    yr = [float(np.percentile(y, 0.5)), float(np.percentile(y, 99.9))]
-    h, _, _ = np.histogram2d(x, y, bins=48, range=[xr, yr])
+    xr = [float(v) for v in np.percentile(x, [0.5, 99.9])]  # one selection per axis, the same values
+    yr = [float(v) for v in np.percentile(y, [0.5, 99.9])]
+    h = _histogram2d(x, y, 48, xr, yr)
     out = {"density": h.astype(int).tolist(), "x_range": xr, "y_range": yr,
            "x_label": f"asinh({panel.cd14}/{cof14:g})", "y_label": f"asinh({panel.ssc_a}/{cofs:g})"}
     if rows is not None and rows.size:
         r = rows[:: max(1, rows.size // 20_000)]
         gx = np.arcsinh(events.data[r, events.index(panel.cd14)] / cof14)
         gy = np.arcsinh(events.data[r, events.index(panel.ssc_a)] / cofs)
-        g, _, _ = np.histogram2d(gx, gy, bins=48, range=[xr, yr])
+        g = _histogram2d(gx, gy, 48, xr, yr)
         out["gated"] = g.astype(int).tolist()
     return out
+
+
+def _bin_index(v, lo: float, hi: float, bins: int):
+    """Bin of each value of ``v`` on ``bins`` equal bins over [lo, hi] (-1 outside; the last bin holds ``hi``):
+    np.histogram's equal-bin rule -- the arithmetic index, corrected against the same edges."""
+    import numpy as np
+
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    with np.errstate(invalid="ignore"):
+        keep = (v >= edges[0]) & (v <= edges[-1])
+        i = np.nan_to_num((v - edges[0]) / (edges[-1] - edges[0]) * bins, nan=0.0, posinf=bins, neginf=0)
+    i = np.clip(i, 0, bins - 1).astype(np.intp)
+    i -= v < edges[i]
+    i += (v >= edges[np.minimum(i + 1, bins)]) & (i != bins - 1)
+    i[~keep] = -1
+    return i
+
+
+def _histogram2d(x, y, bins: int, xr: list[float], yr: list[float]):
+    """``np.histogram2d(x, y, bins, range=[xr, yr])[0]``, the same counts three times faster (histogramdd
+    bins by ``searchsorted``; equal bins allow an index by arithmetic)."""
+    import numpy as np
+
+    ix, iy = _bin_index(x, xr[0], xr[1], bins), _bin_index(y, yr[0], yr[1], bins)
+    ok = (ix >= 0) & (iy >= 0)
+    return np.bincount(ix[ok] * bins + iy[ok], minlength=bins * bins).reshape(bins, bins).astype(np.float64)
 
 
 def _abc_histogram(pe, curve: BeadCurve) -> dict:
