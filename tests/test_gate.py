@@ -143,7 +143,7 @@ def test_trimmed_gaussian_is_scikit_learns_mcd():
     population with a fifth of its rows in a sparse cloud beside it, and leaves that cloud out."""
     from sklearn.covariance import MinCovDet
 
-    from hladr.gate_populations import trimmed_gaussian
+    from hladr.gate_robust import trimmed_gaussian
 
     rng = np.random.default_rng(4)
     core = rng.multivariate_normal([0, 0, 0, 0], np.diag([0.3, 0.2, 0.1, 0.2]) ** 2, 800)

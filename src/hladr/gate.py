@@ -270,6 +270,7 @@ def fit_monocyte_gate(
         A failure carries the self-check figures that were computed.
     """
     from . import gate_populations as gp
+    from . import gate_robust as gr
     from .gate_check import check_gate
 
     if rules is None:
@@ -368,9 +369,9 @@ def fit_monocyte_gate(
     mono = naming.monocytes
     is_mono = np.zeros(fit.weights.size, dtype=bool)
     is_mono[list(mono.components)] = True
-    fit = gp.robust_components(fit, is_mono, Xs)
-    is_mono = gp.scatter_consistent(fit, is_mono, Xs)
-    fit, is_mono = gp.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, has_cd45=has_cd45)
+    fit = gr.robust_components(fit, is_mono, Xs)
+    is_mono = gr.scatter_consistent(fit, is_mono, Xs)
+    fit, is_mono = gr.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, has_cd45=has_cd45)
     d = X.shape[1]
     from scipy.stats import chi2
 

@@ -20,7 +20,7 @@ Rules (SPEC.md section 4, safety rule), in the order they are judged:
   (granulocytes, else lymphocytes): not the HLA-DR-bearing monocytes. The
   HLA-DR channel is never used to draw the gate, only to check it.
 - ``gates_disagree``: the second estimate (k-means clusters named by the same
-  relations, :func:`hladr.gate_populations.kmeans_monocytes`) finds no monocytes,
+  relations, :func:`kmeans_monocytes`) finds no monocytes,
   or the two share less than ``min_agreement_jaccard`` of their cells (Jaccard),
   or their median HLA-DR differs by more than ``max_median_disagreement``.
 """
@@ -35,7 +35,7 @@ import numpy as np
 from . import gate_populations as gp
 from ._em import best_of
 
-__all__ = ["Verdict", "check_gate", "sample_members"]
+__all__ = ["Verdict", "check_gate", "sample_members", "kmeans_monocytes"]
 
 _REFERENCE_ROWS = 20_000
 
@@ -110,7 +110,7 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
             ratio = float(np.median(pe[inA])) / neg if neg > 0 else math.inf
             fig["hladr_ratio_to_negative"] = round(ratio, 3) if math.isfinite(ratio) else None
             fig["hladr_negative_reference"] = "granulocytes" if G is not None else "lymphocytes"
-    inB = gp.kmeans_monocytes(Xs, inv_p, seed=seed, has_cd45=X.shape[1] > gp.I_CD45, gating=g, rows=X)
+    inB = kmeans_monocytes(Xs, inv_p, seed=seed, has_cd45=X.shape[1] > gp.I_CD45, gating=g, rows=X)
     agree = None
     if inB is not None:
         union = int(np.count_nonzero(inA | inB))
@@ -150,3 +150,62 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
                     f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "
                     f"(> {g.max_median_disagreement:.0%})")
     return Verdict(fig, None)
+
+
+# --------------------------------------------------------------------------- second estimate
+def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: bool, gating,
+                     rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Second estimate: which rows of ``rows`` (default ``X``) fall in the monocyte clusters of a
+    k-means partition of the sample ``X`` (weights ``inv_p``), or None when no cluster has the
+    monocytes' relations.
+
+    Hard Voronoi clusters of the standardised features (no Gaussian shapes, no
+    likelihood), described by their weighted moments and named by the same
+    relations (k-means cuts one population into several clusters: those of the
+    monocytes' CD14 band that keep every relation are joined, as for the mixture).
+    """
+    from sklearn.cluster import KMeans
+
+    from .gate import _blas_threads
+    from .gate_robust import _mahalanobis, trimmed_gaussian
+
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
+    with _blas_threads().limit(limits=1):
+        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale)
+    labels = km.labels_
+    pops = []
+    for c in range(k):
+        m = labels == c
+        if m.sum() < 3:
+            continue
+        w = inv_p[m]
+        W = w.sum()
+        mean = (X[m] * w[:, None]).sum(axis=0) / W
+        dev = X[m] - mean
+        cov = (dev * w[:, None]).T @ dev / W + 1e-6 * np.eye(X.shape[1])
+        pops.append(gp.Population((c,), float(W / inv_p.sum()), mean, cov))
+    naming = gp.name_populations(pops, has_cd45=has_cd45, gating=gating)
+    if naming.monocytes is None:
+        return None
+
+    # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
+    # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
+    d2max = gp.chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
+    R = X if rows is None else rows
+    if rows is not None:
+        from ._em import nearest_centre
+
+        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), km.cluster_centers_)
+    else:
+        pred = labels
+    out = np.zeros(R.shape[0], dtype=bool)
+    for c in naming.monocytes.components:
+        members = X[labels == c]
+        here = pred == c
+        if members.shape[0] < 10 * X.shape[1]:
+            out |= here
+            continue
+        out[here] = _mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
+    return out

@@ -34,11 +34,11 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
    populations of its CD14 band that keep every relation are joined to it, and
    so are the CD14-dim CD16+ monocytes (:func:`cd14_dim_monocytes`: same
    scatter, CD45 at least as bright; panels with CD45 only).
-5. The monocyte components are re-estimated robustly (:func:`robust_components`,
+5. The monocyte components are re-estimated robustly (:func:`hladr.gate_robust.robust_components`,
    minimum covariance determinant): aggregates that pass the singlet gate (two
    cells side by side have a singlet's FSC-A/FSC-H) form a sparse cloud that no
    component holds, and EM stretches the monocytes' component over it.
-6. A second, independent estimate (:func:`kmeans_monocytes`: hard k-means
+6. A second, independent estimate (:func:`hladr.gate_check.kmeans_monocytes`: hard k-means
    clusters of the same sample, named by the same relations, each trimmed to
    its core's ellipsoid) is compared with the mixture's monocytes by
    :mod:`hladr.gate_check`.
@@ -62,9 +62,6 @@ __all__ = [
     "fit_mixture",
     "merge_components",
     "name_populations",
-    "kmeans_monocytes",
-    "robust_components",
-    "scatter_consistent",
     "cd14_dim_monocytes",
     "bhattacharyya",
     "weighted_median",
@@ -170,14 +167,14 @@ def likeliest(X: np.ndarray, fit: MixtureFit) -> np.ndarray:
     return best_of(lp, np.ones(lp.shape[0], dtype=bool))
 
 
-def _chi2_ppf(q: float, df: int) -> float:
+def chi2_ppf(q: float, df: int) -> float:
     """``scipy.stats.chi2.ppf(q, df)``, the same formula without its per-call argument handling (~0.1 ms)."""
     from scipy.special import gammaincinv
 
     return 2.0 * gammaincinv(df / 2, q)
 
 
-def _chi2_cdf(x: float, df: int) -> float:
+def chi2_cdf(x: float, df: int) -> float:
     """``scipy.stats.chi2.cdf(x, df)``, the same formula without its per-call argument handling."""
     from scipy.special import chdtr
 
@@ -301,141 +298,6 @@ def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> Mixtu
     return MixtureFit(weights=w / w.sum(), means=g.means, covariances=g.covariances)
 
 
-def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distance of each row to (``mean``, ``cov``)."""
-    return component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
-
-
-def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.ndarray | None = None, *,
-                     steps: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Robust mean and covariance of ``rows``: the minimum covariance determinant estimate by
-    C-steps from one start (default: the rows' mean and covariance), then reweighted.
-
-    The C-steps (Rousseeuw and Van Driessen's FastMCD) keep the ``(n + d + 1) / 2`` rows
-    nearest the current estimate (the highest breakdown, scikit-learn's default) until they
-    stop changing; the estimate is made consistent at
-    the normal and reweighted with the rows within its 97.5 % ellipsoid. Written here because
-    scikit-learn's ``MinCovDet`` draws 30 random starts with input validation at every step:
-    0.5-2 s per population, ten times the whole gate's budget, when the mixture component
-    (or cluster) already is a start inside the population.
-    """
-    n, d = rows.shape
-    m = rows.mean(axis=0) if mean is None else np.asarray(mean, dtype=float)
-    C = np.cov(rows.T, bias=True) if cov is None else np.asarray(cov, dtype=float)
-    C = C + 1e-9 * np.eye(d)
-    k = min(n, (n + d + 1) // 2)
-    keep = None
-    for _ in range(steps):
-        new = np.argpartition(_mahalanobis(rows, m, C), k - 1)[:k]
-        new.sort()
-        if keep is not None and np.array_equal(new, keep):
-            break
-        keep = new
-        m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
-    C = C * (k / n) / _chi2_cdf(_chi2_ppf(k / n, d), d + 2)  # consistency at the normal
-    q = _chi2_ppf(0.975, d)
-    good = _mahalanobis(rows, m, C) <= q
-    if good.sum() > d:
-        m = rows[good].mean(axis=0)
-        C = np.cov(rows[good].T, bias=True) * 0.975 / _chi2_cdf(q, d + 2)
-    return m, C
-
-
-def robust_components(fit: MixtureFit, which: np.ndarray, X: np.ndarray) -> MixtureFit:
-    """``fit`` with the mean and covariance of each component in ``which`` re-estimated robustly
-    (minimum covariance determinant, :func:`trimmed_gaussian`) from the rows of ``X`` it holds.
-
-    A sparse cloud next to a population -- aggregates that pass the singlet gate, with FSC and
-    SSC of two cells -- gets no component of its own; EM then stretches the nearest component
-    over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
-    """
-    best = likeliest(X, fit)
-    means, covs = fit.means.copy(), fit.covariances.copy()
-    d = X.shape[1]
-    for j in np.flatnonzero(which):
-        rows = X[best == j]
-        if rows.shape[0] < 10 * d:
-            continue
-        m, C = trimmed_gaussian(rows, fit.means[j], fit.covariances[j])
-        means[j], covs[j] = m, C + 1e-3 * np.eye(d)
-    return MixtureFit(weights=fit.weights, means=means, covariances=covs)
-
-
-def scatter_consistent(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """``is_mono`` without the monocyte components whose scatter is not the monocytes'.
-
-    A component joined by its CD14 can be mostly aggregates (two cells' FSC and SSC, no
-    component of their own) with some monocytes: its robust estimate keeps the aggregates'
-    spread. The monocytes' scatter is the robust (MCD) estimate of the rows of ``X`` that all
-    monocyte components hold together (aggregates are a minority there); a component stays
-    when its FSC and SSC means lie within 2 SD of it and its FSC and SSC spreads are at most
-    twice its own.
-    """
-    idx = np.flatnonzero(is_mono)
-    if idx.size < 2:
-        return is_mono
-    rows = X[np.isin(likeliest(X, fit), idx)]
-    if rows.shape[0] < 10 * X.shape[1]:
-        return is_mono
-    m, C = trimmed_gaussian(rows)
-    sd0 = np.sqrt(np.diag(C))
-    sd = np.sqrt(np.diagonal(fit.covariances, axis1=1, axis2=2))
-    out = is_mono.copy()
-    for j in idx:
-        for f in (I_SSC, I_FSC):
-            if abs(fit.means[j, f] - m[f]) > 2.0 * sd0[f] or sd[j, f] > 2.0 * sd0[f]:
-                out[j] = False
-    if not out.any():  # no component has the monocytes' scatter: leave the naming to the checks
-        return is_mono
-    return out
-
-
-def cd14_dim_component(fit: MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_p: np.ndarray,
-                       naming: Naming, *, has_cd45: bool) -> tuple[MixtureFit, np.ndarray]:
-    """``fit`` and ``is_mono`` with one more monocyte component for the CD14-dim CD16+ monocytes
-    that the mixture left inside another component, when the sample shows them.
-
-    Non-classical monocytes are 5-25 % of the monocytes with CD14 up to a decade and more below
-    the classical ones -- down to the lymphocytes' level -- so a few hundred of them often get no
-    component and go with the lymphocytes' (their HLA-DR is the highest: left out, the median
-    falls by up to 10 %). They keep the monocytes' scatter and a CD45 at least as bright; in
-    that window (FSC/SSC inside the monocytes' 99 % ellipse, CD45 not below the monocytes' lower
-    median, CD14 above the lymphocytes' mean and below the monocytes' median) little else lies:
-    lymphocytes have lower SSC, granulocytes, immature ones and dying cells dimmer CD45,
-    aggregates larger scatter; rows that the granulocytes' components hold are left out (their
-    CD45 tail is many times the non-classical monocytes). The window's rows get a robust (MCD)
-    Gaussian, kept only when it has their relations (:func:`cd14_dim_monocytes`). Panels
-    without CD45 cannot tell them from immature granulocytes: nothing is added.
-    """
-
-    d = X.shape[1]
-    if not has_cd45:
-        return fit, is_mono
-    best = likeliest(X, fit)
-    in_a = np.isin(best, np.flatnonzero(is_mono))
-    if in_a.sum() < 10 * d or naming.monocytes is None:
-        return fit, is_mono
-    held = [j for p in naming.debris for j in p.components]
-    if naming.granulocytes is not None:
-        held += list(naming.granulocytes.components)
-    scatter = [I_SSC, I_FSC]
-    core = trimmed_gaussian(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= _chi2_ppf(0.99, 2))
-           & (X[:, I_CD45] >= np.median(X[in_a, I_CD45]))
-           & (X[:, I_CD14] > naming.lymphocytes.mean[I_CD14]) & (X[:, I_CD14] < np.median(X[in_a, I_CD14])))
-    if win.sum() < 10 * d:
-        return fit, is_mono
-    loc, cov = trimmed_gaussian(X[win])
-    w = float(inv_p[win].sum() / inv_p.sum())
-    cov = cov + 1e-3 * np.eye(d)
-    if not cd14_dim_monocytes(Population((), w, loc, cov), naming.monocytes, has_cd45):
-        return fit, is_mono
-    return (MixtureFit(weights=np.append(fit.weights * (1.0 - w), w),
-                       means=np.vstack([fit.means, loc]),
-                       covariances=np.concatenate([fit.covariances, cov[None]])),
-            np.append(is_mono, True))
-
-
 def bhattacharyya(m1: np.ndarray, c1: np.ndarray, m2: np.ndarray, c2: np.ndarray) -> float:
     """Bhattacharyya distance between two Gaussians (0: identical; > 1: well apart)."""
     c = 0.5 * (c1 + c2)
@@ -557,63 +419,6 @@ def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> b
 
 
 # --------------------------------------------------------------------------- second estimate
-def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: bool, gating,
-                     rows: np.ndarray | None = None) -> np.ndarray | None:
-    """Second estimate: which rows of ``rows`` (default ``X``) fall in the monocyte clusters of a
-    k-means partition of the sample ``X`` (weights ``inv_p``), or None when no cluster has the
-    monocytes' relations.
-
-    Hard Voronoi clusters of the standardised features (no Gaussian shapes, no
-    likelihood), described by their weighted moments and named by the same
-    relations (k-means cuts one population into several clusters: those of the
-    monocytes' CD14 band that keep every relation are joined, as for the mixture).
-    """
-    from sklearn.cluster import KMeans
-
-    from .gate import _blas_threads
-
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0
-    k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
-    with _blas_threads().limit(limits=1):
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale)
-    labels = km.labels_
-    pops = []
-    for c in range(k):
-        m = labels == c
-        if m.sum() < 3:
-            continue
-        w = inv_p[m]
-        W = w.sum()
-        mean = (X[m] * w[:, None]).sum(axis=0) / W
-        dev = X[m] - mean
-        cov = (dev * w[:, None]).T @ dev / W + 1e-6 * np.eye(X.shape[1])
-        pops.append(Population((c,), float(W / inv_p.sum()), mean, cov))
-    naming = name_populations(pops, has_cd45=has_cd45, gating=gating)
-    if naming.monocytes is None:
-        return None
-
-    # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
-    # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
-    d2max = _chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
-    R = X if rows is None else rows
-    if rows is not None:
-        from ._em import nearest_centre
-
-        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), km.cluster_centers_)
-    else:
-        pred = labels
-    out = np.zeros(R.shape[0], dtype=bool)
-    for c in naming.monocytes.components:
-        members = X[labels == c]
-        here = pred == c
-        if members.shape[0] < 10 * X.shape[1]:
-            out |= here
-            continue
-        out[here] = _mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
-    return out
-
-
 def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     """Median of ``x`` with weights ``w`` (the sample's 1/p: a median of the tube, not of the sample)."""
     o = np.argsort(x)
