@@ -364,18 +364,16 @@ def fit_monocyte_gate(
     pop_records = _population_records(naming, pops, tuple(names))
     if naming.monocytes is None:
         return failure("monocytes_not_identified",
-                           "no population has the monocytes' relations (CD14 brightest; CD45 and SSC between "
-                           "granulocytes and lymphocytes)", populations=pop_records)
+                       "no population has the monocytes' relations (CD14 brightest; CD45 and SSC between "
+                       "granulocytes and lymphocytes)", populations=pop_records)
     mono = naming.monocytes
     is_mono = np.zeros(fit.weights.size, dtype=bool)
     is_mono[list(mono.components)] = True
     fit = gr.robust_components(fit, is_mono, Xs)
-    is_mono = gr.scatter_consistent(fit, is_mono, Xs)
-    fit, is_mono = gr.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, has_cd45=has_cd45)
-    d = X.shape[1]
-    from scipy.stats import chi2
-
-    d2max = float(chi2.ppf(g.ellipsoid_quantile, d))
+    best = gp.likeliest(Xs, fit)  # of the robust fit: both steps below judge the rows by it
+    is_mono = gr.scatter_consistent(fit, is_mono, Xs, best)
+    fit, is_mono = gr.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, best, has_cd45=has_cd45)
+    d2max = float(gp.chi2_ppf(g.ellipsoid_quantile, X.shape[1]))
     box_lo, box_hi = _box(fit, is_mono, d2max, cof)
     # CD45 gate: the CD45-negative valley, never above the monocytes' lower tail
     cd45_min = None

@@ -167,7 +167,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     from sklearn.cluster import KMeans
 
     from .gate import _blas_threads
-    from .gate_robust import _mahalanobis, trimmed_gaussian
+    from .gate_robust import mahalanobis, trimmed_gaussian
 
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
@@ -207,5 +207,5 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
         if members.shape[0] < 10 * X.shape[1]:
             out |= here
             continue
-        out[here] = _mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
+        out[here] = mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
     return out

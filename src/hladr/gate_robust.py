@@ -23,10 +23,10 @@ import numpy as np
 
 from . import gate_populations as gp
 
-__all__ = ["trimmed_gaussian", "robust_components", "scatter_consistent", "cd14_dim_component"]
+__all__ = ["mahalanobis", "trimmed_gaussian", "robust_components", "scatter_consistent", "cd14_dim_component"]
 
 
-def _mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+def mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of each row to (``mean``, ``cov``)."""
     return gp.component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
 
@@ -51,7 +51,7 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
     k = min(n, (n + d + 1) // 2)
     keep = None
     for _ in range(steps):
-        new = np.argpartition(_mahalanobis(rows, m, C), k - 1)[:k]
+        new = np.argpartition(mahalanobis(rows, m, C), k - 1)[:k]
         new.sort()
         if keep is not None and np.array_equal(new, keep):
             break
@@ -59,7 +59,7 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
         m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
     C = C * (k / n) / gp.chi2_cdf(gp.chi2_ppf(k / n, d), d + 2)  # consistency at the normal
     q = gp.chi2_ppf(0.975, d)
-    good = _mahalanobis(rows, m, C) <= q
+    good = mahalanobis(rows, m, C) <= q
     if good.sum() > d:
         m = rows[good].mean(axis=0)
         C = np.cov(rows[good].T, bias=True) * 0.975 / gp.chi2_cdf(q, d + 2)
@@ -86,7 +86,7 @@ def robust_components(fit: gp.MixtureFit, which: np.ndarray, X: np.ndarray) -> g
     return gp.MixtureFit(weights=fit.weights, means=means, covariances=covs)
 
 
-def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray) -> np.ndarray:
+def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, best: np.ndarray) -> np.ndarray:
     """``is_mono`` without the monocyte components whose scatter is not the monocytes'.
 
     A component joined by its CD14 can be mostly aggregates (two cells' FSC and SSC, no
@@ -94,12 +94,12 @@ def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray) -
     spread. The monocytes' scatter is the robust (MCD) estimate of the rows of ``X`` that all
     monocyte components hold together (aggregates are a minority there); a component stays
     when its FSC and SSC means lie within 2 SD of it and its FSC and SSC spreads are at most
-    twice its own.
+    twice its own. ``best`` is each row's likeliest component under ``fit``.
     """
     idx = np.flatnonzero(is_mono)
     if idx.size < 2:
         return is_mono
-    rows = X[np.isin(gp.likeliest(X, fit), idx)]
+    rows = X[np.isin(best, idx)]
     if rows.shape[0] < 10 * X.shape[1]:
         return is_mono
     m, C = trimmed_gaussian(rows)
@@ -116,7 +116,7 @@ def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray) -
 
 
 def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_p: np.ndarray,
-                       naming: gp.Naming, *, has_cd45: bool) -> tuple[gp.MixtureFit, np.ndarray]:
+                       naming: gp.Naming, best: np.ndarray, *, has_cd45: bool) -> tuple[gp.MixtureFit, np.ndarray]:
     """``fit`` and ``is_mono`` with one more monocyte component for the CD14-dim CD16+ monocytes
     that the mixture left inside another component, when the sample shows them.
 
@@ -124,20 +124,19 @@ def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, i
     the classical ones -- down to the lymphocytes' level -- so a few hundred of them often get no
     component and go with the lymphocytes' (their HLA-DR is the highest: left out, the median
     falls by up to 10 %). They keep the monocytes' scatter and a CD45 at least as bright; in
-    that window (FSC/SSC inside the monocytes' 99 % ellipse, CD45 not below the monocytes' lower
+    that window (FSC/SSC inside the monocytes' 99 % ellipse, CD45 not below the monocytes'
     median, CD14 above the lymphocytes' mean and below the monocytes' median) little else lies:
     lymphocytes have lower SSC, granulocytes, immature ones and dying cells dimmer CD45,
     aggregates larger scatter; rows that the granulocytes' components hold are left out (their
     CD45 tail is many times the non-classical monocytes). The window's rows get a robust (MCD)
     Gaussian, kept only when it has their relations
     (:func:`hladr.gate_populations.cd14_dim_monocytes`). Panels
-    without CD45 cannot tell them from immature granulocytes: nothing is added.
+    without CD45 cannot tell them from immature granulocytes: nothing is added. ``best`` is
+    each row's likeliest component under ``fit``.
     """
-
     d = X.shape[1]
     if not has_cd45:
         return fit, is_mono
-    best = gp.likeliest(X, fit)
     in_a = np.isin(best, np.flatnonzero(is_mono))
     if in_a.sum() < 10 * d or naming.monocytes is None:
         return fit, is_mono
@@ -146,7 +145,7 @@ def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, i
         held += list(naming.granulocytes.components)
     scatter = [gp.I_SSC, gp.I_FSC]
     core = trimmed_gaussian(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (_mahalanobis(X[:, scatter], *core) <= gp.chi2_ppf(0.99, 2))
+    win = (~in_a & ~np.isin(best, held) & (mahalanobis(X[:, scatter], *core) <= gp.chi2_ppf(0.99, 2))
            & (X[:, gp.I_CD45] >= np.median(X[in_a, gp.I_CD45]))
            & (X[:, gp.I_CD14] > naming.lymphocytes.mean[gp.I_CD14]) & (X[:, gp.I_CD14] < np.median(X[in_a, gp.I_CD14])))
     if win.sum() < 10 * d:
