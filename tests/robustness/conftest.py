@@ -12,14 +12,19 @@ from pathlib import Path
 import pytest
 
 
+def _simulated_run(tmp_path_factory, name: str, *, seed: int, events: int) -> Path:
+    """A canto run folder of beads and three sample tubes with a worklist."""
+    from hladr.simulate import simulate_run
+
+    d = tmp_path_factory.mktemp(name)
+    simulate_run(d, seed=seed, instrument="canto", n_samples=3, events_per_tube=events)
+    return d
+
+
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
     """A simulated run folder: beads.fcs, three sample tubes of 20,000 events and worklist.csv."""
-    from hladr.simulate import simulate_run
-
-    d = tmp_path_factory.mktemp("robust_run")
-    simulate_run(d, seed=11, instrument="canto", n_samples=3, events_per_tube=20_000)
-    return d
+    return _simulated_run(tmp_path_factory, "robust_run", seed=11, events=20_000)
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +48,7 @@ def run_copy(small_run, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def sim_run(tmp_path_factory) -> Path:
     """Beads and three sample tubes, 40k events each: every sample passes or warns (exit 0)."""
-    from hladr.simulate import simulate_run
-
-    d = tmp_path_factory.mktemp("robust_sim_run")
-    simulate_run(d, seed=3, instrument="canto", n_samples=3, events_per_tube=40_000)
-    return d
+    return _simulated_run(tmp_path_factory, "robust_sim_run", seed=3, events=40_000)
 
 
 @pytest.fixture(scope="session")
