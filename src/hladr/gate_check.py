@@ -167,7 +167,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     from sklearn.cluster import KMeans
 
     from .gate import _blas_threads
-    from .gate_robust import mahalanobis, trimmed_gaussian
+    from .gate_robust import cd14_dim_component, mahalanobis, trimmed_gaussian
 
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
@@ -201,11 +201,48 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     else:
         pred = labels
     out = np.zeros(R.shape[0], dtype=bool)
+    core_x = np.zeros(X.shape[0], dtype=bool)  # the sample's rows in the clusters' cores
     for c in naming.monocytes.components:
-        members = X[labels == c]
+        members = labels == c
         here = pred == c
-        if members.shape[0] < 10 * X.shape[1]:
+        if members.sum() < 10 * X.shape[1]:
             out |= here
+            core_x |= members
             continue
-        out[here] = mahalanobis(R[here], *trimmed_gaussian(members)) <= d2max
+        loc, cov = trimmed_gaussian(X[members])
+        out[here] = mahalanobis(R[here], loc, cov) <= d2max
+        core_x[members] = mahalanobis(X[members], loc, cov) <= d2max
+    # the CD14-dim CD16+ monocytes, by the same definition as the mixture's (their window beside the
+    # monocytes, gate_robust.cd14_dim_component): k-means puts them in the monocyte clusters' tails,
+    # which the trimming cuts, or in a granulocyte cluster; without them the two gates would be two
+    # populations, the second's median 10-15 % lower (they have the highest HLA-DR). Rows are
+    # judged by the clusters' Gaussians, not their Voronoi cells (a cell reaches far along the axes
+    # where its cluster is narrow, as the granulocytes' CD45), and a monocyte cluster's rows outside
+    # its core are free for the window
+    ids = np.array([p.components[0] for p in pops])
+    pos = np.full(k, -1)
+    pos[ids] = np.arange(ids.size)
+    kfit = gp.MixtureFit(weights=np.array([p.weight for p in pops]), means=np.array([p.mean for p in pops]),
+                         covariances=np.array([p.cov for p in pops]))
+    is_mono = np.isin(ids, naming.monocytes.components)
+    best = gp.likeliest(X, kfit)
+    best[np.isin(best, np.flatnonzero(is_mono)) != core_x] = -1
+    named = _as_positions(naming, pos)
+    wider, with_dim = cd14_dim_component(kfit, is_mono, X, inv_p, named, best, has_cd45=has_cd45)
+    if with_dim.size > is_mono.size:  # its rows: those it holds rather than any cluster, in its ellipsoid
+        out |= ((gp.likeliest(R, wider) == with_dim.size - 1)
+                & (mahalanobis(R, wider.means[-1], wider.covariances[-1]) <= d2max))
     return out
+
+
+def _as_positions(naming: gp.Naming, pos: np.ndarray) -> gp.Naming:
+    """``naming`` with its populations' k-means cluster labels replaced by their positions in the
+    list of clusters kept (clusters of fewer than 3 rows were dropped)."""
+    def re(p: gp.Population | None) -> gp.Population | None:
+        if p is None:
+            return None
+        return gp.Population(tuple(int(pos[c]) for c in p.components), p.weight, p.mean, p.cov)
+
+    return gp.Naming(re(naming.monocytes), re(naming.lymphocytes), re(naming.granulocytes),
+                     tuple(re(p) for p in naming.cells), tuple(re(p) for p in naming.candidates),
+                     tuple(re(p) for p in naming.debris))

@@ -261,16 +261,21 @@ def _lymphocyte_index(means: np.ndarray, weights: np.ndarray, has_cd45: bool) ->
     With CD45: the top-left of CD45 vs SSC, CD14-negative -- the highest
     ``z(CD45) - z(SSC) - z(CD14)`` (z: standardised over the major populations'
     means; CD16+ monocytes can be as CD45-bright as lymphocytes, but not as low in
-    SSC and CD14). Without CD45: the lowest SSC among those within a factor 3 in
+    SSC and CD14), among those at least as CD45-bright as the heaviest population
+    (debris is as low in SSC and CD14). Without CD45: the lowest SSC among those within a factor 3 in
     FSC of the heaviest population (not debris).
     """
     major = [j for j in range(len(weights)) if weights[j] >= 0.01 * weights.sum()]
+    heavy = int(np.argmax(weights))
     if has_cd45:
         m = means[major]
         sd = m.std(axis=0)
         z = (m - m.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-        return major[int(np.argmax(z[:, I_CD45] - z[:, I_SSC] - z[:, I_CD14]))]
-    heavy = int(np.argmax(weights))
+        score = z[:, I_CD45] - z[:, I_SSC] - z[:, I_CD14]
+        # lymphocytes are the CD45-brightest leukocytes: never dimmer than the heaviest population
+        # (debris, several components of it in a septic tube, is as low in SSC and CD14 but CD45-dim)
+        score[m[:, I_CD45] < means[heavy, I_CD45]] = -np.inf
+        return major[int(np.argmax(score))]
     full = [j for j in major if means[j, I_FSC] >= means[heavy, I_FSC] - np.log(3.0)]
     return min(full, key=lambda j: means[j, I_SSC])
 
@@ -379,12 +384,18 @@ def name_populations(pops: list[Population], *, has_cd45: bool, gating) -> Namin
         gr = [p for p in major if p is not A and p.mean[I_SSC] >= Lm[I_SSC] + np.log(granulocyte_ssc_ratio)
               and p.mean[I_CD14] < A.mean[I_CD14]]
         G = pool(gr) if gr and sum(p.weight for p in gr) >= 0.1 * cw else None
-        if below_granulocytes(A, G, has_cd45):
+        # the CD45 bar: the mature granulocytes -- the largest population and those at least as CD45-bright
+        # (the mass is often split in several); the immature ones' dim CD45 would widen a pooled SD
+        Gm = None
+        if G is not None and has_cd45:
+            big = max(gr, key=lambda p: p.weight)
+            Gm = pool([p for p in gr if p.mean[I_CD45] >= big.mean[I_CD45]])
+        if below_granulocytes(A, G, has_cd45, Gm):
             # a skewed monocyte population takes several components: join those within 2 SD in CD14
             # that keep every relation (the CD14-dim CD16+ monocytes, a decade lower, stay out)
-            parts = [A] + [p for p in cand if p is not A and below_granulocytes(p, G, has_cd45)
+            parts = [A] + [p for p in cand if p is not A and below_granulocytes(p, G, has_cd45, Gm)
                            and abs(p.mean[I_CD14] - A.mean[I_CD14]) < 2.0 * max(A.sd[I_CD14], p.sd[I_CD14])]
-            parts += [p for p in cand if p not in parts and below_granulocytes(p, G, has_cd45)
+            parts += [p for p in cand if p not in parts and below_granulocytes(p, G, has_cd45, Gm)
                       and cd14_dim_monocytes(p, A, has_cd45)]
             return Naming(pool(parts) if len(parts) > 1 else A, L, G, cells, cand, debris)
     return Naming(None, L, None, cells, cand, debris)
@@ -408,14 +419,17 @@ def cd14_dim_monocytes(p: Population, A: Population, has_cd45: bool) -> bool:
                 and p.mean[I_CD45] >= A.mean[I_CD45])
 
 
-def below_granulocytes(p: Population, G: Population | None, has_cd45: bool) -> bool:
-    """Monocyte relations to the granulocytes: lower SSC (aggregates lie above them) and, with CD45,
-    brighter CD45 (immature granulocytes are no brighter than the granulocytes). True without granulocytes."""
+def below_granulocytes(p: Population, G: Population | None, has_cd45: bool, main: Population | None = None) -> bool:
+    """Monocyte relations to the granulocytes ``G``: lower SSC (aggregates lie above them) and, with CD45,
+    brighter CD45 than the mature ones, ``main`` (default ``G``; mean + SD): immature granulocytes are no
+    brighter than the mature ones. The SD of all the granulocytes is not the bar: it holds the immature
+    ones' dim CD45, so it would rise with the left shift. True without granulocytes."""
     if G is None:
         return True
     if p.mean[I_SSC] >= G.mean[I_SSC]:
         return False
-    return not (has_cd45 and p.mean[I_CD45] <= G.mean[I_CD45] + G.sd[I_CD45])
+    ref = G if main is None else main
+    return not (has_cd45 and p.mean[I_CD45] <= ref.mean[I_CD45] + ref.sd[I_CD45])
 
 
 # --------------------------------------------------------------------------- second estimate

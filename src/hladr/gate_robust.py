@@ -141,8 +141,11 @@ def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, i
     if in_a.sum() < 10 * d or naming.monocytes is None:
         return fit, is_mono
     held = [j for p in naming.debris for j in p.components]
-    if naming.granulocytes is not None:
-        held += list(naming.granulocytes.components)
+    if naming.granulocytes is not None:  # but not a 'granulocyte' population with the CD14-dim
+        # monocytes' relations (their SSC can reach the granulocytes' bar): the window judges its rows
+        G = set(naming.granulocytes.components)
+        held += [j for p in naming.cells if set(p.components) <= G
+                 and not gp.cd14_dim_monocytes(p, naming.monocytes, has_cd45) for j in p.components]
     scatter = [gp.I_SSC, gp.I_FSC]
     core = trimmed_gaussian(X[in_a][:, scatter])
     win = (~in_a & ~np.isin(best, held) & (mahalanobis(X[:, scatter], *core) <= gp.chi2_ppf(0.99, 2))
