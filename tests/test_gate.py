@@ -261,3 +261,30 @@ def test_valley_below_first_peak():
     t = valley_below_first_peak(np.concatenate([debris, cells]))
     assert t is not None and 1.8 < t < 3.2
     assert valley_below_first_peak(cells) is None        # one population: no valley, no cut
+
+
+@pytest.mark.parametrize("inst", ["canto", "cytoflex", "navios"])
+def test_scatter_spread_tells_one_cell_type_from_a_mixture(tmp_path, inst):
+    """The premise of the rule max_scatter_spread: the monocytes (every subset) spread in FSC and SSC at
+    most a few times as much as the lymphocytes; the monocytes taken together with as many aggregates
+    (which pass the singlet gate) spread more than the limit. A tube with 0.4 % monocytes and as many
+    aggregates beside them was gated on both (median 42 % low) with every other check passed; the
+    gate either fails or holds the monocytes."""
+    from hladr.gate import cofactor
+    from hladr.gate_check import _scatter_spread
+
+    limit = RULES.gating.max_scatter_spread
+    for seed in (34, 35, 36):
+        path, truth = _tube(tmp_path, f"t{seed}", rng=np.random.default_rng(seed), instrument=inst, hladr_abc=1500,
+                            n_events=60_000, profile="severe-sepsis", features=["aggregates"])
+        ev, panel, gate = _gate(path)
+        X = np.column_stack([np.arcsinh(ev.data[:, ev.index(c)].astype(np.float64) / cofactor(ev.upper_limit(c)))
+                             for c in (panel.cd14, panel.ssc_a, panel.fsc_a, panel.cd45)])
+        lym, mono = X[truth.labels == "lymphocyte"], X[truth.labels == "monocyte"]
+        assert max(_scatter_spread(mono, lym)) < limit
+        for kind in ("doublet", "mono_gran_doublet"):
+            agg = X[truth.labels == kind][: mono.shape[0]]
+            assert max(_scatter_spread(np.vstack([mono, agg]), lym)) > limit, kind
+        if gate:
+            count, precision, pe = _score(ev, panel, gate, truth.labels)
+            assert precision > 0.9 and abs(pe - 1) <= 0.10, (count, precision, pe)

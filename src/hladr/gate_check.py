@@ -12,6 +12,9 @@ Rules (SPEC.md section 4, safety rule), in the order they are judged:
 
 - ``monocytes_implausible``: the monocytes hold more than ``max_monocyte_fraction``
   of the cells (an absent monocyte population; granulocytes taken instead).
+- ``monocytes_implausible`` too: the gated cells' robust SD of FSC or SSC is more than
+  ``max_scatter_spread`` times the lymphocytes' (aggregates of two cells, or several cell
+  types taken together; one cell type spreads about as much as another).
 - ``monocytes_not_separated``: the Bhattacharyya distance from the monocytes to the
   nearest other major population is below ``min_separation`` (they overlap:
   whichever side a cell falls on is a guess).
@@ -98,12 +101,16 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     others = [p for p in naming.cells if p is not A and p not in naming.candidates and p.weight >= 0.01 * cw]
     sep = min((gp.bhattacharyya(A.mean, A.cov, p.mean, p.cov) for p in others), default=math.inf)
     fig["separation"] = round(sep, 3) if math.isfinite(sep) else None
+    # each row's likeliest component (sample_members' likeliest, without the rest), on a part of the
+    # pool: the reference populations' medians and spreads need no more
+    step = max(1, X.shape[0] // _REFERENCE_ROWS)
+    lp = gp.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
+    assigned = best_of(lp, np.ones(lp.shape[0], dtype=bool))
+    spread = _scatter_spread(X[inA], X[::step][np.isin(assigned, L.components)])
+    fig["scatter_spread_fsc"], fig["scatter_spread_ssc"] = spread
     ratio = None
     if pe is not None and inA.any():
         ref = G if G is not None else L
-        step = max(1, X.shape[0] // _REFERENCE_ROWS)  # a median of the negative cells: a part will do
-        lp = gp.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
-        assigned = best_of(lp, np.ones(lp.shape[0], dtype=bool))  # sample_members' likeliest, without the rest
         in_ref = np.isin(assigned, ref.components)
         if in_ref.any():
             neg = float(np.median(pe[::step][in_ref]))
@@ -128,6 +135,12 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
         return fail("monocytes_implausible",
                     f"the 'monocyte' population holds {share:.0%} of the cells (monocytes are a minority, "
                     f"<= {g.max_monocyte_fraction:.0%}): no monocyte population (CD14 staining failed?)")
+    wide = max((v for v in spread if v is not None), default=None)
+    if wide is not None and wide > g.max_scatter_spread:
+        which = "FSC" if spread[0] == wide else "SSC"
+        return fail("monocytes_implausible",
+                    f"the gated cells' {which} spread is {wide:.1f} x the lymphocytes' (<= {g.max_scatter_spread:g}): "
+                    f"not one cell type (aggregates of two cells, or several populations)")
     if sep < g.min_separation:
         return fail("monocytes_not_separated",
                     f"the monocytes overlap another population (separation {sep:.2f} < {g.min_separation:g})")
@@ -150,6 +163,22 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
                     f"two independent gates give median HLA-DR {abs(agree - 1):.0%} apart "
                     f"(> {g.max_median_disagreement:.0%})")
     return Verdict(fig, None)
+
+
+def _scatter_spread(gated: np.ndarray, lymphocytes: np.ndarray) -> tuple[float | None, float | None]:
+    """Robust SD (1.4826 MAD) of FSC and of SSC of the gated rows over the lymphocytes' (None: too few rows).
+
+    One cell type spreads about as much as another in scatter (monocytes 0.6-2.3 times the
+    lymphocytes); side-by-side aggregates that pass the singlet gate -- two cells of any types --
+    and a population mixed from several spread several times more.
+    """
+    if gated.shape[0] < 20 or lymphocytes.shape[0] < 20:
+        return None, None
+    out = []
+    for j in (gp.I_FSC, gp.I_SSC):
+        a, b = (1.4826 * np.median(np.abs(v - np.median(v))) for v in (gated[:, j], lymphocytes[:, j]))
+        out.append(round(float(a / b), 3) if b > 0 else None)
+    return out[0], out[1]
 
 
 # --------------------------------------------------------------------------- second estimate

@@ -23,6 +23,7 @@ class GatingRules:
 
     max_monocyte_fraction: float
     min_separation: float
+    max_scatter_spread: float
     min_hladr_ratio: float
     max_median_disagreement: float
     min_agreement_jaccard: float
@@ -90,6 +91,7 @@ def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
             gating=GatingRules(
                 max_monocyte_fraction=float(gt["max_monocyte_fraction"]),
                 min_separation=float(gt["min_separation"]),
+                max_scatter_spread=float(gt["max_scatter_spread"]),
                 min_hladr_ratio=float(gt["min_hladr_ratio"]),
                 max_median_disagreement=float(gt["max_median_disagreement"]),
                 min_agreement_jaccard=float(gt["min_agreement_jaccard"]),
