@@ -377,8 +377,8 @@ def _read_dataset(
     nxt = datasets[index].offset if index < len(datasets) else None
     if nxt is None and default:
         floc.check_unchained(buf, ds, layout.start + layout.nbytes, name)
-    if fa.check_tail(buf, ds, layout, nxt, name):
-        fa.check_alignment(buf, layout, name)
+    fa.check_tail(buf, ds, layout, nxt, name)
+    fa.check_alignment(buf, layout, name)  # also with nothing after DATA: two shifts can cancel out
     channels, q = fp.channel_table(kw, layout.n_par, name)
     quirks += q
     scaling = fd.channel_scaling(channels, kw)
