@@ -5,7 +5,9 @@
 - a dataset that follows the last one of the $NEXTDATA chain: the default read is refused;
 - no $DATATYPE and integers beyond $PnR: floats read as integers, refused;
 - an event counter that counts +1 per event and then breaks: refused;
-- a TEXT overrun repaired only when DATA where the offsets put it is impossible.
+- a TEXT overrun repaired only when DATA where the offsets put it is impossible;
+- two shifts that cancel out (TEXT shortened in place, bytes inserted into DATA; fuzzer seed 12,
+  Sample_Well_A02.fcs), and short misaligned runs at either end of DATA: the alignment check.
 """
 
 from __future__ import annotations
@@ -251,3 +253,85 @@ def test_text_lengthened_in_place_is_still_repaired(tmp_path):
     ev, _ = _read(tmp_path, buf.replace(b"a.fcs", b"a_renamed_by_a_tool.fcs"))
     np.testing.assert_array_equal(ev.data, data)
     assert "text_overran_header_offsets" in ev.quirks
+
+
+# ----------------------------------------------------------------------------- shifts that cancel out
+
+
+def _blanks_before_data(buf: bytes, blanks: int) -> bytes:
+    """``buf`` with ``blanks`` blanks between TEXT and DATA (offsets updated), as Sample_Well_A02.fcs is written."""
+    d0, d1 = _data_span(buf)
+    moved = (str(d0 + blanks).zfill(20).encode(), str(d1 - 1 + blanks).zfill(20).encode())
+    text = re.sub(
+        rb"(\$BEGINDATA.)(\d{20})(.\$ENDDATA.)(\d{20})", lambda m: m[1] + moved[0] + m[3] + moved[1], buf[58:d0]
+    )
+    header = buf[:26] + b"%8d%8d" % (d0 + blanks, d1 - 1 + blanks) + buf[42:58]
+    return header + text + b" " * blanks + buf[d0:]
+
+
+def _integer_tube(tmp_path: Path, n: int = 4000) -> tuple[bytes, np.ndarray]:
+    """10-bit values in 16-bit words (FACSCalibur, Sample_Well_A02.fcs), no time channel, blanks before DATA,
+    nothing after it: a misaligned word stays within $PnR once masked, so no value looks impossible. The
+    channels differ in range, as a cytometer's do (a rotation onto a like channel leaves no trace)."""
+    rng = np.random.default_rng(7)
+    data = np.column_stack([rng.integers(0, top, n) for top in (1024, 700, 400, 200, 100, 50)]).astype(np.float32)
+    buf = _write(tmp_path, data, datatype="I", bits=16, pnr=[1024] * 6, keywords={"$FIL": "tube_0001.fcs"})
+    return _blanks_before_data(buf, 200), data
+
+
+def _shortened_and_inserted(buf: bytes, k: int, event: int) -> bytes:
+    """$FIL shortened by ``k`` bytes in place (DATA then starts ``k`` bytes before its offsets: the blanks
+    after TEXT hide it) and ``k`` NULs inserted in the word of ``event`` (the file's size is restored)."""
+    shorter = buf.replace(b"tube_0001.fcs", b"tube_0001.fcs"[:-k], 1)
+    at = _data_span(buf)[0] - k + event * 12 + 5
+    return shorter[:at] + b"\x00" * k + shorter[at:]
+
+
+def test_integer_tube_with_blanks_before_data_reads_right(tmp_path):
+    buf, data = _integer_tube(tmp_path)
+    np.testing.assert_array_equal(_read(tmp_path, buf)[0].data, data)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("event", [1000, 2000, 3200])
+def test_text_shortened_and_bytes_inserted_into_data_are_refused(tmp_path, k, event):
+    """Fuzzer seed 12, Sample_Well_A02.fcs (text_shorten & data_insert): the two shifts cancel out, HEADER,
+    TEXT, $TOT and the file's size agree, nothing follows DATA, and the events before the insertion were
+    read misaligned with values in range. The alignment check now runs whatever follows DATA."""
+    buf, _ = _integer_tube(tmp_path)
+    mutant = _shortened_and_inserted(buf, k, event)
+    assert len(mutant) == len(buf)
+    _refused(tmp_path, mutant, r"the .*events' bytes line up with .* only at another offset")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+@pytest.mark.parametrize("event", [60, 100, 200])
+def test_short_misaligned_run_at_the_start_of_data_is_refused(tmp_path, k, event):
+    """The same damage with the insertion among the first events: fewer than half of the first block (500
+    events here) misaligned leave the first/last ratio under its limit; the first 64/128 events compared
+    with the events after them see it."""
+    buf, _ = _integer_tube(tmp_path)
+    _refused(tmp_path, _shortened_and_inserted(buf, k, event), r"the first \d+ events' bytes line up with the events")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, -1, -2])
+@pytest.mark.parametrize("back", [60, 100, 200])
+def test_short_misaligned_run_at_the_end_of_data_hidden_by_padding_is_refused(tmp_path, k, back):
+    """Bytes inserted (or cut) among the last events, NUL padding after DATA absorbing the shift."""
+    buf, data = _integer_tube(tmp_path)
+    padded = buf + b"\x00" * 500
+    np.testing.assert_array_equal(_read(tmp_path, padded)[0].data, data)
+    at = _data_span(buf)[1] - back * 12 + 3
+    mutant = padded[:at] + b"\x00" * k + padded[at:] if k > 0 else padded[:at] + padded[at - k :]
+    _refused(tmp_path, mutant, r"the last \d+ events' bytes line up with the events before them")
+
+
+@pytest.mark.corpus
+def test_sample_well_a02_shortened_text_and_inserted_byte_are_refused(corpus, tmp_path):
+    """The fuzzer's case itself: 'BD$WORD42' 100 -> 10, then a NUL inserted at byte 78022 (inside DATA)."""
+    buf = (corpus / "fcsparser/Sample_Well_A02.fcs").read_bytes()
+    m = re.search(rb"\\BD\$WORD42\\(100)\\", buf)
+    mutant = buf[: m.end(1) - 1] + buf[m.end(1) :]
+    mutant = mutant[:78022] + b"\x00" + mutant[78022:]
+    assert len(mutant) == len(buf)
+    _refused(tmp_path, mutant, r"the .*events' bytes line up with .* only at another offset")
