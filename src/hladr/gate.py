@@ -24,6 +24,11 @@ Notes
 5. the self-check (:mod:`hladr.gate_check`): a second, independent estimate and
    the plausibility of the population, judged on a uniform draw of up to
    100,000 of the tube's events; a gate that fails it is a GateFailure.
+6. a second look: when the first gate fails its naming or its checks, steps 3-5
+   run once more on the cells without the rows the first mixture put in debris
+   (a debris cloud can take the components a 1-3 % monocyte population needs).
+   The new gate must pass every check itself (it is flagged
+   ``gated_after_debris_refit``); otherwise the first failure stands.
 """
 
 from __future__ import annotations

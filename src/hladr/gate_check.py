@@ -259,8 +259,8 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     named = _as_positions(naming, pos)
     wider, with_dim = cd14_dim_component(kfit, is_mono, X, inv_p, named, best, has_cd45=has_cd45)
     if with_dim.size > is_mono.size:  # its rows: those it holds rather than any cluster, in its ellipsoid
-        out |= ((gp.likeliest(R, wider) == with_dim.size - 1)
-                & (mahalanobis(R, wider.means[-1], wider.covariances[-1]) <= d2max))
+        near = np.flatnonzero(mahalanobis(R, wider.means[-1], wider.covariances[-1]) <= d2max)
+        out[near[gp.likeliest(R[near], wider) == with_dim.size - 1]] = True
     return out
 
 

@@ -596,6 +596,8 @@ _GATE_FLAGS = {
     "no_cd45_valley": ("no CD45-negative population: CD45 gate keeps all singlets", "info"),
     "no_singlet_channel": ("no FSC-H/FSC-W channel: doublets not excluded (no singlet gate)", "warn"),
     "fsc_height_only": ("only FSC-H available: used as forward scatter", "info"),
+    "gated_after_debris_refit": ("the first mixture's gate failed; a second fit without the debris passed "
+                                 "every check", "info"),
 }
 _QUANT_FLAG_TEXT = {
     "extrapolated_below_low_bead": "median PE below the low bead: value extrapolated",
