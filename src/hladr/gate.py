@@ -443,8 +443,8 @@ def fit_monocyte_gate(
     if cells.sum() < 200 or cells.all():
         return gate
     _, _, second = attempt(Xc[cells])
-    if not second:
-        return gate
+    if not second:  # the first failure stands; what the second look found is kept with it
+        return replace(gate, checks={**gate.checks, "second_look": f"failed: {second.code}"})
     return replace(second, flags=second.flags + ("gated_after_debris_refit",),
                    checks={**second.checks, "second_look": "debris_removed"})
 
