@@ -83,8 +83,12 @@ def can_compensate_in_place(events: Events) -> bool:
     return data.dtype == np.float32 and data.flags.c_contiguous and data.flags.writeable
 
 
-def compensate(events: Events, spill: Spillover | None, *, in_place: bool = False) -> Events:
+def compensate(events: Events, spill: Spillover | None, *, in_place: bool = False, threads: int | None = 1) -> Events:
     """Compensate the channels ``spill`` lists; identity matrices return ``events`` as is.
+
+    ``threads``: slices of rows compensated at once by that many threads (None: by the cores this
+    process may use and the number of events; ``hladr._parallel``); each row is computed on its
+    own, so the values are the same for any number.
 
     ``in_place=True`` writes the compensated values into ``events.data`` itself
     instead of a new matrix (no second copy of a large tube): the returned
@@ -107,10 +111,12 @@ def compensate(events: Events, spill: Spillover | None, *, in_place: bool = Fals
     if in_place:
         if not can_compensate_in_place(events):
             raise ValueError("in-place compensation needs a writeable C-contiguous float32 event matrix")
-        out = _kernels.compensate_columns(events.data, cols, inv, events.data)
+        data = out = events.data
     else:
         data = np.ascontiguousarray(events.data, dtype=np.float32)
-        out = _kernels.compensate_columns(data, cols, inv)
+        out = data.copy()
+    map_slices(lambda lo, hi: _kernels.compensate_columns(data[lo:hi], cols, inv, out[lo:hi]),
+               data.shape[0], thread_count(data.shape[0], threads))
     return events.with_data(out, compensated=tuple(spill.channels))
 
 

@@ -34,6 +34,7 @@ Notes
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -279,7 +280,7 @@ def fit_monocyte_gate(
     """
     from . import gate_populations as gp
     from . import gate_robust as gr
-    from .gate_check import check_gate
+    from .gate_check import check_gate, kmeans_monocytes
 
     if rules is None:
         from .rules import load_rules
@@ -305,7 +306,8 @@ def fit_monocyte_gate(
     # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
     from ._parallel import thread_count
 
-    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=thread_count(n, threads))
+    n_threads = thread_count(n, threads)
+    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=n_threads)
     # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
     # channel, gathered in one pass (``data[np.sort(rng.choice(np.flatnonzero(on_scale), ...))]``, the
     # same draw). From here on rows are positions in this pool; ``rng.choice(n)`` then indexing draws
@@ -376,6 +378,18 @@ def fit_monocyte_gate(
         (the mixture as fitted, its naming, the gate or its failure)."""
         keep, p = gp.density_sample(Xc, rng, max_fit_events)
         Xs, inv_p = Xc[keep], 1.0 / p
+        # one BLAS limit for both threads, set here only: threadpoolctl's limits are process-wide, and
+        # two threads setting and restoring them would leave them wrong
+        with _blas_threads().limit(limits=1), \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="hladr-kmeans") as pool:
+            return _attempt(Xs, inv_p, pool if n_threads > 1 else None)
+
+    def _attempt(Xs: np.ndarray, inv_p: np.ndarray, pool):
+        # the second, independent estimate needs only the sample and the check pool: with a second
+        # thread it runs while the mixture is fitted and named (the same numbers either way)
+        second = None
+        if pool is not None:
+            second = pool.submit(kmeans_monocytes, Xs, inv_p, seed=seed, has_cd45=has_cd45, gating=g, rows=Xk).result
         fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
         pops = gp.merge_components(fit, max_distance=g.merge_distance)
         naming = gp.name_populations(pops, has_cd45=has_cd45, gating=g)
@@ -424,7 +438,7 @@ def fit_monocyte_gate(
             populations=pop_records,
             flags=tuple(flags),
         )
-        verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules)
+        verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules, second=second)
         if verdict.failure is not None:
             code, reason = verdict.failure
             return fit0, naming, failure(code, reason, checks=verdict.figures, populations=pop_records)

@@ -31,6 +31,7 @@ Rules (SPEC.md section 4, safety rule), in the order they are judged:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,7 +71,7 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[np.ndarray, np.ndarray | None],
-               *, seed: int, rules) -> Verdict:
+               *, seed: int, rules, second: Callable[[], np.ndarray | None] | None = None) -> Verdict:
     """Judge a fitted gate against the rule table (see the module docstring).
 
     ``sample`` is the density-dependent sample the mixture was fitted on (features, weights
@@ -117,7 +118,10 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
             ratio = float(np.median(pe[inA])) / neg if neg > 0 else math.inf
             fig["hladr_ratio_to_negative"] = round(ratio, 3) if math.isfinite(ratio) else None
             fig["hladr_negative_reference"] = "granulocytes" if G is not None else "lymphocytes"
-    inB = kmeans_monocytes(Xs, inv_p, seed=seed, has_cd45=X.shape[1] > gp.I_CD45, gating=g, rows=X)
+    if second is None:
+        inB = kmeans_monocytes(Xs, inv_p, seed=seed, has_cd45=X.shape[1] > gp.I_CD45, gating=g, rows=X)
+    else:  # the same estimate, already under way (it needs only the sample and the pool)
+        inB = second()
     agree = None
     if inB is not None:
         union = int(np.count_nonzero(inA | inB))
@@ -193,17 +197,13 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     relations (k-means cuts one population into several clusters: those of the
     monocytes' CD14 band that keep every relation are joined, as for the mixture).
     """
-    from sklearn.cluster import KMeans
-
-    from .gate import _blas_threads
+    from ._kmeans import kmeans
     from .gate_robust import cd14_dim_component, mahalanobis, trimmed_gaussian
 
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
-    with _blas_threads().limit(limits=1):
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X / scale)
-    labels = km.labels_
+    labels, centres = kmeans(X / scale, k, seed)  # scikit-learn's KMeans(k, n_init=1), in this thread
     pops = []
     for c in range(k):
         m = labels == c
@@ -226,7 +226,7 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     if rows is not None:
         from ._em import nearest_centre
 
-        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), km.cluster_centers_)
+        pred = nearest_centre(np.ascontiguousarray((rows / scale).T), centres)
     else:
         pred = labels
     out = np.zeros(R.shape[0], dtype=bool)

@@ -403,10 +403,10 @@ def analyze_sample(
             # place instead of holding a second copy of it. The template path gates the raw values.
             if calibration is not None and calibration.accepted:  # else no PE is quantified
                 pe_all = compensated_channel(events, spill, panel.hladr, None, threads=threads)
-            events = compensate(events, spill, in_place=True)
+            events = compensate(events, spill, in_place=True, threads=threads)
             raw = None  # overwritten
         else:
-            events = compensate(events, spill)
+            events = compensate(events, spill, threads=threads)
         clock.lap("compensate")
         if calibration is None:
             flags.append(Flag("no_calibration", "no accepted bead calibration for this run", "fail"))
