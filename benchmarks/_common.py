@@ -121,7 +121,7 @@ def tube_run(n_events: int) -> Path:
     """A run folder (beads.fcs + P001_HLADR.fcs with ``n_events``) simulated once and kept in out/data."""
     target = DATA / f"tube_{n_events}"
     _generate(target, (
-        "from hladr.simulate import simulate_run\n"
+        "from hladr.simulate.simulator import simulate_run\n"
         f"simulate_run({str(target)!r}, seed={SEED}, instrument='canto', n_samples=1, events_per_tube={n_events})\n"
     ))
     return target
@@ -135,7 +135,7 @@ def many_tube_run(n_samples: int, events_per_tube: int) -> Path:
     """A daily run of ``n_samples`` tubes (plus beads) with ``events_per_tube`` each."""
     target = DATA / f"run_{n_samples}x{events_per_tube}"
     _generate(target, (
-        "from hladr.simulate import simulate_run\n"
+        "from hladr.simulate.simulator import simulate_run\n"
         f"simulate_run({str(target)!r}, seed={SEED}, instrument='canto', n_samples={n_samples}, "
         f"events_per_tube={events_per_tube})\n"
     ))

@@ -1,6 +1,6 @@
 """Benchmark 2 (one child process per tube size): the automated-gating path of one tube, fits included.
 
-Timed unit: ``hladr.run.analyze_sample(SampleInput(path), calibration)``, the function ``hladr run``
+Timed unit: ``hladr.pipeline.analyze_sample(SampleInput(path), calibration)``, the function ``hladr run``
 calls per tube (read, compensate, gate fit, gate apply, quantify, figure data, phenotype); its own
 per-stage clock (``SampleResult.timings_ms``) gives the breakdown. The bead calibration is fitted
 once, untimed (a run fits it once for all tubes).
@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rss = {"start": maxrss_mb()}
     t = time.perf_counter()
-    from hladr.lots import find_lot
-    from hladr.run import Calibration, SampleInput, analyze_sample, calibrate_beads
+    from hladr.beads.lots import find_lot
+    from hladr.beads.record import Calibration, calibrate_beads
+    from hladr.pipeline import analyze_sample
+    from hladr.results import SampleInput
 
     import_s = time.perf_counter() - t
     rss["after_import"] = maxrss_mb()
@@ -65,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- phase 2: template path alternated with the automated path
     from hladr.compensate import compensate, spillover_of
-    from hladr.gatingml import apply_monocyte_template, load_template
+    from hladr.fcs.read import read_events
+    from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
     from hladr.quantify import summarise_monocytes
-    from hladr.read import read_events
 
     template = load_template(args.template)
     rss["after_template_load"] = maxrss_mb()

@@ -1,6 +1,7 @@
-"""The gate's Gaussian-mixture fits: our EM (``hladr._em``) against scikit-learn's ``GaussianMixture``, side by side.
+"""The gate's Gaussian-mixture fits: our EM (``hladr.gating._em``) against scikit-learn's
+``GaussianMixture``, side by side.
 
-The rows are those the gate fits: simulated tubes (``hladr.simulate``, seeds 2026...) are gated
+The rows are those the gate fits: simulated tubes (``hladr.simulate.simulator``, seeds 2026...) are gated
 once with ``_gmm`` recorded, which gives per tube the coarse debris mixture's 5,000 rows
 (6 components, tol 1e-2) and the main mixture's ~10,000-row density sample (10 components,
 tol 1e-3). Each fit is then timed both ways, BLAS pinned to one thread, same start (k-means++
@@ -25,12 +26,12 @@ import numpy as np
 
 
 def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, float]]:
-    from hladr import gate_populations as gp
     from hladr.channels import find_panel
     from hladr.compensate import compensate, spillover_of
-    from hladr.gate import fit_monocyte_gate
-    from hladr.read import read_events
-    from hladr.simulate import _write, simulate_sample_events
+    from hladr.fcs.read import read_events
+    from hladr.gating import populations as gp
+    from hladr.gating.automated import fit_monocyte_gate
+    from hladr.simulate.simulator import _write, simulate_sample_events
 
     calls = []
     real = gp._gmm
@@ -74,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from sklearn.mixture import GaussianMixture
 
-    from hladr import gate_populations as gp
-    from hladr.gate import _blas_threads
+    from hladr.gating import populations as gp
+    from hladr.gating.automated import _blas_threads
 
     rows: dict[str, list[dict]] = {}
     for X, k, seed, tol in _samples(args.tubes, args.events):

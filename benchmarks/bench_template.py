@@ -2,8 +2,8 @@
 
 Both tools do the same work per tube, timed from the file name to the number:
 
-1. read the FCS file (``hladr.read.read_fcs`` / ``flowkit.Sample``);
-2. evaluate the four gates of ``data/monocytes_template.xml`` (``hladr.gatingml.apply_monocyte_template``
+1. read the FCS file (``hladr.fcs.read.read_fcs`` / ``flowkit.Sample``);
+2. evaluate the four gates of ``data/monocytes_template.xml`` (``hladr.gating.gatingml.engine.apply_monocyte_template``
    / ``GatingStrategy.gate_sample``), compensating with the file's $SPILLOVER;
 3. the median compensated PE of the monocytes (``hladr.compensate.compensated_channel`` on the monocyte rows /
    ``Sample.apply_compensation`` + ``get_channel_events(source="comp")``);
@@ -33,8 +33,8 @@ from _common import GATE_IDS, PE_CHANNEL, TEMPLATE, maxrss_mb
 def _hladr(path: str, template_path: str, rss: dict, threads: int | None = None, sha256: bool = True):
     t = time.perf_counter()
     from hladr.compensate import compensated_channel, spillover_of
-    from hladr.gatingml import apply_monocyte_template, load_template
-    from hladr.read import read_fcs
+    from hladr.fcs.read import read_fcs
+    from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
     import_s = time.perf_counter() - t
     rss["after_import"] = maxrss_mb()

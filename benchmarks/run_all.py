@@ -232,9 +232,10 @@ IMPORTS = {
     "scipy.signal": "import scipy.signal",
     "sklearn.mixture": "import sklearn.mixture",
     "matplotlib.pyplot": "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot",
-    "hladr.read": "import hladr.read",
-    "hladr.gatingml": "import hladr.gatingml",
-    "hladr.gatingml + load_template": f"import hladr.gatingml as g; g.load_template({str(TEMPLATE)!r})",
+    "hladr.fcs.read": "import hladr.fcs.read",
+    "hladr.gating.gatingml.engine": "import hladr.gating.gatingml.engine",
+    "hladr.gating.gatingml.engine + load_template":
+        f"import hladr.gating.gatingml.engine as g; g.load_template({str(TEMPLATE)!r})",
     "hladr.batch (hladr run)": "import hladr.batch",
 }
 

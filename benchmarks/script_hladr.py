@@ -11,8 +11,8 @@ import sys
 import numpy as np
 
 from hladr.compensate import compensated_channel, spillover_of
-from hladr.gatingml import apply_monocyte_template, load_template
-from hladr.read import read_fcs
+from hladr.fcs.read import read_fcs
+from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
 template_path, path = sys.argv[1:3]
 sha256 = "--no-sha256" not in sys.argv[3:]

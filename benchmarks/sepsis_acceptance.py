@@ -57,12 +57,12 @@ def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
     """
     import numpy as np
 
-    from hladr import gate_check
-    from hladr._truth_events import read_truth_events
     from hladr.channels import find_panel
     from hladr.compensate import compensate, spillover_of
-    from hladr.gate import fit_monocyte_gate
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
+    from hladr.gating import check as gate_check
+    from hladr.gating.automated import fit_monocyte_gate
+    from hladr.simulate._truth_events import read_truth_events
 
     judged = gate_check.check_gate
 
@@ -86,7 +86,7 @@ def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
 
 
 def _rows(profile: str, inst: str, seed: int, args, tmp: Path) -> list[dict]:
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     run_dir, out_dir = tmp / f"{profile}_{inst}_{seed}", tmp / f"out_{profile}_{inst}_{seed}"
     simulate_run(run_dir, seed=seed, instrument=inst, n_samples=args.tubes_per_run,

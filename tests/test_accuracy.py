@@ -21,7 +21,7 @@ N_PATIENTS = 20
 
 @pytest.fixture(scope="module", params=INSTRUMENTS)
 def analysed_run(request, tmp_path_factory):
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     inst = request.param
     run_dir = tmp_path_factory.mktemp(f"run_{inst}")

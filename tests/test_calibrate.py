@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hladr.calibrate import judge_fit
-from hladr.lots import find_lot
+from hladr.beads.calibrate import judge_fit
+from hladr.beads.lots import find_lot
+from hladr.beads.record import calibrate_beads
 from hladr.rules import load_rules
-from hladr.run import calibrate_beads
-from hladr.simulate import simulate_bead_tube
+from hladr.simulate.simulator import simulate_bead_tube
 
 INSTRUMENTS = ["canto", "cytoflex", "navios"]
 LOT = find_lot("96597")
@@ -74,7 +74,7 @@ def test_stray_cells_and_debris_do_not_disturb_the_fit(tmp_path):
 
 
 def test_a_sample_tube_is_not_a_bead_tube(tmp_path):
-    from hladr.simulate import simulate_sample_tube
+    from hladr.simulate.simulator import simulate_sample_tube
 
     path = tmp_path / "s.fcs"
     simulate_sample_tube(path, rng=np.random.default_rng(1), instrument="canto", hladr_abc=8000, n_events=20000)

@@ -75,7 +75,7 @@ def test_missing_scatter_is_a_clear_error():
 
 
 def test_real_lsrii_monocyte_file(corpus):
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
 
     ev = read_events(corpus / "flowWorkspaceData" / "a2004_O1T2pb05i_A2_A02.fcs")
     p = find_panel(ev, require=("cd14", "hladr"))
@@ -103,7 +103,7 @@ def test_scatter_name_conventions(pnn, fsc_a, fsc_h, ssc_a):
 def test_real_scatter_names_across_the_corpus(corpus):
     """Every corpus file with forward and side scatter gets both roles."""
     from hladr.errors import ReadError
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
 
     checked = 0
     for f in sorted(corpus.rglob("*")):

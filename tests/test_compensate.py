@@ -100,12 +100,14 @@ def test_gate_helpers_equal_their_plain_numpy_definitions():
 
 def test_analyze_sample_in_place_path_gives_the_copying_path_result(tmp_path, monkeypatch):
     """The automated path compensates in place; forced back to the copy, every result field is the same."""
-    from hladr import run as R
-    from hladr.lots import find_lot
-    from hladr.simulate import simulate_run
+    from hladr import pipeline as R
+    from hladr.beads.lots import find_lot
+    from hladr.beads.record import calibrate_beads
+    from hladr.results import SampleInput
+    from hladr.simulate.simulator import simulate_run
 
     simulate_run(tmp_path, seed=11, instrument="canto", n_samples=2, events_per_tube=40_000)
-    cal = R.calibrate_beads(str(tmp_path / "beads.fcs"), find_lot("96597"))
+    cal = calibrate_beads(str(tmp_path / "beads.fcs"), find_lot("96597"))
     assert cal.accepted
     calls = []
     real = R.compensate
@@ -117,7 +119,7 @@ def test_analyze_sample_in_place_path_gives_the_copying_path_result(tmp_path, mo
     monkeypatch.setattr(R, "compensate", spy)
 
     def result(path, calibration):
-        d = R.analyze_sample(R.SampleInput(path=str(path)), calibration).to_dict()
+        d = R.analyze_sample(SampleInput(path=str(path)), calibration).to_dict()
         d.pop("timings_ms")
         return d
 
@@ -136,5 +138,5 @@ def test_analyze_sample_in_place_path_gives_the_copying_path_result(tmp_path, mo
     # a Gating-ML template gates the raw values: that path keeps the copying compensation
     template = Path(__file__).parent / "data" / "monocytes_template.xml"
     calls.clear()
-    res = R.analyze_sample(R.SampleInput(path=str(tmp_path / "P001_HLADR.fcs"), gates_file=str(template)), cal)
+    res = R.analyze_sample(SampleInput(path=str(tmp_path / "P001_HLADR.fcs"), gates_file=str(template)), cal)
     assert calls == [False] and res.gate["template"] == template.name and res.hladr_abc is not None

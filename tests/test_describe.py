@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from hladr.cli import main
-from hladr.describe import QUIRK_TEXT, describe_file, format_description
 from hladr.errors import ReadError
-from hladr.fcswrite import write_fcs
+from hladr.fcs.describe import QUIRK_TEXT, describe_file, format_description
+from hladr.fcs.write import write_fcs
 
 SPEC_KEYS = {"fcs_version", "events", "channels", "datasets", "dataset", "instrument"}
 

@@ -1,4 +1,4 @@
-"""Our Gaussian-mixture EM (hladr._em): kernels against their NumPy twins, fits against scikit-learn's
+"""Our Gaussian-mixture EM (hladr.gating._em): kernels against their NumPy twins, fits against scikit-learn's
 GaussianMixture on the rows the gate fits, and the gate it gives against the gate scikit-learn gives."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hladr import _em
-from hladr import gate_populations as gp
 from hladr.channels import find_panel
 from hladr.compensate import compensate, spillover_of
-from hladr.gate import fit_monocyte_gate
-from hladr.read import read_events
+from hladr.fcs.read import read_events
+from hladr.gating import _em
+from hladr.gating import populations as gp
+from hladr.gating.automated import fit_monocyte_gate
 from hladr.rules import load_rules
 
 RULES = load_rules()
@@ -115,7 +115,7 @@ _TUBES = [(5, "healthy", "canto"), (33, "sepsis", "navios"), (35, "severe-sepsis
 
 @pytest.fixture(scope="module")
 def tubes(tmp_path_factory):
-    from hladr.simulate import _write, simulate_sample_events
+    from hladr.simulate.simulator import _write, simulate_sample_events
 
     out = []
     for seed, profile, inst in _TUBES:

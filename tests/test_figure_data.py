@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hladr.run import _histogram2d
+from hladr.figures import histogram2d as _histogram2d
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -10,9 +10,9 @@ import pytest
 
 from hladr.channels import find_panel
 from hladr.compensate import compensate, spillover_of
-from hladr.gate import GateFailure, fit_monocyte_gate, valley_below_first_peak
-from hladr.gate_populations import Population, name_populations
-from hladr.read import read_events
+from hladr.fcs.read import read_events
+from hladr.gating.automated import GateFailure, fit_monocyte_gate, valley_below_first_peak
+from hladr.gating.populations import Population, name_populations
 from hladr.rules import load_rules
 
 RULES = load_rules()
@@ -28,7 +28,7 @@ def _gate(path):
 
 def _tube(tmp_path, name, **kw):
     """A simulated tube written to disk; its per-event labels and compensated-PE truth."""
-    from hladr.simulate import _write, simulate_sample_events
+    from hladr.simulate.simulator import _write, simulate_sample_events
 
     ev = simulate_sample_events(**kw)
     path = tmp_path / f"{name}.fcs"
@@ -143,7 +143,7 @@ def test_trimmed_gaussian_is_scikit_learns_mcd():
     population with a fifth of its rows in a sparse cloud beside it, and leaves that cloud out."""
     from sklearn.covariance import MinCovDet
 
-    from hladr.gate_robust import trimmed_gaussian
+    from hladr.gating.robust import trimmed_gaussian
 
     rng = np.random.default_rng(4)
     core = rng.multivariate_normal([0, 0, 0, 0], np.diag([0.3, 0.2, 0.1, 0.2]) ** 2, 800)
@@ -173,7 +173,8 @@ def test_septic_blood_without_monocytes_fails(tmp_path):
     _, _, gate = _gate(path)
     assert isinstance(gate, GateFailure), gate.checks
 
-    from hladr.run import SampleInput, analyze_sample
+    from hladr.pipeline import analyze_sample
+    from hladr.results import SampleInput
 
     r = analyze_sample(SampleInput(str(path), ferritin="300"), None)
     assert r.qc == "fail" and r.hladr_abc is None and r.phenotype == "indeterminate"
@@ -182,7 +183,7 @@ def test_septic_blood_without_monocytes_fails(tmp_path):
 
 def test_unstained_cd14_fails(tmp_path):
     """CD14 staining failed (no CD14 on any cell): the CD14-brightest population is not monocytes."""
-    from hladr.simulate import _write, simulate_sample_events
+    from hladr.simulate.simulator import _write, simulate_sample_events
 
     ev = simulate_sample_events(rng=np.random.default_rng(9), instrument="canto", hladr_abc=6000,
                                 n_events=40_000, profile="sepsis")
@@ -201,7 +202,7 @@ def test_unstained_cd14_fails(tmp_path):
 def test_real_tube_against_the_expert_gate(corpus):
     """a2004 (BD LSRII PBMC, CD14 PE-Cy7, no CD45): the automated count is within 15 % of an
     expert's hand-drawn FSC/SSC -> CD14+ gate on the same file (tests/data/a2004_expert_gates.xml)."""
-    from hladr.gatingml import apply_monocyte_template, load_template
+    from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
     path = corpus / "flowWorkspaceData" / "a2004_O1T2pb05i_A2_A02.fcs"
     expert = apply_monocyte_template(load_template(DATA / "a2004_expert_gates.xml"), read_events(path)).n_monocytes
@@ -270,8 +271,8 @@ def test_scatter_spread_tells_one_cell_type_from_a_mixture(tmp_path, inst):
     (which pass the singlet gate) spread more than the limit. A tube with 0.4 % monocytes and as many
     aggregates beside them was gated on both (median 42 % low) with every other check passed; the
     gate either fails or holds the monocytes."""
-    from hladr.gate import cofactor
-    from hladr.gate_check import _scatter_spread
+    from hladr.gating.automated import cofactor
+    from hladr.gating.check import _scatter_spread
 
     limit = RULES.gating.max_scatter_spread
     for seed in (34, 35, 36):
@@ -295,7 +296,7 @@ def test_second_look_without_debris_gates_a_debris_laden_tube(tmp_path, monkeypa
     components and the monocytes got none of their own: the 'monocytes' were granulocytes
     (monocytes_implausible, median 97 % low). The second fit, without the rows the first put in
     debris, finds them; it is flagged, and must pass every check on its own."""
-    import hladr.gate as gate_module
+    import hladr.gating.automated as gate_module
 
     path, truth = _tube(tmp_path, "t", rng=np.random.default_rng(61), instrument="navios", hladr_abc=2000,
                         n_events=100_000, profile="severe-sepsis", features=["aggregates"])

@@ -12,7 +12,7 @@ import pytest
 
 from hladr.errors import ChannelError, GateError
 from hladr.events import Events
-from hladr.gatingml import GateTemplate, apply_monocyte_template, evaluate, load_template
+from hladr.gating.gatingml.engine import GateTemplate, apply_monocyte_template, evaluate, load_template
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -83,7 +83,7 @@ def gate_ref(corpus: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def data1(gate_ref: Path) -> Events:
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
 
     return read_events(gate_ref / "data1.fcs")
 
@@ -307,7 +307,7 @@ def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path, monkeypatc
     import subprocess
     import sys
 
-    from hladr import _gml_parse
+    from hladr.gating.gatingml import _parse as _gml_parse
 
     monkeypatch.setenv("HLADR_CACHE", str(tmp_path))
     checked = 0
@@ -322,7 +322,7 @@ def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path, monkeypatc
         checked += 1
     assert checked >= 40
     # a process that finds the template in the cache never imports flowkit
-    code = (f"import sys; from hladr.gatingml import load_template; load_template({str(xml)!r}); "
+    code = (f"import sys; from hladr.gating.gatingml.engine import load_template; load_template({str(xml)!r}); "
             "print('flowkit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "HLADR_CACHE": str(tmp_path)})
@@ -344,7 +344,7 @@ _STATIC_IDS = ["Monocytes", "Blob"]  # polygons (one on a logicle scale), a logi
 @pytest.fixture
 def static_cache(tmp_path, monkeypatch):
     """An empty cache directory, with the in-process caches of static arrays cleared before and after."""
-    from hladr import _gml_compile as gmc
+    from hladr.gating.gatingml import _compile as gmc
 
     monkeypatch.setenv("HLADR_CACHE", str(tmp_path / "cache"))
     gmc._static_arrays.cache_clear()
@@ -356,8 +356,8 @@ def static_cache(tmp_path, monkeypatch):
 
 def _static_program(tmp_path: Path) -> tuple[GateTemplate, tuple]:
     """(template, ``program`` of its gates ``_STATIC_IDS``), from a fresh process's point of view."""
-    from hladr import _gml_compile as gmc
-    from hladr import gatingml as gml
+    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import engine as gml
 
     gmc._static_arrays.cache_clear()
     gmc._stored_statics.cache_clear()
@@ -376,9 +376,9 @@ def _assert_identical(got: tuple, want: tuple) -> None:
 
 
 def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
-    from hladr import _gml_cache
-    from hladr import _gml_compile as gmc
-    from hladr import gatingml as gml
+    from hladr.gating.gatingml import _cache as _gml_cache
+    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import engine as gml
 
     tpl, fresh = _static_program(tmp_path)
     assert gmc._static_arrays.cache_info().misses == 5  # Cells, Singlets, CD45pos, Monocytes, Blob
@@ -406,7 +406,7 @@ def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other_code", "short_arrays", "pickled"])
 def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
-    from hladr import _gml_compile as gmc
+    from hladr.gating.gatingml import _compile as gmc
 
     _, fresh = _static_program(tmp_path)
     f = next(static_cache.glob("*.static.npz"))
@@ -436,7 +436,7 @@ def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
 
 
 def test_unwritable_static_cache_is_no_error(tmp_path, monkeypatch):
-    from hladr import _gml_compile as gmc
+    from hladr.gating.gatingml import _compile as gmc
 
     _, fresh = _static_program(tmp_path)
     blocker = tmp_path / "not_a_dir"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hladr.cli import main
-from hladr.history import history_metrics
+from hladr.qc.history import history_metrics
 from hladr.store import calibration_series, open_store, record_calibration
 
 LEVELS = ("low", "med-low", "med-high", "high")
@@ -181,9 +181,9 @@ def test_several_instruments_need_instrument(store, tmp_path, capsys):
 
 def test_end_to_end_from_simulated_bead_tubes(tmp_path, capsys):
     """22 bead tubes through `hladr calibrate --db`; the PE laser loses 9 % on the last two days."""
-    from hladr.instruments import PEResponse
-    from hladr.lots import find_lot
-    from hladr.simulate import simulate_bead_tube
+    from hladr.beads.lots import find_lot
+    from hladr.simulate.instruments import PEResponse
+    from hladr.simulate.simulator import simulate_bead_tube
 
     lot = find_lot("96597")
     rng = np.random.default_rng(2026)

@@ -54,7 +54,8 @@ def test_kernels_use_numbas_njit_and_still_run():
     out = _run("""
         import numba
         import numpy as np
-        from hladr import _jit, _kernels
+        from hladr import _jit
+        from hladr import _kernels
         print(_jit.njit is numba.njit, float(_kernels.abc_from_pe(np.array([10.0]), 0.0, 1.0)[0]))
     """)
     assert out == "True 10.0"
@@ -64,7 +65,9 @@ def test_gml_kernels_use_numbas_njit_and_still_run():
     out = _run("""
         import numba
         import numpy as np
-        from hladr import _gml_kernels, _jit, _kernels
+        from hladr.gating.gatingml import _kernels as _gml_kernels
+        from hladr import _jit
+        from hladr import _kernels
         p = _gml_kernels.transform_params(_gml_kernels.XF_LINEAR, 100.0)
         print(_gml_kernels.njit is _kernels.njit is _jit.njit is numba.njit,
               float(_gml_kernels.gml_transform(np.array([50.0]), _gml_kernels.XF_LINEAR, p)[0]))

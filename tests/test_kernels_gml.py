@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hladr import _gml_kernels as K
-from hladr._gml_compile import _static_arrays
-from hladr._gml_parse import Dimension, Ratio, TemplateGate, Transform
 from hladr.events import Events
-from hladr.gatingml import GateTemplate, evaluate
+from hladr.gating.gatingml import _kernels as K
+from hladr.gating.gatingml._compile import _static_arrays
+from hladr.gating.gatingml._parse import Dimension, Ratio, TemplateGate, Transform
+from hladr.gating.gatingml.engine import GateTemplate, evaluate
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -138,7 +138,7 @@ def test_raw_thresholds_are_exact_near_limits():
     tpl = _random_template()
     params = {t.kind: K.transform_params(K.__dict__[f"XF_{t.kind.upper()}"], t.t, t.w, t.m, t.a)
               for t in (_LOGICLE, _HYPER, _ASINH, _LOG, _LIN)}
-    from hladr._gml_compile import _inverse
+    from hladr.gating.gatingml._compile import _inverse
 
     near = {
         2: [_inverse(_LOGICLE, params["logicle"], y) for y in (0.4, 0.8, 0.3, 0.9)],
@@ -175,7 +175,7 @@ def _near_edges(rng: np.random.Generator, verts, n: int, inverse=None) -> np.nda
 
 def test_polygon_band_tables_are_exact_near_edges():
     """Events on and next to polygon edges and vertices: band tables never change a membership."""
-    from hladr._gml_compile import _inverse
+    from hladr.gating.gatingml._compile import _inverse
 
     rng = np.random.default_rng(5)
     p_l = K.transform_params(K.XF_LOGICLE, _LOGICLE.t, _LOGICLE.w, _LOGICLE.m, _LOGICLE.a)

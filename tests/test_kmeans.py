@@ -1,4 +1,4 @@
-"""Our k-means (hladr._kmeans): the Lloyd kernel against its NumPy twin and scikit-learn's KMeans, and
+"""Our k-means (hladr.gating._kmeans): the Lloyd kernel against its NumPy twin and scikit-learn's KMeans, and
 the gate computed with its second estimate in a second thread against the gate computed in one."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hladr import _kmeans
+from hladr.gating import _kmeans
 
 
 def _blobs(seed: int) -> np.ndarray:
@@ -47,9 +47,9 @@ def test_gate_with_the_second_estimate_in_a_thread_is_the_same(tmp_path):
     """threads=2 computes the k-means estimate beside the mixture fit: every figure is the same."""
     from hladr.channels import find_panel
     from hladr.compensate import compensate, spillover_of
-    from hladr.gate import fit_monocyte_gate
-    from hladr.read import read_events
-    from hladr.simulate import _write, simulate_sample_events
+    from hladr.fcs.read import read_events
+    from hladr.gating.automated import fit_monocyte_gate
+    from hladr.simulate.simulator import _write, simulate_sample_events
 
     for seed, profile in ((3, "severe-sepsis"), (4, "healthy")):
         sim = simulate_sample_events(rng=np.random.default_rng(seed), instrument="cytoflex", hladr_abc=3000,

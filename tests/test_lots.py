@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hladr.beads.lots import find_lot, read_lot_file
 from hladr.errors import ConfigError, LotError
-from hladr.lots import find_lot, read_lot_file
 from hladr.rules import load_rules
 
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from hladr.beads.lots import Lot, add_lot, find_lot, list_lots, user_lot_folder
 from hladr.cli import main
-from hladr.lots import Lot, add_lot, find_lot, list_lots, user_lot_folder
 
 GOOD = '''# certificate of analysis, lot 12345
 [lot]
@@ -153,6 +153,6 @@ def test_add_lot_into_a_given_folder_and_a_datetime_expiry(tmp_path, user_lots):
     src = _write(tmp_path, GOOD.replace("2099-06-30", "2099-06-30T00:00:00").replace('"12345"', '"A/B 7"'))
     dest = add_lot(src, folder=tmp_path / "elsewhere")
     assert dest == tmp_path / "elsewhere" / "A_B_7.toml"  # a safe file name
-    from hladr.lots import read_lot_file
+    from hladr.beads.lots import read_lot_file
 
     assert read_lot_file(dest).expiry == dt.date(2099, 6, 30)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import _fcs_load as L
 from hladr import _parallel as P
 from hladr.compensate import compensated_channel, spillover_of
-from hladr.fcswrite import write_fcs
-from hladr.gatingml import apply_monocyte_template, load_template
-from hladr.read import read_fcs
-from hladr.simulate import simulate_sample_tube
+from hladr.fcs import _load as L
+from hladr.fcs.read import read_fcs
+from hladr.fcs.write import write_fcs
+from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
+from hladr.simulate.simulator import simulate_sample_tube
 
 TEMPLATE = Path(__file__).parent / "data" / "monocytes_template.xml"
 

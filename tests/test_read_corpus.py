@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hladr.errors import ReadError
-from hladr.read import read_events, read_fcs
+from hladr.fcs.read import read_events, read_fcs
 
 pytestmark = pytest.mark.corpus
 

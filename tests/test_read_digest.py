@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import _fcs_load as L
 from hladr.compensate import Spillover, compensate, compensated_channel
 from hladr.errors import ReadError
-from hladr.fcswrite import write_fcs
-from hladr.read import read_events, sha256_file
-from hladr.run import RunConfig, SampleInput, analyze_sample
+from hladr.fcs import _load as L
+from hladr.fcs.read import read_events, sha256_file
+from hladr.fcs.write import write_fcs
+from hladr.pipeline import analyze_sample
+from hladr.results import RunConfig, SampleInput
 
 
 def _tube(path: Path, n: int = 2000, seed: int = 5) -> np.ndarray:

@@ -24,9 +24,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hladr.describe import describe_file
 from hladr.errors import ReadError
-from hladr.read import parse_spillover, read_fcs
+from hladr.fcs.describe import describe_file
+from hladr.fcs.read import parse_spillover, read_fcs
 
 pytestmark = pytest.mark.corpus
 

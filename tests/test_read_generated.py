@@ -1,6 +1,6 @@
 """Reader round trips on generated FCS files, against NumPy references.
 
-Each datatype, width and byte order is written (by ``hladr.fcswrite`` or, for the
+Each datatype, width and byte order is written (by ``hladr.fcs.write`` or, for the
 layouts it does not write, by the small byte-level builder below) and read back
 through both engines: flowio where it applies, and hladr's own decoder.
 """
@@ -16,13 +16,13 @@ import flowio
 import numpy as np
 import pytest
 
-from hladr import _fcs_decode as fd
-from hladr import _fcs_layout as fl
-from hladr import _fcs_parse as fp
 from hladr.errors import ReadError
 from hladr.events import Events
-from hladr.fcswrite import write_fcs
-from hladr.read import list_datasets, parse_spillover, read_events, read_fcs
+from hladr.fcs import _decode as fd
+from hladr.fcs import _layout as fl
+from hladr.fcs import _parse as fp
+from hladr.fcs.read import list_datasets, parse_spillover, read_events, read_fcs
+from hladr.fcs.write import write_fcs
 
 RNG_SEED = 20240601
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hladr.report import SampleFigure, render_report, sample_figure_png, sample_figures
-from hladr.run import SampleResult
+from hladr.results import SampleResult
 
 
 def _sample(sample_id: str, *, seed: int, hist: bool, median: float | None, gated: bool) -> SampleResult:

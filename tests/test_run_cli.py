@@ -15,7 +15,7 @@ from hladr.cli import main
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     d = tmp_path_factory.mktemp("small")
     simulate_run(d, seed=7, instrument="canto", n_samples=3, events_per_tube=30_000)
@@ -88,8 +88,8 @@ def test_unreadable_file_fails_that_sample_only(small_run, tmp_path):
 def test_tube_without_cd14_fails_with_reason(small_run, tmp_path):
     import numpy as np
 
-    from hladr.fcswrite import write_fcs
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
+    from hladr.fcs.write import write_fcs
 
     run = _copy(small_run, tmp_path)
     with open(run / "worklist.csv", newline="") as fh:
@@ -195,7 +195,7 @@ def test_run_keeps_its_calibration_in_the_store_once(small_run, tmp_path, capsys
 def test_expired_lot(small_run, tmp_path, monkeypatch, policy, status):
     import dataclasses
 
-    import hladr.run as run_mod
+    import hladr.results as run_mod
     from hladr.rules import load_rules
 
     rules = dataclasses.replace(load_rules(), cal_expired_lot=policy)

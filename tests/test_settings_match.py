@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
+from hladr.beads.record import AcquisitionSettings
 from hladr.cli import main
 from hladr.events import parse_fcs_date
-from hladr.fcswrite import write_fcs
-from hladr.read import read_events
-from hladr.run import AcquisitionSettings
+from hladr.fcs.read import read_events
+from hladr.fcs.write import write_fcs
 
 BASE = AcquisitionSettings(instrument="FACSCanto II", serial="V1", pe_channel="PE-A", pe_voltage="480",
                            pe_gain="1", date="20-NOV-2026",
@@ -61,7 +61,7 @@ def test_parse_fcs_date(text, expect):
 
 
 def test_voltage_mismatch_fails_that_sample_in_a_run(tmp_path):
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     run = tmp_path / "run"
     simulate_run(run, seed=11, instrument="canto", n_samples=2, events_per_tube=40_000)

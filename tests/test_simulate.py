@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from hladr import blood_profiles as bp
+from hladr.beads.lots import find_lot
 from hladr.errors import ConfigError
-from hladr.lots import find_lot
-from hladr.read import read_events
+from hladr.fcs.read import read_events
 from hladr.rules import load_rules
-from hladr.simulate import (
+from hladr.simulate import blood_profiles as bp
+from hladr.simulate.simulator import (
     EVENT_LABELS,
     INSTRUMENTS,
     _draw_patients,

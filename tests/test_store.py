@@ -163,8 +163,8 @@ def test_round_trip(tmp_path):
 
 
 def test_real_calibration_record_round_trip(tmp_path):
-    from hladr.lots import find_lot
-    from hladr.run import calibrate_beads
+    from hladr.beads.lots import find_lot
+    from hladr.beads.record import calibrate_beads
 
     cal = calibrate_beads(str(REPO / "example_fcs" / "beads.fcs"), find_lot("96597"))
     rec = cal.to_dict()  # may hold numpy scalars

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from hladr.westgard import (
+from hladr.qc.westgard import (
     BASELINE_N,
     DEFAULT_RULES,
     WESTGARD_RULES,

@@ -1,13 +1,13 @@
 """The daily run: find the files, calibrate, analyse every sample, write the outputs.
 
-This is the imperative shell around :func:`hladr.run.analyze_sample`: it reads
+This is the imperative shell around :func:`hladr.pipeline.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
 sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.run_checks`),
 writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
 (:mod:`hladr.run_outputs`, one run id in all four) as one set switched in whole
 (OUT_DIR is checked before any work: :mod:`hladr.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
-commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.file_commands`.
+commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.commands`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from pathlib import Path
 
 from . import __version__
 from ._atomic import write_atomic
+from .beads.lots import Lot, find_lot, lot_folders, read_lot_file
+from .beads.record import Calibration, calibrate_beads
 from .errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
-from .lots import Lot, find_lot, lot_folders, read_lot_file
 from .output_set import prepare_output, writable_path
-from .run import Calibration, RunConfig, SampleInput, SampleResult, analyze_sample, calibrate_beads
+from .pipeline import analyze_sample
+from .results import RunConfig, SampleInput, SampleResult
 from .run_checks import flag_run
 from .run_outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
 from .safe_text import printable
@@ -73,9 +75,9 @@ def _looks_like_beads(path: Path) -> bool:
     """Bead tube recognised from its data: >= 3 narrow PE populations, most events in them."""
     import numpy as np
 
-    from .calibrate import find_bead_singlets, find_pe_peaks
+    from .beads.calibrate import find_bead_singlets, find_pe_peaks
     from .channels import find_panel
-    from .read import read_fcs
+    from .fcs.read import read_fcs
 
     try:
         ev = read_fcs(path, sha256=False)[0]  # only looked at: the tube that is used is read (and hashed) again
@@ -209,7 +211,7 @@ def run_folder(
     if gates_file:
         from dataclasses import replace
 
-        from .gatingml import load_monocyte_template
+        from .gating.gatingml.engine import load_monocyte_template
 
         load_monocyte_template(gates_file)  # a template that cannot be used stops the run before any work
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
@@ -242,7 +244,7 @@ def run_folder(
         raise ConfigError(f"{rd}: no sample tubes to analyse")
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
     if row_templates:  # so do the worklist's per-tube templates
-        from .gatingml import load_monocyte_template
+        from .gating.gatingml.engine import load_monocyte_template
 
         for row_gates in row_templates:
             load_monocyte_template(rd / row_gates)

@@ -194,7 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .file_commands import calibrate_file
+    from .commands import calibrate_file
 
     return calibrate_file(args.beads, lot_id=args.lot, lot_file=args.lot_file, out=args.out, db=args.db)
 
@@ -202,7 +202,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_lots(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from . import lots
+    from .beads import lots
 
     today = dt.date.today()
     if args.lots_command == "list":
@@ -221,8 +221,8 @@ def _cmd_lots(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibration(args: argparse.Namespace) -> int:
-    from .history import calibration_history
     from .output_set import check_output_file
+    from .qc.history import calibration_history
 
     check_output_file(args.out if args.out is not None else "levey_jennings.png")  # before reading the store
 
@@ -231,7 +231,7 @@ def _cmd_calibration(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from .describe import describe_file, format_description
+    from .fcs.describe import describe_file, format_description
     from .safe_text import dumps_strict
 
     record = describe_file(args.file, dataset=args.dataset)
@@ -240,7 +240,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    from .file_commands import gate_file
+    from .commands import gate_file
 
     return gate_file(args.file, as_json=args.json, gates_file=args.gates)
 
@@ -263,7 +263,7 @@ def _sample_profiles(specs: list[str], n: int) -> list | None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .output_set import writable_path
-    from .simulate import simulate_run
+    from .simulate.simulator import simulate_run
 
     writable_path(args.out_dir, what="OUT_DIR", folder=True)
 

@@ -52,7 +52,7 @@ class Spillover:
 
 def spillover_of(events: Events) -> Spillover | None:
     """The file's spillover ($SPILLOVER, SPILL, $COMP, $DFCiTOj), or None."""
-    from .read import parse_spillover
+    from .fcs.read import parse_spillover
 
     found = parse_spillover(events)  # given the Events, a malformed matrix's error names the file
     if found is None:

@@ -40,7 +40,7 @@ class Events:
         The file the events were read from.
     sha256 : str
         SHA-256 of the whole file, hex. The reader may still be computing it in
-        a background thread (large files, see :mod:`hladr.read`): reading the
+        a background thread (large files, see :mod:`hladr.fcs.read`): reading the
         attribute then waits for it, and raises the reader's ``ReadError`` if the
         file changed while it was read. ``with_data`` keeps it pending.
     dataset : int

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from .calibrate import BeadCurve
+from .beads.calibrate import BeadCurve
 
 __all__ = ["HladrSummary", "summarise_monocytes", "pe_to_abc"]
 

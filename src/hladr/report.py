@@ -11,7 +11,7 @@ import html
 import io
 import warnings
 
-from .run import SampleResult
+from .results import SampleResult
 from .safe_text import printable
 
 __all__ = ["render_report", "calibration_figure_png", "sample_figure_png", "sample_figures", "SampleFigure"]

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from .phenotype import call_phenotype, parse_ferritin
-from .run import Flag, RunConfig, SampleResult
+from .results import Flag, RunConfig, SampleResult
 
 __all__ = ["RUN_FLAGS", "flag_run"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from ._atomic import write_atomic
-from .run import SampleResult
+from .results import SampleResult
 from .safe_text import csv_cell, dumps_strict, printable
 from .store import json_default
 from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS

@@ -14,7 +14,7 @@ import pytest
 
 def _simulated_run(tmp_path_factory, name: str, *, seed: int, events: int) -> Path:
     """A canto run folder of beads and three sample tubes with a worklist."""
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     d = tmp_path_factory.mktemp(name)
     simulate_run(d, seed=seed, instrument="canto", n_samples=3, events_per_tube=events)

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from hladr.errors import ReadError
-from hladr.read import read_fcs
+from hladr.fcs.read import read_fcs
 
 #: Mutations that only replace one TEXT value (whatever that does to the offsets): they also return the
 #: keyword they declare, and a reading equal to the clean file read with that keyword is "changed".
@@ -347,8 +347,8 @@ def declared_events(source: bytes, edits: dict[str, str | None], name: str) -> n
     read differently (e.g. misaligned after its TEXT changed length) is not
     excused.
     """
-    from hladr import _fcs_parse as fp
-    from hladr import read as hr
+    from hladr.fcs import _parse as fp
+    from hladr.fcs import read as hr
 
     buf = memoryview(np.frombuffer(bytearray(source), np.uint8))
     try:

@@ -64,8 +64,8 @@ def rewrite_tube(src: Path, dst: Path, *, drop: tuple[str, ...] = (), keywords: 
     """
     import re
 
-    from hladr.fcswrite import write_fcs
-    from hladr.read import read_events
+    from hladr.fcs.read import read_events
+    from hladr.fcs.write import write_fcs
 
     ev = read_events(src)
     keep = [i for i, n in enumerate(ev.pnn) if n not in drop and n != "Time"]

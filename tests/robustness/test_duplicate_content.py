@@ -15,7 +15,7 @@ import shutil
 import pytest
 from robust_helpers import CLEAN_WORKLIST, result_rows, run_cli, strict_json, write_worklist
 
-from hladr.run import Flag, SampleResult
+from hladr.results import Flag, SampleResult
 
 try:  # the module of the checks across tubes (absent before this change)
     from hladr.run_checks import RUN_FLAGS, flag_run

@@ -1,6 +1,6 @@
 """Hostile and broken Gating-ML templates (issue 12): one clean line, quickly; never a traceback or a hang.
 
-Limits (``hladr._gml_check``) are refused while the file is streamed, before
+Limits (``hladr.gating.gatingml._check``) are refused while the file is streamed, before
 flowkit parses it; a template without a single ``monocytes`` gate stops ``hladr
 run`` before any tube is analysed (exit 2); bad numbers, ids, references and
 transforms are refused with the gate's id; a seeded fuzzer over the test
@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from hladr import _gml_check as L
 from hladr.cli import main
 from hladr.errors import ChannelError, GateError, HladrError
-from hladr.gatingml import apply_monocyte_template, load_template
-from hladr.read import read_events
+from hladr.fcs.read import read_events
+from hladr.gating.gatingml import _check as L
+from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "monocytes_template.xml"
 _HEAD = (
@@ -93,7 +93,7 @@ def _refused(path: Path, *words: str, seconds: float = 3.0) -> str:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    from hladr.simulate import simulate_run
+    from hladr.simulate.simulator import simulate_run
 
     d = tmp_path_factory.mktemp("gml_run")
     simulate_run(d, seed=11, instrument="canto", n_samples=1, events_per_tube=5000, bead_events=3000)
@@ -178,7 +178,7 @@ def test_template_at_every_limit_loads_quickly(tmp_path, tube):
 
 def test_polygon_at_the_vertex_limit_compiles_and_gates_quickly(tmp_path, tube):
     """The band table was built edge by edge in Python: 24 s for 10,000 vertices (244 s for 100,000)."""
-    from hladr._gml_compile import _static_arrays
+    from hladr.gating.gatingml._compile import _static_arrays
 
     body = _polygon("Monocytes", [(x, y) for x, y in _star(L.MAX_VERTICES)])
     template = load_template(_write(tmp_path / "limit.xml", body))

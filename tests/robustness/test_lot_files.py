@@ -12,8 +12,8 @@ import json
 import pytest
 from robust_helpers import assert_one_clean_line, run_cli
 
+from hladr.beads.lots import read_lot_file
 from hladr.errors import LotError
-from hladr.lots import read_lot_file
 
 GOOD = '[lot]\nid = "96597"\nproduct = "BD QuantiBRITE PE"\npe_per_bead = [638, 6930, 31008, 67601]\n'
 
@@ -56,7 +56,7 @@ def test_integer_id_and_the_bundled_lot_still_read(tmp_path):
     p = tmp_path / "lot.toml"
     p.write_text(GOOD.replace('"96597"', "96597"), encoding="utf-8")
     assert read_lot_file(p).id == "96597"
-    from hladr.lots import find_lot
+    from hladr.beads.lots import find_lot
 
     assert find_lot("96597").pe_per_bead == (638.0, 6930.0, 31008.0, 67601.0)
 

@@ -17,8 +17,8 @@ import pytest
 from robust_helpers import run_cli
 
 from hladr.errors import ReadError
-from hladr.fcswrite import write_fcs
-from hladr.read import read_events
+from hladr.fcs.read import read_events
+from hladr.fcs.write import write_fcs
 from hladr.store import record_calibration
 
 SECRET = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1"

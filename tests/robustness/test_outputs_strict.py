@@ -137,9 +137,9 @@ def test_inspect_prints_no_control_characters(no_worklist_run):
 @pytest.fixture(scope="module")
 def big_tube(tmp_path_factory):
     """One tube with > 3000 monocytes (qc pass), its calibration, and the same tube without FSC-H."""
-    from hladr.lots import find_lot
-    from hladr.run import calibrate_beads
-    from hladr.simulate import simulate_run
+    from hladr.beads.lots import find_lot
+    from hladr.beads.record import calibrate_beads
+    from hladr.simulate.simulator import simulate_run
 
     d = tmp_path_factory.mktemp("big")
     simulate_run(d, seed=5, n_samples=1, events_per_tube=120_000)
@@ -148,7 +148,8 @@ def big_tube(tmp_path_factory):
 
 
 def test_no_doublet_exclusion_turns_a_pass_into_a_warn(big_tube):
-    from hladr.run import SampleInput, analyze_sample
+    from hladr.pipeline import analyze_sample
+    from hladr.results import SampleInput
 
     tube, no_fsch, cal = big_tube
     clean = analyze_sample(SampleInput(str(tube)), cal)
@@ -189,7 +190,7 @@ def test_results_json_lists_where_a_number_was_not_finite(tmp_path):
     import datetime as dt
 
     from hladr.batch import write_outputs
-    from hladr.run import SampleResult
+    from hladr.results import SampleResult
 
     r = SampleResult(sample_id="S", subject_id="", visit="", file="f.fcs", sha256=None, qc="fail",
                      phenotype="indeterminate", phenotype_reasons=(), rcv_pct=float("inf"))
@@ -205,7 +206,7 @@ def test_results_json_lists_where_a_number_was_not_finite(tmp_path):
 
 def test_format_table_strips_control_characters():
     from hladr.batch import format_table
-    from hladr.run import SampleResult
+    from hladr.results import SampleResult
 
     r = SampleResult(sample_id="P\x1b[31m1\n2", subject_id="", visit="", file="f.fcs", sha256=None, qc="pass",
                      phenotype="intermediate", phenotype_reasons=(), ferritin_text="1\x1b]0;x\x07")

@@ -14,8 +14,8 @@ import pytest
 from hladr.cli import main
 from hladr.compensate import spillover_of
 from hladr.errors import ReadError
-from hladr.fcswrite import write_fcs
-from hladr.read import read_events, read_fcs
+from hladr.fcs.read import read_events, read_fcs
+from hladr.fcs.write import write_fcs
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_padded_file_reads_with_memory_bounded_by_its_data(sim, tmp_path):
     padded.write_bytes((sim / "P001_HLADR.fcs").read_bytes())
     subprocess.run(["truncate", "-s", "2G", str(padded)], check=True)
     code = (
-        "import resource, sys; from hladr.read import read_events; "
+        "import resource, sys; from hladr.fcs.read import read_events; "
         f"ev = read_events({str(padded)!r}); "
         "print(ev.n_events, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
     )

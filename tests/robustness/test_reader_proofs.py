@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import _fcs_align as fa
 from hladr.errors import ReadError
-from hladr.fcswrite import write_fcs
-from hladr.read import read_fcs
+from hladr.fcs import _align as fa
+from hladr.fcs.read import read_fcs
+from hladr.fcs.write import write_fcs
 
 
 def _events(n: int = 2000, d: int = 4, seed: int = 1) -> np.ndarray:

@@ -15,10 +15,10 @@ import fcs_mutations as fm
 import numpy as np
 import pytest
 
-from hladr import _fcs_align as fa
 from hladr.cli import main
 from hladr.errors import ReadError
-from hladr.read import read_fcs
+from hladr.fcs import _align as fa
+from hladr.fcs.read import read_fcs
 
 CRC = b"00000000"
 
@@ -88,8 +88,8 @@ def test_shift_hidden_by_padding_is_refused_by_alignment(tube, tmp_path, k):
 @pytest.mark.corpus
 def test_alignment_ratio_of_clean_corpus_files_is_below_the_limit(corpus):
     """The calibration of ALIGNMENT['max_ratio'] (see its comment), kept as a guard."""
-    from hladr import _fcs_locate as floc
-    from hladr import _fcs_parse as fp
+    from hladr.fcs import _locate as floc
+    from hladr.fcs import _parse as fp
 
     worst = 0.0
     for path in sorted(corpus.rglob("*")):

@@ -1,0 +1,492 @@
+"""Automated monocyte gate: cells -> singlets -> CD45+ leukocytes -> monocytes, checked against itself.
+
+Calling contract: ``fit_monocyte_gate(events, panel, rules=...)`` estimates a
+frozen ``MonocyteGate`` (plain numbers: scatter ranges, a singlet band, a CD45
+threshold and a Gaussian mixture whose monocyte components define the gate) from
+a sample of the tube, or returns a falsy ``GateFailure`` -- with the figures of
+its self-checks -- when the data do not support a gate or the gate fails its
+checks; ``gate.apply(events)`` evaluates it on every event with one fused Numba
+pass and returns a ``GateResult`` (final mask and the events kept by each step).
+
+Notes
+-----
+1. cells: events piled up at a scatter channel's maximum are off-scale; debris is
+   what lies several-fold below the lymphocytes in FSC (named in step 4).
+2. singlets: the FSC-A/FSC-H ratio (or FSC-W) of singlets is nearly constant;
+   keep median +/- 4 robust SD (doublets have a larger ratio).
+3-4. leukocytes and monocytes: all gating dimensions at once (CD14, SSC, FSC and
+   CD45 when the panel has it) -- a mixture of the singlets, its populations
+   named by their relations (:mod:`hladr.gating.populations`). Monocytes are the
+   events whose posterior lies with the monocyte components (at least
+   ``min_posterior``), within the ``ellipsoid_quantile`` ellipsoid (rule table)
+   of their robust (MCD) estimate. The CD45 gate keeps everything from the CD45-negative valley up,
+   and never cuts into the monocytes.
+5. the self-check (:mod:`hladr.gating.check`): a second, independent estimate and
+   the plausibility of the population, judged on a uniform draw of up to
+   100,000 of the tube's events; a gate that fails it is a GateFailure.
+6. a second look: when the first gate fails its naming or its checks, steps 3-5
+   run once more on the cells without the rows the first mixture put in debris
+   (a debris cloud can take the components a 1-3 % monocyte population needs).
+   The new gate must pass every check itself (it is flagged
+   ``gated_after_debris_refit``); otherwise the first failure stands.
+"""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .. import _kernels
+from ..channels import Panel
+from ..events import Events
+
+__all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
+
+_SINGLET_SD = 4.0
+_POOL = 40_000  # on-scale events drawn for the fits
+# on-scale events on which the self-check compares the two gates (the whole tube up to this size):
+# a median of a few hundred monocytes with a broad or bimodal HLA-DR moves by 5-10 % between draws
+_CHECK_POOL = 100_000
+# failures of the first fit that a second fit without the debris may resolve (see fit_monocyte_gate)
+_SECOND_LOOK = ("monocytes_not_identified", "monocytes_implausible", "monocytes_not_separated",
+                "monocytes_hladr_negative", "gates_disagree")
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """The data do not support a gate, or the gate failed its self-check (falsy); ``reason`` is one line."""
+
+    code: str
+    reason: str
+    counts: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+    populations: tuple = ()
+    flags: tuple[str, ...] = ()  # the panel's gating flags (no CD45, no singlet channel, ...)
+
+    def __bool__(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict:
+        """Plain record of what the failed gate computed (stored with the result, as MonocyteGate.to_dict)."""
+        return {"method": "mixture", "failed": self.code, "checks": dict(self.checks),
+                "populations": list(self.populations)}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Outcome of applying a gate to a tube."""
+
+    mask: np.ndarray
+    counts: dict
+    flags: tuple[str, ...] = ()
+
+    @property
+    def n_monocytes(self) -> int:
+        return int(self.counts["monocytes"])
+
+
+@dataclass(frozen=True, eq=False)
+class MonocyteGate:
+    """Fitted gate chain. Scatter, singlet and CD45 limits are on the tube's raw scale; the
+    mixture lives in ``asinh(value / cofactor)`` of the ``features`` channels."""
+
+    panel: Panel
+    fsc_range: tuple[float, float]
+    ssc_range: tuple[float, float]
+    singlet_channel: str | None
+    singlet_is_ratio: bool
+    singlet_range: tuple[float, float]
+    cd45_min: float | None
+    features: tuple[str, ...]
+    cofactors: tuple[float, ...]
+    means: np.ndarray
+    precisions: np.ndarray
+    log_norm: np.ndarray
+    is_monocyte: np.ndarray
+    d2max: float
+    odds: float
+    box: tuple[tuple[float, ...], tuple[float, ...]]
+    checks: dict = field(default_factory=dict)
+    populations: tuple = ()
+    flags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+    @property
+    def cof_cd14(self) -> float:
+        return self.cofactors[0]
+
+    @property
+    def cof_ssc(self) -> float:
+        return self.cofactors[1]
+
+    def to_dict(self) -> dict:
+        """Plain record of the fitted parameters and self-check figures (stored with each result).
+
+        A side of a range without a limit (no pile-up at the top of a scatter channel; no
+        singlet channel at all) is ``None``, not an infinity: the record is strict JSON.
+        """
+        return {
+            "method": "mixture",
+            "fsc_range": _limits(self.fsc_range),
+            "ssc_range": _limits(self.ssc_range),
+            "singlet_channel": self.singlet_channel,
+            "singlet_is_ratio": self.singlet_is_ratio,
+            "singlet_range": _limits(self.singlet_range) if self.singlet_channel else None,
+            "cd45_min": self.cd45_min,
+            "features": list(self.features),
+            "cofactors": list(self.cofactors),
+            "mixture": {"means": self.means.tolist(), "precisions": self.precisions.tolist(),
+                        "log_norm": self.log_norm.tolist(), "monocyte_components": self.is_monocyte.tolist(),
+                        "d2max": self.d2max, "odds": self.odds},
+            "populations": list(self.populations),
+            "checks": dict(self.checks),
+        }
+
+    def _args(self, events: Events) -> tuple:
+        p = self.panel
+        i_sing = events.index(self.singlet_channel) if self.singlet_channel else -1
+        i_cd45 = events.index(p.cd45) if (p.cd45 and self.cd45_min is not None) else -1
+        return (
+            events.index(p.fsc_a), i_sing, events.index(p.ssc_a), i_cd45,
+            np.array([events.index(c) for c in self.features], dtype=np.int64),
+            self.fsc_range[0], self.fsc_range[1], self.ssc_range[0], self.ssc_range[1],
+            self.singlet_range[0], self.singlet_range[1], self.singlet_is_ratio,
+            self.cd45_min if self.cd45_min is not None else -np.inf,
+            np.asarray(self.cofactors, dtype=np.float64),
+            np.asarray(self.box[0], dtype=np.float64), np.asarray(self.box[1], dtype=np.float64),
+            self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max, self.odds,
+        )
+
+    def apply(self, events: Events, *, reference: bool = False, threads: int | None = 1) -> GateResult:
+        """Evaluate the chain on every event (``reference=True``: the NumPy twin).
+
+        ``threads``: slices of rows evaluated at once by that many threads (None: by the cores this
+        process may use and the number of events, as the template path; ``hladr._parallel``). Each
+        event is judged on its own, so the merged result is that of one pass.
+        """
+        from .._parallel import map_slices, thread_count
+
+        data = np.ascontiguousarray(events.data, dtype=np.float32)
+        fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
+        args = self._args(events)
+        parts = map_slices(lambda lo, hi: fn(data[lo:hi], *args), data.shape[0],
+                           1 if reference else thread_count(data.shape[0], threads))
+        if len(parts) == 1:
+            mask, c = parts[0][2]
+        else:
+            mask = np.concatenate([p[2][0] for p in parts])
+            c = np.sum([p[2][1] for p in parts], axis=0)
+        counts = {
+            "events": events.n_events,
+            "cells": int(c[0]),
+            "singlets": int(c[1]),
+            "leukocytes": int(c[2]) if self.cd45_min is not None else None,
+            "monocytes": int(c[3]),
+        }
+        return GateResult(mask=np.asarray(mask, dtype=bool), counts=counts, flags=self.flags)
+
+
+def _limits(pair: tuple[float, float]) -> list[float | None]:
+    """A (low, high) range for a record: an infinite side (no limit there) becomes None."""
+    return [float(v) if np.isfinite(v) else None for v in pair]
+
+
+# --------------------------------------------------------------------------- density helpers
+def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | None:
+    """Density valley below the lowest substantial peak of ``values``, or None.
+
+    A peak is substantial when its smoothed density is at least 20 % of the
+    highest peak. The valley must lie between that peak and a lower maximum (a
+    peak or a pile-up at the low edge) and be at most half as dense as both.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
+    v = values[np.isfinite(values)]
+    if v.size < 100:
+        return None
+    lo, hi = np.percentile(v, [0.1, 99.9])
+    if not hi > lo:
+        return None
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    dens = gaussian_filter1d(hist.astype(float), 2.0)
+    padded = np.concatenate([[0.0], dens, [0.0]])
+    peaks, _ = find_peaks(padded, prominence=0.02 * dens.max())
+    peaks = peaks - 1
+    substantial = [p for p in peaks if dens[p] >= 0.2 * dens.max()]
+    if not substantial:
+        return None
+    first = substantial[0]
+    lower = [p for p in peaks if p < first]
+    if not lower:
+        return None
+    left = lower[-1]
+    j = left + int(np.argmin(dens[left : first + 1]))
+    if dens[j] > 0.5 * min(dens[left], dens[first]):
+        return None
+    return float(0.5 * (edges[j] + edges[j + 1]))
+
+
+def cofactor(upper: float) -> float:
+    """asinh cofactor for a channel whose decoded upper limit is ``upper`` (1/1000 of the range, >= 1)."""
+    return max(1.0, float(upper) / 1000.0)
+
+
+# --------------------------------------------------------------------------- fitting
+@functools.cache
+def _blas_threads():
+    """threadpoolctl's view of the BLAS/OpenMP libraries loaded, made once per process.
+
+    ``threadpool_limits(...)`` would scan the loaded libraries at every call (3 ms, an
+    eighth of a 100k-event fit); the libraries do not change once scikit-learn is in.
+    """
+    from sklearn.mixture import GaussianMixture  # noqa: F401 - its BLAS libraries are loaded first
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def fit_monocyte_gate(
+    events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = 10_000, rules=None,
+    threads: int | None = 1,
+) -> MonocyteGate | GateFailure:
+    """Fit the cells -> singlets -> CD45+ -> monocyte chain to one tube and check it.
+
+    Parameters
+    ----------
+    events : Events
+        The (compensated) tube.
+    panel : Panel
+        Channel roles; ``panel.cd14`` is required.
+    seed : int
+        Seed of the samples and fits (the gate is reproducible).
+    max_fit_events : int
+        Events in the mixture's density-dependent sample (the gate is applied to all events).
+    rules : RuleSet, optional
+        Limits of the self-check and the naming (default: the default rule table).
+    threads : int, optional
+        Threads for the one pass over every event (the scatter range), as ``MonocyteGate.apply``
+        (None: by the cores this process may use; the gate is the same for any number).
+
+    Returns
+    -------
+    MonocyteGate or GateFailure
+        A failure carries the self-check figures that were computed.
+    """
+    from . import populations as gp
+    from . import robust as gr
+    from .check import check_gate, kmeans_monocytes
+
+    if rules is None:
+        from ..rules import load_rules
+
+        rules = load_rules()
+    rng = np.random.default_rng(seed)
+    flags = list(panel.flags)
+    if panel.cd45 is None:
+        flags.append("gated_without_cd45")
+
+    def failure(code: str, reason: str, **kw) -> GateFailure:
+        return GateFailure(code, reason, flags=tuple(flags), **kw)
+
+    n = events.n_events
+    if n < 200:
+        return failure("too_few_events", f"only {n} events in the tube")
+    data = events.data
+    # full-length work on the matrix's own columns (views, compared in their own precision: the
+    # thresholds 0, inf and a column's maximum are exact in it); float64 only for the drawn rows
+    i_fsc, i_ssc = events.index(panel.fsc_a), events.index(panel.ssc_a)
+
+    # 1. on scale
+    # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
+    from .._parallel import thread_count
+
+    n_threads = thread_count(n, threads)
+    on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=n_threads)
+    # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
+    # channel, gathered in one pass (``data[np.sort(rng.choice(np.flatnonzero(on_scale), ...))]``, the
+    # same draw). From here on rows are positions in this pool; ``rng.choice(n)`` then indexing draws
+    # the same rows as drawing from the pool's own indices (the same random numbers)
+    ranks = np.sort(rng.choice(n_on, _CHECK_POOL, replace=False)) if n_on > _CHECK_POOL else np.arange(n_on)
+    pool = _kernels.gather_ranked(data, on_scale, ranks)
+    del on_scale
+
+    def rows_of(channel: str, rows: np.ndarray) -> np.ndarray:
+        return pool[rows, events.index(channel)].astype(np.float64)
+
+    n_pool = pool.shape[0]
+    idx = np.arange(n_pool) if n_pool <= _POOL else np.sort(rng.choice(n_pool, _POOL, replace=False))
+    if idx.size < 100:
+        return failure("no_cells", f"only {idx.size} events inside the scatter range")
+    fsc_idx = rows_of(panel.fsc_a, idx)
+
+    # 2. singlets (ratio statistics from the events above a tenth of the median FSC: cells, not debris)
+    sing_ch, is_ratio, sing_range = None, False, (-np.inf, np.inf)
+    singlets = idx
+    if panel.fsc_h or panel.fsc_w:
+        sing_ch = panel.fsc_h or panel.fsc_w
+        is_ratio = panel.fsc_h is not None
+        metric = _singlet_metric(fsc_idx, rows_of(sing_ch, idx), is_ratio)
+        good = np.isfinite(metric) & (metric > 0) & (fsc_idx >= 0.1 * np.median(fsc_idx))
+        m = metric[good]
+        if m.size < 100:
+            return failure("no_singlets", f"the {sing_ch} channel holds no usable values")
+        lm = np.log(m)
+        med = np.median(lm)
+        sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
+        sing_range = (float(np.exp(med - _SINGLET_SD * sd)), float(np.exp(med + _SINGLET_SD * sd)))
+        singlets = idx[(metric >= sing_range[0]) & (metric < sing_range[1])]
+
+    # 3-4. populations in all gating dimensions
+    features = [panel.cd14, panel.ssc_a, panel.fsc_a] + ([panel.cd45] if panel.cd45 else [])
+    names = ["cd14", "ssc", "fsc"] + (["cd45"] if panel.cd45 else [])
+    has_cd45 = panel.cd45 is not None
+    cof = tuple(cofactor(events.upper_limit(c)) for c in features)
+
+    # the features of every row of the pool, once (the fit's rows are a part of them)
+    F_pool = np.column_stack([np.arcsinh(pool[:, events.index(c)].astype(np.float64) / k)
+                              for c, k in zip(features, cof, strict=True)])
+    fin_pool = np.all(np.isfinite(F_pool), axis=1)
+
+    def features_of(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with finite features, and their features."""
+        rows = rows[fin_pool[rows]]
+        return rows, F_pool[rows]
+
+    singlets, X = features_of(singlets)
+    if X.shape[0] < 200:
+        return failure("no_singlets", f"only {X.shape[0]} singlets with usable values")
+    g = rules.gating
+    debris = gp.coarse_debris_mask(X, seed=seed, debris_fsc_ratio=g.debris_fsc_ratio)
+    Xc = X[~debris]
+    if Xc.shape[0] < 200:
+        return failure("no_cells", f"only {Xc.shape[0]} events that are not debris")
+    check_rows = np.arange(n_pool)
+    if sing_ch is not None:
+        m = _singlet_metric(rows_of(panel.fsc_a, check_rows), rows_of(sing_ch, check_rows), is_ratio)
+        check_rows = check_rows[(m >= sing_range[0]) & (m < sing_range[1])]
+    check_rows, Xk = features_of(check_rows)
+    pe = rows_of(panel.hladr, check_rows) if panel.hladr else None
+
+    def attempt(Xc: np.ndarray):
+        """Mixture, naming, robust monocyte components and the self-check on the cells ``Xc``:
+        (the mixture as fitted, its naming, the gate or its failure)."""
+        keep, p = gp.density_sample(Xc, rng, max_fit_events)
+        Xs, inv_p = Xc[keep], 1.0 / p
+        # one BLAS limit for both threads, set here only: threadpoolctl's limits are process-wide, and
+        # two threads setting and restoring them would leave them wrong
+        with _blas_threads().limit(limits=1), \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="hladr-kmeans") as pool:
+            return _attempt(Xs, inv_p, pool if n_threads > 1 else None)
+
+    def _attempt(Xs: np.ndarray, inv_p: np.ndarray, pool):
+        # the second, independent estimate needs only the sample and the check pool: with a second
+        # thread it runs while the mixture is fitted and named (the same numbers either way)
+        second = None
+        if pool is not None:
+            second = pool.submit(kmeans_monocytes, Xs, inv_p, seed=seed, has_cd45=has_cd45, gating=g, rows=Xk).result
+        fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
+        pops = gp.merge_components(fit, max_distance=g.merge_distance)
+        naming = gp.name_populations(pops, has_cd45=has_cd45, gating=g)
+        pop_records = _population_records(naming, pops, tuple(names))
+        if naming.monocytes is None:
+            return fit, naming, failure("monocytes_not_identified",
+                           "no population has the monocytes' relations (CD14 brightest; CD45 and SSC between "
+                           "granulocytes and lymphocytes)", populations=pop_records)
+        mono = naming.monocytes
+        is_mono = np.zeros(fit.weights.size, dtype=bool)
+        is_mono[list(mono.components)] = True
+        fit0 = fit
+        fit = gr.robust_components(fit, is_mono, Xs)
+        best = gp.likeliest(Xs, fit)  # of the robust fit: both steps below judge the rows by it
+        is_mono = gr.scatter_consistent(fit, is_mono, Xs, best)
+        fit, is_mono = gr.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, best, has_cd45=has_cd45)
+        d2max = float(gp.chi2_ppf(g.ellipsoid_quantile, X.shape[1]))
+        box_lo, box_hi = _box(fit, is_mono, d2max, cof)
+        # CD45 gate: the CD45-negative valley, never above the monocytes' lower tail
+        cd45_min = None
+        if has_cd45:
+            valley = valley_below_first_peak(X[:, gp.I_CD45])
+            floor = float(mono.mean[gp.I_CD45] - 4.0 * mono.sd[gp.I_CD45])
+            t = floor if valley is None else min(valley, floor)
+            cd45_min = float(np.sinh(t) * cof[gp.I_CD45])
+        L = naming.lymphocytes
+        fsc_lo = float(np.sinh(min(L.mean[gp.I_FSC] - np.log(g.debris_fsc_ratio),
+                                   mono.mean[gp.I_FSC] - 4.0 * mono.sd[gp.I_FSC])) * cof[gp.I_FSC])
+        gate = MonocyteGate(
+            panel=panel,
+            fsc_range=(max(fsc_lo, float(np.nextafter(0.0, 1.0))), float(fsc_hi)),
+            ssc_range=(float(np.nextafter(0.0, 1.0)), float(ssc_hi)),
+            singlet_channel=sing_ch,
+            singlet_is_ratio=is_ratio,
+            singlet_range=(float(sing_range[0]), float(sing_range[1])),
+            cd45_min=cd45_min,
+            features=tuple(features),
+            cofactors=cof,
+            means=fit.means,
+            precisions=fit.precisions,
+            log_norm=fit.log_norm,
+            is_monocyte=is_mono,
+            d2max=d2max,
+            odds=g.min_posterior / (1.0 - g.min_posterior),
+            box=(box_lo, box_hi),
+            populations=pop_records,
+            flags=tuple(flags),
+        )
+        verdict = check_gate(gate, naming, (Xs, inv_p), (Xk, pe), seed=seed, rules=rules, second=second)
+        if verdict.failure is not None:
+            code, reason = verdict.failure
+            return fit0, naming, failure(code, reason, checks=verdict.figures, populations=pop_records)
+        return fit0, naming, replace(gate, checks=verdict.figures)
+
+    fit, naming, gate = attempt(Xc)
+    if gate or gate.code not in _SECOND_LOOK or not naming.debris:
+        return gate
+    # a second look without the debris: a broad, sparse debris cloud keeps many rows in the
+    # density-dependent sample and takes mixture components (4-5 of 10 in a septic tube with much
+    # debris), so that a 1-3 % monocyte population gets none of its own and is merged into the
+    # granulocytes. The cells are fitted again without the rows the first mixture put in debris;
+    # the new gate must pass every check on its own, or the first failure stands
+    debris_comps = [j for p in naming.debris for j in p.components]
+    cells = ~np.isin(gp.likeliest(Xc, fit), debris_comps)
+    if cells.sum() < 200 or cells.all():
+        return gate
+    _, _, second = attempt(Xc[cells])
+    if not second:  # the first failure stands; what the second look found is kept with it
+        return replace(gate, checks={**gate.checks, "second_look": f"failed: {second.code}"})
+    return replace(second, flags=second.flags + ("gated_after_debris_refit",),
+                   checks={**second.checks, "second_look": "debris_removed"})
+
+
+def _singlet_metric(fsc_a: np.ndarray, other: np.ndarray, is_ratio: bool) -> np.ndarray:
+    """FSC-A / FSC-H (NaN where FSC-H is not positive), or FSC-W itself."""
+    if not is_ratio:
+        return other
+    ok = other > 0
+    return np.where(ok, fsc_a / np.where(ok, other, 1.0), np.nan)
+
+
+def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Raw-scale box holding every point within ``d2max`` of a monocyte component."""
+    half = np.sqrt(d2max * np.diagonal(fit.covariances[is_mono], axis1=1, axis2=2))
+    lo = (fit.means[is_mono] - half).min(axis=0)
+    hi = (fit.means[is_mono] + half).max(axis=0)
+    c = np.asarray(cof)
+    return tuple(float(v) for v in np.sinh(lo) * c), tuple(float(v) for v in np.nextafter(np.sinh(hi) * c, np.inf))
+
+
+def _population_records(naming, pops, names: tuple[str, ...]) -> tuple:
+    """Named populations (share of the non-debris events, mean and SD per feature) for provenance and the report."""
+    label = naming.names()
+    cw = sum(p.weight for p in naming.cells) or 1.0
+    out = []
+    for p in sorted(pops, key=lambda p: -p.weight):
+        r = p.to_dict(label.get(id(p), ""), names)
+        r["share_of_cells"] = round(float(p.weight / cw), 5) if p in naming.cells else None
+        out.append(r)
+    return tuple(out)
