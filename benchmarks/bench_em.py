@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from sklearn.mixture import GaussianMixture
 
+    from hladr._parallel import blas_threads
     from hladr.gating import populations as gp
-    from hladr.gating.automated import _blas_threads
 
     rows: dict[str, list[dict]] = {}
     for X, k, seed, tol in _samples(args.tubes, args.events):
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                                 reg_covar=1e-3, init_params="k-means++", tol=tol).fit(X)
             return g, g.predict_proba(X)
 
-        with _blas_threads().limit(limits=1):
+        with blas_threads().limit(limits=1):
             t_sk, (g, _) = _time(sk, args.repeats)
             t_ours, ours = _time(lambda X=X, k=k, seed=seed, tol=tol: gp._gmm(X, k, seed, tol), args.repeats)
         rel = max(float(np.max(np.abs(ours.means - g.means_) / np.abs(g.means_))),

@@ -236,7 +236,7 @@ IMPORTS = {
     "hladr.gating.gatingml.engine": "import hladr.gating.gatingml.engine",
     "hladr.gating.gatingml.engine + load_template":
         f"import hladr.gating.gatingml.engine as g; g.load_template({str(TEMPLATE)!r})",
-    "hladr.batch (hladr run)": "import hladr.batch",
+    "hladr.batch.daily (hladr run)": "import hladr.batch.daily",
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hladr.batch import RESULT_COLUMNS
+from hladr.batch.daily import RESULT_COLUMNS
 from hladr.cli import main
 
 

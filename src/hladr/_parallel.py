@@ -13,6 +13,7 @@ more than it saves). A batch that already runs one tube per core passes
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -86,3 +87,17 @@ def map_slices(fn: Callable[[int, int], T], n_rows: int, threads: int) -> list[t
         for f in futures:
             f.result()
     return [(lo, hi, r) for (lo, hi), r in zip(slices, results, strict=True)]
+
+
+@functools.cache
+def blas_threads():
+    """threadpoolctl's view of the BLAS/OpenMP libraries loaded, made once per process.
+
+    ``threadpool_limits(...)`` would scan the loaded libraries at every call (3 ms, an
+    eighth of a 100k-event fit); the libraries do not change once scikit-learn is in.
+    """
+    # heavy, and only the automated gate needs them: imported on first use
+    from sklearn.mixture import GaussianMixture  # noqa: F401 - its BLAS libraries are loaded first
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

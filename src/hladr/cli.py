@@ -175,7 +175,7 @@ def _iso_date(text: str):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .batch import run_folder
+    from .batch.daily import run_folder
 
     return run_folder(
         args.run_dir,
@@ -221,7 +221,7 @@ def _cmd_lots(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibration(args: argparse.Namespace) -> int:
-    from .output_set import check_output_file
+    from .batch.output_set import check_output_file
     from .qc.history import calibration_history
 
     check_output_file(args.out if args.out is not None else "levey_jennings.png")  # before reading the store
@@ -262,7 +262,7 @@ def _sample_profiles(specs: list[str], n: int) -> list | None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .output_set import writable_path
+    from .batch.output_set import writable_path
     from .simulate.simulator import simulate_run
 
     writable_path(args.out_dir, what="OUT_DIR", folder=True)

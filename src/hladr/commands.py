@@ -14,7 +14,7 @@ gate path is reported as the SPEC's four steps, every gate's own count beside
 them). It prints the counts, the channels found and the flags, as text or as
 one JSON object, and returns 0, or 1 when the automatic gate fails.
 
-These commands live apart from :mod:`hladr.batch` because they are not part of
+These commands live apart from :mod:`hladr.batch.daily` because they are not part of
 the run: they read no worklist, analyse no samples and write none of the run's
 outputs; they look at one file. What they share with the run (choosing the
 bead lot, keeping a calibration in the store) is imported from there.
@@ -25,10 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._atomic import write_atomic
-from .batch import _resolve_lot, _store_note
+from .batch.daily import _resolve_lot, _store_note
+from .batch.output_set import check_output_file, writable_path
 from .beads.record import Calibration, calibrate_beads
 from .errors import CalibrationError
-from .output_set import check_output_file, writable_path
 from .safe_text import dumps_strict, printable, printable_lines
 from .store import json_default
 

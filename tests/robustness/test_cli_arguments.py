@@ -20,12 +20,12 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 @pytest.fixture
 def no_analysis(monkeypatch):
     """Fail the test if the run gets as far as analysing a sample: the mistake must be found first."""
-    import hladr.batch
+    import hladr.batch.daily
 
     def boom(*a, **k):
         raise AssertionError("the analysis started although the arguments were bad")
 
-    monkeypatch.setattr(hladr.batch, "_analyse_all", boom)
+    monkeypatch.setattr(hladr.batch.daily, "_analyse_all", boom)
 
 
 @pytest.fixture

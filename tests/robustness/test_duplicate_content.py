@@ -18,7 +18,7 @@ from robust_helpers import CLEAN_WORKLIST, result_rows, run_cli, strict_json, wr
 from hladr.results import Flag, SampleResult
 
 try:  # the module of the checks across tubes (absent before this change)
-    from hladr.run_checks import RUN_FLAGS, flag_run
+    from hladr.batch.checks import RUN_FLAGS, flag_run
 except ImportError:  # pragma: no cover - only when checking the tests against the old code
     RUN_FLAGS, flag_run = {}, None
 
@@ -97,7 +97,7 @@ def test_a_copied_tube_in_a_run_fails_both_rows_and_leaves_the_others_alone(sim_
 @pytest.mark.parametrize("severity", ["warn", "fail"])
 def test_severity_table_drives_qc(severity, monkeypatch):
     """The table is the one place a run flag's severity is decided."""
-    import hladr.run_checks as rc
+    import hladr.batch.checks as rc
 
     monkeypatch.setitem(rc.RUN_FLAGS, "duplicate_sample_id", (RUN_FLAGS["duplicate_sample_id"][0], severity))
     a, _ = flag_run([_result("P001", "ab" * 32), _result("P001", "cd" * 32)])

@@ -16,11 +16,11 @@ import textwrap
 import pytest
 from _helpers import SRC
 
-from hladr.output_set import MARKER, OUTPUT_NAMES, prepare_output
+from hladr.batch.output_set import MARKER, OUTPUT_NAMES, prepare_output
 
 CHILD = textwrap.dedent("""
     import os, sys
-    import hladr.output_set as o
+    import hladr.batch.output_set as o
 
     out, stop_at, mode = sys.argv[1:4]
 

@@ -18,11 +18,11 @@ import shutil
 import pytest
 from _helpers import clean_error, without_run_id
 
-import hladr.batch as batch
+import hladr.batch.daily as batch
 from hladr.cli import main
 
 try:  # the module that switches the set in (absent before issue 12)
-    import hladr.output_set as output_set
+    import hladr.batch.output_set as output_set
 except ImportError:  # pragma: no cover - only when checking the tests against the old code
     output_set = None
 

@@ -189,7 +189,7 @@ def test_printable_and_dumps_strict():
 def test_results_json_lists_where_a_number_was_not_finite(tmp_path):
     import datetime as dt
 
-    from hladr.batch import write_outputs
+    from hladr.batch.daily import write_outputs
     from hladr.results import SampleResult
 
     r = SampleResult(sample_id="S", subject_id="", visit="", file="f.fcs", sha256=None, qc="fail",
@@ -205,7 +205,7 @@ def test_results_json_lists_where_a_number_was_not_finite(tmp_path):
 
 
 def test_format_table_strips_control_characters():
-    from hladr.batch import format_table
+    from hladr.batch.daily import format_table
     from hladr.results import SampleResult
 
     r = SampleResult(sample_id="P\x1b[31m1\n2", subject_id="", visit="", file="f.fcs", sha256=None, qc="pass",

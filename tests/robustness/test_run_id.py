@@ -15,8 +15,8 @@ import re
 import pytest
 from robust_helpers import run_cli, write_worklist
 
+from hladr.batch.worklist import PROVENANCE_COLUMNS, SPEC_RESULT_COLUMNS, read_worklist
 from hladr.errors import ConfigError
-from hladr.worklist import PROVENANCE_COLUMNS, SPEC_RESULT_COLUMNS, read_worklist
 
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 

@@ -17,8 +17,8 @@ import string
 import pytest
 from robust_helpers import assert_one_clean_line, result_rows, run_cli
 
+from hladr.batch.worklist import RESERVED_COLUMNS, inside, read_worklist
 from hladr.errors import ConfigError
-from hladr.worklist import RESERVED_COLUMNS, inside, read_worklist
 
 N_CASES = 300
 FILES = ["beads.fcs", "P001_HLADR.fcs", "P002_HLADR.fcs", "P003_HLADR.fcs"]

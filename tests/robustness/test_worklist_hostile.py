@@ -22,8 +22,8 @@ from robust_helpers import (
     write_worklist,
 )
 
+from hladr.batch.worklist import RESERVED_COLUMNS, read_worklist
 from hladr.errors import ConfigError
-from hladr.worklist import RESERVED_COLUMNS, read_worklist
 
 SECRET = "root:x:0:0:root:/root:/bin/bash\n" * 20
 
@@ -110,7 +110,7 @@ def test_a_column_named_like_an_output_column_is_refused(tmp_path, column):
 
 
 def test_reserved_columns_cover_every_output_column_hladr_fills():
-    from hladr.batch import RESULT_COLUMNS
+    from hladr.batch.daily import RESULT_COLUMNS
 
     assert set(RESERVED_COLUMNS) == set(RESULT_COLUMNS + ["qc_reasons", "sha256", "calibration_id", "ruleset",
                                                           "software_version", "run_id"]) - {"sample_id", "subject_id",

@@ -33,13 +33,13 @@ Notes
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .. import _kernels
+from .._parallel import blas_threads, map_slices, thread_count
 from ..channels import Panel
 from ..events import Events
 
@@ -169,8 +169,6 @@ class MonocyteGate:
         process may use and the number of events, as the template path; ``hladr._parallel``). Each
         event is judged on its own, so the merged result is that of one pass.
         """
-        from .._parallel import map_slices, thread_count
-
         data = np.ascontiguousarray(events.data, dtype=np.float32)
         fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
         args = self._args(events)
@@ -238,19 +236,6 @@ def cofactor(upper: float) -> float:
 
 
 # --------------------------------------------------------------------------- fitting
-@functools.cache
-def _blas_threads():
-    """threadpoolctl's view of the BLAS/OpenMP libraries loaded, made once per process.
-
-    ``threadpool_limits(...)`` would scan the loaded libraries at every call (3 ms, an
-    eighth of a 100k-event fit); the libraries do not change once scikit-learn is in.
-    """
-    from sklearn.mixture import GaussianMixture  # noqa: F401 - its BLAS libraries are loaded first
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def fit_monocyte_gate(
     events: Events, panel: Panel, *, seed: int = 0, max_fit_events: int = 10_000, rules=None,
     threads: int | None = 1,
@@ -304,8 +289,6 @@ def fit_monocyte_gate(
 
     # 1. on scale
     # (events piled up at a scatter channel's maximum, at least max(2, 5e-4 x finite), are off-scale)
-    from .._parallel import thread_count
-
     n_threads = thread_count(n, threads)
     on_scale, n_on, fsc_hi, ssc_hi = _kernels.on_scale(data, i_fsc, i_ssc, 2, 5e-4, threads=n_threads)
     # the check pool: a uniform draw of the on-scale events (all of them up to _CHECK_POOL), every
@@ -380,7 +363,7 @@ def fit_monocyte_gate(
         Xs, inv_p = Xc[keep], 1.0 / p
         # one BLAS limit for both threads, set here only: threadpoolctl's limits are process-wide, and
         # two threads setting and restoring them would leave them wrong
-        with _blas_threads().limit(limits=1), \
+        with blas_threads().limit(limits=1), \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="hladr-kmeans") as pool:
             return _attempt(Xs, inv_p, pool if n_threads > 1 else None)
 

@@ -237,15 +237,15 @@ def _gmm(X: np.ndarray, k: int, seed: int, tol: float) -> _Gmm:
     """
     from sklearn.cluster import kmeans_plusplus
 
+    from .._parallel import blas_threads
     from . import _em
-    from .automated import _blas_threads
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[0]
     if n < k:
         raise ValueError(f"Gaussian mixture: {n} rows for {k} components")
     # a small draw gains nothing from threads; with them it stalls on a busy machine
-    with _blas_threads().limit(limits=1):
+    with blas_threads().limit(limits=1):
         _, centres = kmeans_plusplus(X, k, random_state=seed)
     resp = np.zeros((n, k))
     resp[centres, np.arange(k)] = 1.0

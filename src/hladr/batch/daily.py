@@ -2,10 +2,10 @@
 
 This is the imperative shell around :func:`hladr.pipeline.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
-sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.run_checks`),
+sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.batch.checks`),
 writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
-(:mod:`hladr.run_outputs`, one run id in all four) as one set switched in whole
-(OUT_DIR is checked before any work: :mod:`hladr.output_set`), and prints the table.
+(:mod:`hladr.batch.outputs`, one run id in all four) as one set switched in whole
+(OUT_DIR is checked before any work: :mod:`hladr.batch.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
 commands ``hladr calibrate`` and ``hladr gate`` are in :mod:`hladr.commands`.
 """
@@ -21,17 +21,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
-from ._atomic import write_atomic
-from .beads.lots import Lot, find_lot, lot_folders, read_lot_file
-from .beads.record import Calibration, calibrate_beads
-from .errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
+from .. import __version__
+from .._atomic import write_atomic
+from ..beads.lots import Lot, find_lot, lot_folders, read_lot_file
+from ..beads.record import Calibration, calibrate_beads
+from ..errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
+from ..pipeline import analyze_sample
+from ..results import RunConfig, SampleInput, SampleResult
+from ..safe_text import printable
+from .checks import flag_run
 from .output_set import prepare_output, writable_path
-from .pipeline import analyze_sample
-from .results import RunConfig, SampleInput, SampleResult
-from .run_checks import flag_run
-from .run_outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
-from .safe_text import printable
+from .outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
 from .worklist import WORKLIST_COLUMNS, inside, read_worklist, tube_path
 
 __all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS", "results_csv", "write_outputs",
@@ -75,9 +75,9 @@ def _looks_like_beads(path: Path) -> bool:
     """Bead tube recognised from its data: >= 3 narrow PE populations, most events in them."""
     import numpy as np
 
-    from .beads.calibrate import find_bead_singlets, find_pe_peaks
-    from .channels import find_panel
-    from .fcs.read import read_fcs
+    from ..beads.calibrate import find_bead_singlets, find_pe_peaks
+    from ..channels import find_panel
+    from ..fcs.read import read_fcs
 
     try:
         ev = read_fcs(path, sha256=False)[0]  # only looked at: the tube that is used is read (and hashed) again
@@ -134,7 +134,7 @@ def _analyse_all(
             on_done(r)
             out.append(r)
         return out
-    from ._workers import worker_pool
+    from .._workers import worker_pool
 
     results: list[SampleResult | None] = [None] * len(inputs)
     with worker_pool(workers) as pool:  # workers die with the run and do not hold its stdout
@@ -196,7 +196,7 @@ def run_folder(
 
     Only files inside ``run_dir`` are read (worklist ``file`` and ``gates``, links in the
     folder) unless ``allow_outside_run_dir``; a worklist that fails its checks
-    (:mod:`hladr.worklist`) stops the run before any work.
+    (:mod:`hladr.batch.worklist`) stops the run before any work.
     """
     config = config or RunConfig()
     rd = Path(run_dir)
@@ -211,7 +211,7 @@ def run_folder(
     if gates_file:
         from dataclasses import replace
 
-        from .gating.gatingml.engine import load_monocyte_template
+        from ..gating.gatingml.engine import load_monocyte_template
 
         load_monocyte_template(gates_file)  # a template that cannot be used stops the run before any work
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
@@ -244,7 +244,7 @@ def run_folder(
         raise ConfigError(f"{rd}: no sample tubes to analyse")
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
     if row_templates:  # so do the worklist's per-tube templates
-        from .gating.gatingml.engine import load_monocyte_template
+        from ..gating.gatingml.engine import load_monocyte_template
 
         for row_gates in row_templates:
             load_monocyte_template(rd / row_gates)
@@ -341,7 +341,7 @@ def _store_or_note(db: str, record: dict, notes: list[str], *, source: str) -> S
 
 def _store_note(db: str, record: dict, *, source: str) -> str:
     """Keep a calibration record in the results store; one line saying what happened."""
-    from .store import store_calibration
+    from ..store import store_calibration
 
     receipt = store_calibration(db, record, source=source)
     if receipt.created:

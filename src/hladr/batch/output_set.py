@@ -49,9 +49,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
-from ._atomic import write_atomic
-from .errors import ConfigError, HladrError
+from .. import __version__
+from .._atomic import write_atomic
+from ..errors import ConfigError, HladrError
 
 __all__ = ["MARKER", "OUTPUT_NAMES", "OutputFolder", "prepare_output", "check_output_file", "writable_path"]
 

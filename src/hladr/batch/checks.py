@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from .phenotype import call_phenotype, parse_ferritin
-from .results import Flag, RunConfig, SampleResult
+from ..phenotype import call_phenotype, parse_ferritin
+from ..results import Flag, RunConfig, SampleResult
 
 __all__ = ["RUN_FLAGS", "flag_run"]
 

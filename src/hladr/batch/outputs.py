@@ -3,7 +3,7 @@
 Every file of one set carries the same **run id** (:func:`new_run_id`): results.json
 and calibration.json at their top level (``run_id``), results.csv in its last column
 (``run_id``), report.html under its title and in ``<meta name="hladr-run-id">``. The
-set is switched in whole (:mod:`hladr.output_set`), but a reader that opens
+set is switched in whole (:mod:`hladr.batch.output_set`), but a reader that opens
 ``OUT/results.csv`` and, later, ``OUT/results.json`` by path may straddle a switch
 and pair two runs: comparing the run ids tells.
 """
@@ -18,11 +18,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import __version__
-from ._atomic import write_atomic
-from .results import SampleResult
-from .safe_text import csv_cell, dumps_strict, printable
-from .store import json_default
+from .. import __version__
+from .._atomic import write_atomic
+from ..results import SampleResult
+from ..safe_text import csv_cell, dumps_strict, printable
+from ..store import json_default
 from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS
 
 __all__ = ["RESULT_COLUMNS", "new_run_id", "results_csv", "write_outputs", "format_table"]
@@ -103,7 +103,7 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
     All four carry ``run_id`` (a new one when not given). ``timings`` (ms per stage)
     is completed with the report and write times and stored in results.json.
     """
-    from .report import render_report
+    from ..report import render_report
 
     run_id = run_id or new_run_id()
     timings = dict(timings or {})

@@ -1,0 +1,1 @@
+"""hladr.batch."""
