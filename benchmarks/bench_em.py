@@ -31,7 +31,8 @@ def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, fl
     from hladr.fcs.read import read_events
     from hladr.gating import populations as gp
     from hladr.gating.automated import fit_monocyte_gate
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     calls = []
     real = gp._gmm
@@ -49,7 +50,7 @@ def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, fl
                 ev = simulate_sample_events(rng=np.random.default_rng(2026 + i), instrument=instruments[i % 3],
                                             hladr_abc=2000, n_events=n_events, profile=profiles[i % 3])
                 path = Path(tmp) / f"t{i}.fcs"
-                _write(path, ev, sample_id=f"t{i}")
+                write_tube(path, ev, sample_id=f"t{i}")
                 e = read_events(path)
                 fit_monocyte_gate(compensate(e, spillover_of(e)), find_panel(e))
     finally:

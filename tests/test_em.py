@@ -115,14 +115,15 @@ _TUBES = [(5, "healthy", "canto"), (33, "sepsis", "navios"), (35, "severe-sepsis
 
 @pytest.fixture(scope="module")
 def tubes(tmp_path_factory):
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     out = []
     for seed, profile, inst in _TUBES:
         ev = simulate_sample_events(rng=np.random.default_rng(seed), instrument=inst, hladr_abc=1500,
                                     n_events=40_000, profile=profile)
         path = tmp_path_factory.mktemp("em") / f"{seed}.fcs"
-        _write(path, ev, sample_id=str(seed))
+        write_tube(path, ev, sample_id=str(seed))
         e = read_events(path)
         out.append((compensate(e, spillover_of(e)), find_panel(e)))
     return out
