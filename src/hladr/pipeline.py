@@ -23,9 +23,10 @@ from .compensate import can_compensate_in_place, compensate, compensated_channel
 from .errors import HladrError
 from .events import Events
 from .fcs.read import REPAIR_QUIRKS, read_events
+from .ferritin import parse_ferritin
 from .figures import abc_histogram, figure_data
 from .gating.automated import GateFailure, fit_monocyte_gate
-from .phenotype import call_phenotype, parse_ferritin
+from .phenotype import call_phenotype
 from .quantify import summarise_monocytes
 from .results import GATE_FLAGS, QUANT_FLAG_TEXT, Flag, RunConfig, SampleInput, SampleResult
 

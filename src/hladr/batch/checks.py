@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from ..phenotype import call_phenotype, parse_ferritin
+from ..ferritin import parse_ferritin
+from ..phenotype import call_phenotype
 from ..results import Flag, RunConfig, SampleResult
 
 __all__ = ["RUN_FLAGS", "flag_run"]
