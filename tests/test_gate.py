@@ -11,7 +11,8 @@ import pytest
 from hladr.channels import find_panel
 from hladr.compensate import compensate, spillover_of
 from hladr.fcs.read import read_events
-from hladr.gating.automated import GateFailure, fit_monocyte_gate, valley_below_first_peak
+from hladr.gating.automated import fit_monocyte_gate, valley_below_first_peak
+from hladr.gating.monocyte_gate import GateFailure
 from hladr.gating.populations import Population, name_populations
 from hladr.rules import load_rules
 

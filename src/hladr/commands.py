@@ -28,7 +28,13 @@ from ._atomic import write_atomic
 from .batch.daily import _resolve_lot, _store_note
 from .batch.output_set import check_output_file, writable_path
 from .beads.record import Calibration, calibrate_beads
+from .channels import find_panel
+from .compensate import compensate, spillover_of
 from .errors import CalibrationError
+from .fcs.read import read_events
+from .gating.automated import fit_monocyte_gate
+from .gating.gatingml.engine import apply_monocyte_template, load_template
+from .gating.monocyte_gate import GateFailure
 from .safe_text import dumps_strict, printable, printable_lines
 from .store import json_default
 
@@ -98,18 +104,11 @@ def _spec_counts(res, n_events: int) -> dict:
 
 def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     """``hladr gate``: the monocyte gating of one tube alone."""
-    from .channels import find_panel
-    from .compensate import compensate, spillover_of
-    from .fcs.read import read_events
-    from .gating.automated import GateFailure, fit_monocyte_gate
-
     events = read_events(path)
     panel = find_panel(events, require=("cd14",))
     template_counts = None
     checks: dict = {}
     if gates_file:
-        from .gating.gatingml.engine import apply_monocyte_template, load_template
-
         res = apply_monocyte_template(load_template(gates_file), events)
         counts, flags, status = _spec_counts(res, events.n_events), list(panel.flags) + ["template_gates"], 0
         template_counts = dict(res.counts)

@@ -25,7 +25,8 @@ from .events import Events
 from .fcs.read import REPAIR_QUIRKS, read_events
 from .ferritin import parse_ferritin
 from .figures import abc_histogram, figure_data
-from .gating.automated import GateFailure, fit_monocyte_gate
+from .gating.automated import fit_monocyte_gate
+from .gating.monocyte_gate import GateFailure
 from .phenotype import call_phenotype
 from .quantify import summarise_monocytes
 from .results import GATE_FLAGS, QUANT_FLAG_TEXT, Flag, RunConfig, SampleInput, SampleResult
