@@ -5,8 +5,8 @@ into static arrays (~70 ms of pure Python) only the first time it is seen; both
 results are kept under ``$HLADR_CACHE`` (default ``~/.cache/hladr``), subfolder
 ``templates``, in files named by the template's SHA-256, the hladr version and
 ``_CACHE_FORMAT``: ``<key>.json`` (the parsed gates, written and read by
-``_gml_parse``) and ``<key>.static.npz`` (the static arrays of its gates, by
-``_gml_compile``). Writes are atomic (``_atomic.write_atomic``) and never
+``_parse``) and ``<key>.static.npz`` (the static arrays of its gates, by
+``_static_cache``). Writes are atomic (``_atomic.write_atomic``) and never
 fail a run; a missing or unreadable file just means computing again.
 
 This module only stores bytes and arrays, so both of its users can depend on it
@@ -24,43 +24,43 @@ import numpy as np
 
 from ..._atomic import write_atomic
 
-__all__ = ["_cache_dir", "_cache_key", "_write_cache_file", "_read_arrays", "_write_arrays"]
+__all__ = ["cache_dir", "cache_key", "write_cache_file", "read_arrays", "write_arrays"]
 
 log = logging.getLogger(__name__)
-_CACHE_FORMAT = 2  # bump when the cached dataclasses (``_gml_parse``) change shape or what is refused changes
+_CACHE_FORMAT = 2  # bump when the cached dataclasses (``_template``) change shape or what is refused changes
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     """``$HLADR_CACHE`` or ``~/.cache/hladr``, subfolder ``templates``."""
     root = os.environ.get("HLADR_CACHE") or str(Path.home() / ".cache" / "hladr")
     return Path(root) / "templates"
 
 
-def _cache_key(sha: str) -> str:
-    from ... import __version__
+def cache_key(sha: str) -> str:
+    from ... import __version__  # at call time: the package may still be importing when this module loads
 
     return f"{sha}-{__version__}-v{_CACHE_FORMAT}"
 
 
-def _write_cache_file(name: str, data: bytes) -> None:
+def write_cache_file(name: str, data: bytes) -> None:
     """Write ``data`` to cache file ``name`` atomically; a read-only cache never fails a run."""
     try:
-        write_atomic(_cache_dir() / name, data)
+        write_atomic(cache_dir() / name, data)
     except OSError as exc:  # a read-only home is no reason to fail a run
         log.info("template cache not written: %s", exc)
 
 
-def _read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
+def read_arrays(sha: str, kind: str) -> dict[str, np.ndarray] | None:
     """Arrays cached as ``<key>.<kind>.npz`` for template ``sha``; None when absent or unreadable."""
     try:
-        with open(_cache_dir() / f"{_cache_key(sha)}.{kind}.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
+        with open(cache_dir() / f"{cache_key(sha)}.{kind}.npz", "rb") as f, np.load(f, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except Exception:  # noqa: BLE001 - missing, truncated, corrupt (zipfile, format, pickle): recompute
         return None
 
 
-def _write_arrays(sha: str, kind: str, arrays: dict[str, np.ndarray]) -> None:
+def write_arrays(sha: str, kind: str, arrays: dict[str, np.ndarray]) -> None:
     """Cache ``arrays`` as ``<key>.<kind>.npz`` for template ``sha`` (atomically; never fails a run)."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _write_cache_file(f"{_cache_key(sha)}.{kind}.npz", buf.getvalue())
+    write_cache_file(f"{cache_key(sha)}.{kind}.npz", buf.getvalue())

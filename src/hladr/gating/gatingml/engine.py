@@ -33,10 +33,12 @@ slices evaluated by several threads at once (``threads``; every event is judged
 on its own, so the result is the same). Speed against FlowKit:
 benchmarks/README.md.
 
-Modules: ``_gml_parse`` reads a template, ``_gml_compile`` turns its gates into
-the engine's arrays (and caches what does not depend on the file, via
-``_gml_cache``), ``_gml_kernels`` is the engine (transforms and gates); this
-module is the public API and the evaluation.
+Modules: ``_check`` bounds a template's size while it is read, ``_parse`` parses it
+into the frozen records of ``_template``, ``_static`` computes what a gate needs
+whatever the file (kept in the template cache by ``_static_cache``, on disk through
+``_cache``), ``_compile`` adds what depends on the file and packs it all into the
+engine's arrays, ``_kernels`` is the engine (transforms and gates); this module is
+the public API and the evaluation.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ from ..._parallel import map_slices, thread_count
 from ...errors import GateError
 from ...events import Events
 from . import _kernels as K
-from ._compile import _Compiler
-from ._parse import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform, load_template
+from ._compile import Compiler
+from ._parse import load_template
+from ._template import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform
 
 __all__ = [
     "GateTemplate",
@@ -133,7 +136,7 @@ def _run(
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     gates = _closure(template, list(gate_ids) + ([target] if target else []))
-    args = _Compiler(template, events).program(gates, gate_ids, target)
+    args = Compiler(template, events).program(gates, gate_ids, target)
     run = K.gml_evaluate_ref if reference else K.gml_evaluate
     parts = map_slices(lambda lo, hi: run(data[lo:hi], *args), data.shape[0],
                        1 if reference else thread_count(data.shape[0], threads))
