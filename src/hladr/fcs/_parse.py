@@ -1,7 +1,8 @@
-"""Low-level FCS parsing: HEADER, TEXT, the dataset chain, channel keywords.
+"""Low-level FCS parsing: HEADER, the dataset chain, channel keywords.
 
-Private to :mod:`hladr.fcs.read` (DATA layout is in :mod:`hladr.fcs._layout`, decoding
-in :mod:`hladr.fcs._decode`, spillover keywords in :mod:`hladr.fcs._spillover`).
+Private to :mod:`hladr.fcs.read` (TEXT keywords are split in :mod:`hladr.fcs._text`,
+DATA layout is in :mod:`hladr.fcs._layout`, decoding in :mod:`hladr.fcs._decode`,
+spillover keywords in :mod:`hladr.fcs._spillover`).
 Every function takes the whole file as a bytes-like ``Buffer`` (``bytes``, or the
 ``memoryview`` of the one buffer :mod:`hladr.fcs.read` reads the file into; only the
 small HEADER/TEXT slices are copied) plus the file name used in error messages,
@@ -75,6 +76,7 @@ from dataclasses import dataclass
 
 from ..errors import ReadError
 from ..safe_text import printable
+from ._text import parse_text
 
 __all__ = [
     "Buffer",
@@ -143,86 +145,6 @@ def _header_int(field: bytes) -> int | None:
         return int(text)
     except ValueError:
         return None
-
-
-def _split_text(text: str, delim: str, *, escapes: bool) -> list[str]:
-    """Split a TEXT segment body (after the first delimiter) into tokens.
-
-    With ``escapes`` a doubled delimiter is a literal delimiter (FCS 3.x); an odd
-    run of delimiters ends the token after its literal pairs.
-    """
-    if not escapes:
-        tokens = text.split(delim)
-        if tokens and not tokens[-1].strip("\x00 \r\n\t"):
-            tokens.pop()
-        return tokens
-    parts = re.split(f"({re.escape(delim)}+)", text)
-    tokens: list[str] = []
-    cur: list[str] = []
-    for i, piece in enumerate(parts):
-        if i % 2 == 0:
-            cur.append(piece)
-            continue
-        cur.append(delim * (len(piece) // 2))
-        if len(piece) % 2:
-            tokens.append("".join(cur))
-            cur = []
-    tail = "".join(cur)
-    if tail.strip("\x00 \r\n\t"):
-        tokens.append(tail)  # no closing delimiter
-    return tokens
-
-
-def _pairs(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
-    quirks = ["text_odd_token_count"] if len(tokens) % 2 else []
-    kw: dict[str, str] = {}
-    for key, value in zip(tokens[0::2], tokens[1::2], strict=False):
-        stripped = key.strip()
-        if stripped != key and "text_keyword_whitespace" not in quirks:
-            quirks.append("text_keyword_whitespace")  # Partec CyFlow pads "$DATATYPE"
-        key = stripped.lower()
-        if key.startswith("$"):
-            key = key[1:]
-        if key:
-            kw[key] = value
-    return kw, quirks
-
-
-def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, str], list[str]]:
-    """Keywords of the TEXT segment ``buf[start:end + 1]``.
-
-    Keys are lower case without the leading ``$`` (flowio's convention); values
-    are kept as written. Bytes are decoded as UTF-8, or Latin-1 when that fails
-    (FCS 2.0 and Mac OS files).
-    """
-    raw = bytes(buf[start : end + 1])
-    if len(raw) < 2:
-        raise ReadError(f"{name}: TEXT segment at bytes {start}-{end} is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    delim = text[0]
-    if delim.isalnum() or delim in " \x00":
-        raise ReadError(
-            f"{name}: TEXT segment does not start with a delimiter (it starts with a letter, digit, blank or NUL); "
-            "not an FCS file or wrong HEADER offsets"
-        )
-    kw, quirks = _pairs(_split_text(text[1:], delim, escapes=True))
-    if any(delim in k for k in kw):
-        # FCS 2.0 writers may leave values empty ("/$P1S//"), which reads as an
-        # escaped delimiter under FCS 3 rules; re-split without escapes.
-        kw2, quirks2 = _pairs(_split_text(text[1:], delim, escapes=False))
-        if sum(k.startswith("p") for k in kw2) > sum(k.startswith("p") for k in kw):
-            kw, quirks = kw2, [*quirks2, "text_empty_values"]
-    if "text_odd_token_count" in quirks and any(not any(c.isalpha() for c in k) for k in kw):
-        # A keyword left without its value shifts every later pair: values ("1024", "0.01") become
-        # keywords. The corpus's odd TEXTs (data1.fcs) end with one valueless keyword: all keys have letters.
-        raise ReadError(
-            f"{name}: TEXT has an odd number of keywords and values, and values where keywords should be "
-            "(a delimiter damaged?): its keywords cannot be paired; re-export the file"
-        )
-    return kw, quirks
 
 
 def _parse_one(buf: Buffer, offset: int, index: int, name: str) -> RawDataset:

@@ -33,7 +33,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ReadError
-from ._parse import RawDataset, _clip, kw_opt_int, parse_text
+from ._parse import RawDataset, _clip, kw_opt_int
+from ._text import parse_text
 
 __all__ = [
     "PLAUSIBILITY", "REPAIR_QUIRKS", "text_overrun", "padding_overrun", "shifted_dataset", "check_plausible",
