@@ -12,12 +12,8 @@ values. Quirk codes (``text_odd_token_count``, ``text_empty_values``,
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..errors import ReadError
-
-if TYPE_CHECKING:  # an annotation only: _parse imports this module
-    from ._parse import Buffer
 
 __all__ = ["parse_text"]
 
@@ -65,8 +61,10 @@ def _pairs(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
     return kw, quirks
 
 
-def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, str], list[str]]:
-    """Keywords of the TEXT segment ``buf[start:end + 1]``.
+def parse_text(
+    buf: bytes | bytearray | memoryview, start: int, end: int, name: str
+) -> tuple[dict[str, str], list[str]]:
+    """Keywords of the TEXT segment ``buf[start:end + 1]`` (``buf``: the whole file, a ``_parse.Buffer``).
 
     Keys are lower case without the leading ``$`` (flowio's convention); values
     are kept as written. Bytes are decoded as UTF-8, or Latin-1 when that fails
