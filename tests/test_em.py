@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hladr.channels import find_panel
-from hladr.compensate import compensate, spillover_of
-from hladr.fcs.read import read_events
+from hladr.compensate import compensate
+from hladr.fcs.read import read_events, spillover_of
 from hladr.gating import _em, _kmeans
 from hladr.gating import _mixture_scores as S
 from hladr.gating import mixture as gm

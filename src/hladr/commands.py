@@ -29,9 +29,9 @@ from .batch.daily import _resolve_lot, _store_note
 from .batch.output_set import check_output_file, writable_path
 from .beads.record import Calibration, calibrate_beads
 from .channels import find_panel
-from .compensate import compensate, spillover_of
+from .compensate import compensate
 from .errors import CalibrationError
-from .fcs.read import read_events
+from .fcs.read import read_events, spillover_of
 from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
 from .gating.monocyte_gate import GateFailure

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...compensate import CompensationError, spillover_of
-from ...errors import ChannelError, GateError
+from ...errors import ChannelError, CompensationError, GateError
 from ...events import Events
+from ...fcs.read import spillover_of
 from . import _kernels as K
 from ._static_cache import statics
 from ._template import GateTemplate, TemplateGate
