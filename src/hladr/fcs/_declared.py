@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ReadError
-from ._parse import _clip, kw_opt_int
+from ._parse import kw_opt_int, quote_value
 
 __all__ = ["Declared", "declared", "interpretations", "needed", "events_in"]
 
@@ -47,10 +47,10 @@ def _byteorder(kw: Mapping[str, str], name: str) -> tuple[str, tuple[int, ...] |
     try:
         order = [int(p) for p in raw.replace(" ", "").split(",")]
     except ValueError:
-        raise ReadError(f"{name}: $BYTEORD is not a byte order ({_clip(raw)})") from None
+        raise ReadError(f"{name}: $BYTEORD is not a byte order ({quote_value(raw)})") from None
     k = len(order)
     if k > 8 or sorted(order) != list(range(1, k + 1)):
-        raise ReadError(f"{name}: $BYTEORD is not a byte order ({_clip(raw)})")
+        raise ReadError(f"{name}: $BYTEORD is not a byte order ({quote_value(raw)})")
     if order == sorted(order):
         return "<", None, []
     if order == sorted(order, reverse=True):
@@ -67,13 +67,13 @@ def declared(kw: Mapping[str, str], name: str) -> Declared:
         raise ReadError(f"{name}: $PAR={n_par} is not a plausible number of channels")
     mode = kw.get("mode", "L").strip().upper() or "L"
     if mode != "L":
-        raise ReadError(f"{name}: $MODE={_clip(mode)} (histogram data) is not list-mode data")
+        raise ReadError(f"{name}: $MODE={quote_value(mode)} (histogram data) is not list-mode data")
     datatype = kw.get("datatype", "").strip().upper()
     if not datatype:
         datatype = "I"
         quirks.append("no_datatype_assumed_I")
     if datatype not in ("I", "F", "D", "A"):
-        raise ReadError(f"{name}: $DATATYPE={_clip(datatype)} is not I, F, D or A")
+        raise ReadError(f"{name}: $DATATYPE={quote_value(datatype)} is not I, F, D or A")
     endian, perm, q = _byteorder(kw, name)
     quirks += q
 
@@ -83,7 +83,7 @@ def declared(kw: Mapping[str, str], name: str) -> Declared:
         for n in range(1, n_par + 1):
             t = kw.get(f"p{n}datatype", "").strip().upper() or datatype
             if t not in ("I", "F", "D"):
-                raise ReadError(f"{name}: $P{n}DATATYPE={_clip(t)} is not I, F or D")
+                raise ReadError(f"{name}: $P{n}DATATYPE={quote_value(t)} is not I, F or D")
             types[n - 1] = t
     bits: list[int] = []
     delimited = datatype == "A" and all(b == "*" for b in raw_bits)
@@ -97,7 +97,7 @@ def declared(kw: Mapping[str, str], name: str) -> Declared:
                 value = int(b)
             except ValueError:
                 raise ReadError(
-                    f"{name}: $P{n}B (bits of channel {n}) is missing or not a number ({_clip(b)})"
+                    f"{name}: $P{n}B (bits of channel {n}) is missing or not a number ({quote_value(b)})"
                 ) from None
             if not 1 <= value <= limit:
                 raise ReadError(f"{name}: $P{n}B={value} is not a supported width (1-{limit})")
@@ -105,7 +105,7 @@ def declared(kw: Mapping[str, str], name: str) -> Declared:
 
     tot = kw_opt_int(kw, "tot")
     if kw.get("tot") is not None and tot is None:
-        raise ReadError(f"{name}: $TOT is not a number ({_clip(kw.get('tot'))})")
+        raise ReadError(f"{name}: $TOT is not a number ({quote_value(kw.get('tot'))})")
     if tot is not None and not 0 <= tot <= MAX_TOT:
         raise ReadError(f"{name}: $TOT={tot} events is not plausible (limit {MAX_TOT})")
     return Declared(

@@ -103,10 +103,10 @@ _LAYOUT_KEYS = re.compile(
     r"^(@?p\d+[a-z]+|par|tot|datatype|byteord|mode|nextdata|begin\w*|end\w*|"
     r"spillover|spill|comp|dfc\d+to\d+)$"
 )
-_DFC_KEY = re.compile(r"^dfc(\d+)to(\d+)$")
+DFC_KEY = re.compile(r"^dfc(\d+)to(\d+)$")
 
 
-def _clip(value: object, n: int = 40) -> str:
+def quote_value(value: object, n: int = 40) -> str:
     """A keyword value made safe for a one-line message: cut to ``n`` characters, control characters as ``?``.
 
     Only keyword values of a file that parsed as FCS are quoted (its own metadata); the
@@ -280,7 +280,7 @@ def lmd_companion_keywords(first: RawDataset, chosen: RawDataset) -> tuple[dict[
         if key not in kw and not _LAYOUT_KEYS.match(key):
             kw[key] = value
     has_spill = any(k in kw for k in ("spillover", "spill", "comp"))
-    dfc = {k: v for k, v in first.keywords.items() if _DFC_KEY.match(k)}
+    dfc = {k: v for k, v in first.keywords.items() if DFC_KEY.match(k)}
     if dfc and not has_spill:
         kw.update(dfc)
         quirks.append("lmd_dfc_from_fcs2_dataset")
@@ -307,9 +307,9 @@ def _kw_float(kw: Mapping[str, str], key: str, name: str) -> float | None:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise ReadError(f"{name}: ${key.upper()} is not a number ({_clip(raw)})") from None
+        raise ReadError(f"{name}: ${key.upper()} is not a number ({quote_value(raw)})") from None
     if not math.isfinite(value):
-        raise ReadError(f"{name}: ${key.upper()} is not a finite number ({_clip(raw)})")
+        raise ReadError(f"{name}: ${key.upper()} is not a finite number ({quote_value(raw)})")
     return value
 
 
@@ -338,10 +338,10 @@ def _parse_pne(raw: str | None, key: str, name: str) -> tuple[float, float]:
         decades, log0 = (float(p) for p in parts)
     except ValueError:
         raise ReadError(
-            f"{name}: ${key.upper()} must be 'decades,offset' ({_clip(raw)})"
+            f"{name}: ${key.upper()} must be 'decades,offset' ({quote_value(raw)})"
         ) from None
     if not (math.isfinite(decades) and math.isfinite(log0)) or decades > 20:
-        raise ReadError(f"{name}: ${key.upper()} is out of range ({_clip(raw)})")
+        raise ReadError(f"{name}: ${key.upper()} is out of range ({quote_value(raw)})")
     if decades > 0 and log0 == 0:
         log0 = 1.0  # the FCS standard: f2 = 0 means 1
     return decades, log0
@@ -363,14 +363,14 @@ def channel_table(kw: Mapping[str, str], n_par: int, name: str) -> tuple[list[Ch
         pnr = _kw_float(kw, f"p{n}r", name)
         assert pnr is not None
         if pnr <= 0:
-            raise ReadError(f"{name}: $P{n}R must be positive ({_clip(pnr_raw)})")
+            raise ReadError(f"{name}: $P{n}R must be positive ({quote_value(pnr_raw)})")
         decades, log0 = _parse_pne(kw.get(f"p{n}e"), f"p{n}e", name)
         png = _kw_float(kw, f"p{n}g", name)
         if png is not None and png != 0 and not GAIN_LIMITS[0] <= png <= GAIN_LIMITS[1]:
             # the gain divides every value of the channel: a negative or absurd one would give
             # negative or vanishing intensities without a word (0 means "no gain", as for flowio)
             raise ReadError(
-                f"{name}: $P{n}G={_clip(kw[f'p{n}g'])} is not a plausible gain "
+                f"{name}: $P{n}G={quote_value(kw[f'p{n}g'])} is not a plausible gain "
                 f"({GAIN_LIMITS[0]:g} to {GAIN_LIMITS[1]:g}); re-export the file"
             )
         channels.append(

@@ -1,6 +1,6 @@
 """Per-event kernels of the automated monocyte gate (Numba, ``cache=True``) and their pure-NumPy twins.
 
-The passes over every event of a tube that :mod:`hladr.gating.automated` makes: the
+The passes over every event of a tube that the automated gate makes: the
 scatter range (:func:`on_scale`, events piled up at a channel's maximum are
 off-scale), the pool of drawn rows gathered in one pass (:func:`gather_ranked`) and
 the fused cells -> singlets -> CD45+ -> monocyte chain that applies a fitted gate
