@@ -30,7 +30,7 @@ def mad(x: np.ndarray, centre: float | None = None) -> np.floating:
 
     Pass ``centre`` when the median is already at hand: the value is the same, one
     median fewer is computed. A NumPy scalar in the precision of ``x`` (a float32 column
-    gives a float32 MAD, as the expressions this replaced did); NaN for an empty ``x``.
+    gives a float32 MAD, as the expressions this replaced did).
     """
     c = np.median(x) if centre is None else centre
     return np.median(np.abs(x - c))

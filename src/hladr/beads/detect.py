@@ -12,9 +12,10 @@ populations. The tube is taken for beads when, among the singlet beads, at least
 ``MIN_SINGLETS`` are found, at least ``MIN_NARROW_LEVELS`` of the PE populations
 (:func:`~hladr.beads.calibrate.find_pe_peaks`) have a robust SD of log10(PE) below
 ``MAX_LEVEL_SD_DECADES``, and those narrow populations hold at least ``MIN_COVERED`` of
-the singlet beads. Cells stained for HLA-DR spread over one to three decades of PE, so
-a blood tube has no three such narrow populations; a bead tube with one level lost
-(``levels_missing``) is still recognised, and rejected by the fit with that reason.
+the singlet beads. Bead levels are 0.015-0.05 decades wide (the example run's and the
+simulator's tubes); the PE populations of a stained blood tube are several times wider
+(0.14-0.19 decades in the example run), so it is not taken for beads. A bead tube with
+one level lost is still recognised, and then rejected by the fit (``levels_missing``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ MIN_SINGLETS = 200
 MIN_NARROW_LEVELS = 3
 """Narrow PE populations needed: three of the four levels."""
 MAX_LEVEL_SD_DECADES = 0.1
-"""A narrow population's robust SD of log10(PE), in decades (beads: ~0.02-0.05)."""
+"""A narrow population's robust SD of log10(PE), in decades."""
 MIN_COVERED = 0.6
 """Share of the singlet beads the narrow populations must hold."""
 
