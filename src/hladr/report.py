@@ -10,21 +10,24 @@ import base64
 import html
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._parallel import usable_cores
 from ._workers import worker_pool
-from .beads.record import Calibration, CalibrationFailure
 from .results import SampleResult
 from .safe_text import printable
+
+if TYPE_CHECKING:  # types only: the bead fit's modules load Numba, which the drawing processes never need
+    from .beads.record import Calibration, CalibrationFailure
 
 __all__ = ["render_report", "calibration_figure_png", "sample_figure_png", "sample_figures", "SampleFigure"]
 
 
 def calibration_figure_png(cal: Calibration | CalibrationFailure | None) -> bytes | None:
     """PNG of the bead fit: certificate PE vs MFI per level, fitted line, residuals (``None`` without a fit)."""
-    if not isinstance(cal, Calibration):
+    if cal is None or cal.curve is None:
         return None
     # matplotlib: heavy (~0.4 s to import), loaded only when a report is drawn
     import matplotlib

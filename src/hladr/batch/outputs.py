@@ -17,15 +17,18 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from .._atomic import write_atomic
-from ..beads.record import Calibration, CalibrationFailure
 from ..report import render_report
 from ..results import SampleResult
 from ..safe_text import csv_cell, dumps_strict, printable
 from ..store import json_default
 from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS
+
+if TYPE_CHECKING:  # types only
+    from ..beads.record import Calibration, CalibrationFailure
 
 __all__ = ["RESULT_COLUMNS", "new_run_id", "results_csv", "write_outputs", "format_table"]
 

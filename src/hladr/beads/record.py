@@ -210,6 +210,11 @@ class CalibrationFailure:
     reason: str
 
     @property
+    def curve(self) -> None:
+        """No curve: what a reader of ``Calibration | CalibrationFailure`` tests for a fit."""
+        return None
+
+    @property
     def accepted(self) -> bool:
         return False
 
