@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "StoreError",
     "StoreBusyError",
+    "ExportError",
 ]
 
 
@@ -54,3 +55,7 @@ class StoreError(HladrError):
 
 class StoreBusyError(StoreError):
     """The results store stayed locked by another process for the whole wait (``$HLADR_STORE_WAIT``)."""
+
+
+class ExportError(HladrError):
+    """An export cannot be made: a bad mapping file, an unreadable run, a record the format cannot hold."""
