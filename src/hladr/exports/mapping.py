@@ -104,7 +104,7 @@ class _Reader:
             if name not in allowed:
                 full = f"{key}.{name}" if key else name
                 shown = ", ".join(a if a.isidentifier() else repr(a) for a in allowed)
-                raise self.fail(full, f"unknown key (expected {shown})")
+                raise self.fail(full, f"unknown (expected {shown})")
 
     def string(self, table: Mapping, key: str, name: str, pattern: re.Pattern, what: str) -> str:
         full = f"{key}.{name}"
@@ -157,7 +157,7 @@ class _Reader:
         coded = [name for name, _ in mapped if name in CODES]
         for name in table:
             if name not in CODES:
-                raise self.fail(f"codes.{name}", f"unknown key (coded fields: {', '.join(CODES)})")
+                raise self.fail(f"codes.{name}", f"unknown (coded fields: {', '.join(CODES)})")
             if name not in coded:
                 raise self.fail(f"codes.{name}", f"{name} is not among [{section}]")
         out: dict[str, dict[str, str]] = {}
