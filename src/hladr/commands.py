@@ -99,8 +99,8 @@ def _spec_counts(res, n_events: int) -> dict:
 def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
     """``hladr gate``: the monocyte gating of one tube alone."""
     from .channels import find_panel
-    from .compensate import compensate, spillover_of
-    from .fcs.read import read_events
+    from .compensate import compensate
+    from .fcs.read import read_events, spillover_of
     from .gating.automated import GateFailure, fit_monocyte_gate
 
     events = read_events(path)

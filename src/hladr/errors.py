@@ -1,7 +1,7 @@
 """Exception types of hladr.
 
 Bad input raises one of these; a fit that the data do not support is *not* an
-exception but a falsy result (see ``calibrate.FitFailure``). Every message is one
+exception but a falsy result (see :class:`hladr.beads.calibrate.FitFailure`). Every message is one
 line that names the file or parameter at fault and, where possible, what to do.
 """
 
@@ -11,13 +11,13 @@ __all__ = [
     "HladrError",
     "ReadError",
     "ChannelError",
+    "CompensationError",
     "GateError",
     "CalibrationError",
     "LotError",
     "ConfigError",
     "StoreError",
     "StoreBusyError",
-    "ExportError",
 ]
 
 
@@ -31,6 +31,10 @@ class ReadError(HladrError):
 
 class ChannelError(HladrError):
     """A channel the analysis needs (CD14, HLA-DR, scatter, ...) is not in the file."""
+
+
+class CompensationError(HladrError):
+    """The spillover matrix cannot be used with this file (a channel it lists is missing, or it is singular)."""
 
 
 class GateError(HladrError):
@@ -55,7 +59,3 @@ class StoreError(HladrError):
 
 class StoreBusyError(StoreError):
     """The results store stayed locked by another process for the whole wait (``$HLADR_STORE_WAIT``)."""
-
-
-class ExportError(HladrError):
-    """An export cannot be made: a bad mapping file, an unreadable run, a record the format cannot hold."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hladr.cli import main
-from hladr.errors import ExportError
+from hladr.errors import ConfigError
 from hladr.exports.mapping import OdmMapping, RedcapMapping, load_mapping, parse_mapping
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "examples" / "mappings"
@@ -106,7 +106,7 @@ BAD_ODM = [
 
 @pytest.mark.parametrize("text, message", BAD_REDCAP)
 def test_bad_redcap_mappings_are_refused_naming_the_key(text, message):
-    with pytest.raises(ExportError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_mapping(text, "redcap", source="m.toml")
     msg = str(info.value)
     assert msg.startswith("mapping file m.toml: ") and "\n" not in msg and message in msg, msg
@@ -114,7 +114,7 @@ def test_bad_redcap_mappings_are_refused_naming_the_key(text, message):
 
 @pytest.mark.parametrize("text, message", BAD_ODM)
 def test_bad_odm_mappings_are_refused_naming_the_key(text, message):
-    with pytest.raises(ExportError) as info:
+    with pytest.raises(ConfigError) as info:
         parse_mapping(text, "odm", source="m.toml")
     msg = str(info.value)
     assert msg.startswith("mapping file m.toml: ") and "\n" not in msg and message in msg, msg

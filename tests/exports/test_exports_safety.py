@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hladr.cli import main
-from hladr.errors import ExportError
+from hladr.errors import ConfigError
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "examples" / "mappings"
 
@@ -188,8 +188,8 @@ def test_the_format_checks_stop_a_bad_document():
     from hladr.exports.fhir_bundle import validate_bundle
     from hladr.exports.odm import validate_odm
 
-    with pytest.raises(ExportError, match="ODM 1.3.2 schema"):  # FileOID and CreationDateTime missing
+    with pytest.raises(ConfigError, match="ODM 1.3.2 schema"):  # FileOID and CreationDateTime missing
         validate_odm(b'<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" FileType="Snapshot"/>')
-    with pytest.raises(ExportError, match="not valid R4.*status"):
+    with pytest.raises(ConfigError, match="not valid R4.*status"):
         validate_bundle({"resourceType": "Bundle", "type": "collection", "entry": [
             {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Observation", "code": {"text": "x"}}}]})

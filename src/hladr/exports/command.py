@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .._atomic import write_atomic
 from ..batch.output_set import MARKER, OUTPUT_NAMES, check_output_file
-from ..errors import ExportError
+from ..errors import ConfigError
 from .csv_file import to_csv
 from .fhir_bundle import to_fhir
 from .mapping import MAPPED_FORMATS, OdmMapping, RedcapMapping, load_mapping
@@ -36,9 +36,9 @@ _SAMPLE_KEYS = ("sample_id", "subject_id", "visit", "file", "qc", "phenotype")
 
 def _read_json(path: Path, what: str) -> dict:
     if not path.is_file():
-        raise ExportError(f"{path}: not found; RUN must be an output folder of 'hladr run' (it holds {what})")
+        raise ConfigError(f"{path}: not found; RUN must be an output folder of 'hladr run' (it holds {what})")
     if path.stat().st_size > MAX_RESULTS_BYTES:
-        raise ExportError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MiB: not an hladr output")
+        raise ConfigError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MiB: not an hladr output")
 
     def no_constant(name: str) -> object:
         raise ValueError(f"{name} is not JSON")
@@ -46,16 +46,16 @@ def _read_json(path: Path, what: str) -> dict:
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"), parse_constant=no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ExportError(f"{path}: not the JSON hladr writes ({exc})") from None
+        raise ConfigError(f"{path}: not the JSON hladr writes ({exc})") from None
     if not isinstance(doc, dict):
-        raise ExportError(f"{path}: not the JSON hladr writes (an object at the top)")
+        raise ConfigError(f"{path}: not the JSON hladr writes (an object at the top)")
     return doc
 
 
 def _text(doc: dict, key: str, path: Path) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not value:
-        raise ExportError(f"{path}: no {key}: not written by this hladr, or damaged")
+        raise ConfigError(f"{path}: no {key}: not written by this hladr, or damaged")
     return value
 
 
@@ -63,27 +63,27 @@ def read_run_folder(folder: str | os.PathLike) -> tuple[RunRecord, list[dict]]:
     """The run record and its sample records from an output folder of ``hladr run``."""
     root = Path(folder)
     if not root.is_dir():
-        raise ExportError(f"{folder}: not a folder; RUN must be an output folder of 'hladr run'")
+        raise ConfigError(f"{folder}: not a folder; RUN must be an output folder of 'hladr run'")
     results_path, cal_path = root / "results.json", root / "calibration.json"
     doc = _read_json(results_path, "results.json and calibration.json")
     cal = _read_json(cal_path, "results.json and calibration.json")
     run_id = _text(doc, "run_id", results_path)
     if cal.get("run_id") != run_id:
-        raise ExportError(f"{folder}: results.json (run {run_id}) and calibration.json (run {cal.get('run_id')}) "
+        raise ConfigError(f"{folder}: results.json (run {run_id}) and calibration.json (run {cal.get('run_id')}) "
                           "belong to different runs (a new run was switched in while reading?): export again")
     embedded = doc.get("calibration")
     if isinstance(embedded, dict) and embedded.get("id") != cal.get("id"):
-        raise ExportError(f"{folder}: results.json names calibration {embedded.get('id')}, calibration.json "
+        raise ConfigError(f"{folder}: results.json names calibration {embedded.get('id')}, calibration.json "
                           f"holds {cal.get('id')}")
     samples = doc.get("samples")
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
-        raise ExportError(f"{results_path}: 'samples' is not a list of sample records")
+        raise ConfigError(f"{results_path}: 'samples' is not a list of sample records")
     if not samples:
-        raise ExportError(f"{results_path}: the run holds no sample to export")
+        raise ConfigError(f"{results_path}: the run holds no sample to export")
     for i, s in enumerate(samples):
         missing = [k for k in _SAMPLE_KEYS if k not in s]
         if missing:
-            raise ExportError(f"{results_path}: sample {i + 1} lacks {', '.join(missing)}")
+            raise ConfigError(f"{results_path}: sample {i + 1} lacks {', '.join(missing)}")
     run = RunRecord(
         run_id=run_id,
         hladr_version=_text(doc, "hladr_version", results_path),
@@ -111,9 +111,9 @@ def build_export(fmt: str, samples: list[dict], run: RunRecord, *, mapping: Redc
 def _check_out(out: str | os.PathLike, run_dir: str | os.PathLike, force: bool) -> Path:
     path = check_output_file(out)
     if path.parent == Path(os.path.abspath(run_dir)) and path.name in (*OUTPUT_NAMES, MARKER):
-        raise ExportError(f"--out {out}: is one of the run's own output files; write the export beside them")
+        raise ConfigError(f"--out {out}: is one of the run's own output files; write the export beside them")
     if not force and (path.exists() or path.is_symlink()):
-        raise ExportError(f"--out {out}: exists; not replaced (add --force to replace it)")
+        raise ConfigError(f"--out {out}: exists; not replaced (add --force to replace it)")
     return path
 
 
@@ -128,11 +128,11 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
     ``now``: the export's time (ODM CreationDateTime, FHIR Bundle.timestamp).
     """
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
+        raise ConfigError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
     if fmt in MAPPED_FORMATS and mapping is None:
-        raise ExportError(f"--format {fmt} needs --mapping FILE (see examples/mappings/{fmt}.toml)")
+        raise ConfigError(f"--format {fmt} needs --mapping FILE (see examples/mappings/{fmt}.toml)")
     if fmt not in MAPPED_FORMATS and mapping is not None:
-        raise ExportError(f"--format {fmt} takes no --mapping (only {' and '.join(MAPPED_FORMATS)} do)")
+        raise ConfigError(f"--format {fmt} takes no --mapping (only {' and '.join(MAPPED_FORMATS)} do)")
     path = _check_out(out, run_dir, force)
     loaded = load_mapping(mapping, fmt) if mapping is not None else None
     run, samples = read_run_folder(run_dir)
@@ -141,5 +141,5 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
     try:
         write_atomic(path, data, overwrite=force)
     except FileExistsError:
-        raise ExportError(f"--out {out}: appeared while the export ran; not replaced (add --force)") from None
+        raise ConfigError(f"--out {out}: appeared while the export ran; not replaced (add --force)") from None
     return path

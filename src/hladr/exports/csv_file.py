@@ -22,11 +22,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
 from ..batch.outputs import results_csv
-from ..errors import ExportError
-from ..results import Flag, SampleResult
+from ..errors import ConfigError
+from ..results import SampleResult
 from ..safe_text import csv_cell
 from .records import RunRecord, ferritin_censor
 
@@ -36,17 +36,31 @@ FERRITIN_COLUMNS = ("ferritin_text", "ferritin_unit", "ferritin_censor")
 _RESULT_FIELDS = {f.name for f in fields(SampleResult)}
 
 
+@dataclass(frozen=True)
+class _StoredFlag:
+    """A flag as results.json recorded it: what ``results_csv`` reads of a flag (code, message, severity).
+
+    Not a :class:`hladr.flags.Flag`: flags are made only from the table in ``hladr.flags``
+    (``tests/test_flags.py`` holds the code base to it); these were made there when the run
+    was analysed and are only being written out again.
+    """
+
+    code: str
+    message: str
+    severity: str
+
+
 def _sample_result(rec: Mapping) -> SampleResult:
     """A results.json sample record back as the ``SampleResult`` it was written from."""
     kw = {k: v for k, v in rec.items() if k in _RESULT_FIELDS}
-    kw["flags"] = tuple(Flag(str(f.get("code", "")), str(f.get("message", "")), str(f.get("severity", "warn")))
+    kw["flags"] = tuple(_StoredFlag(str(f.get("code", "")), str(f.get("message", "")), str(f.get("severity", "")))
                         for f in rec.get("flags") or ())
     kw["phenotype_reasons"] = tuple(rec.get("phenotype_reasons") or ())
     kw["extra"] = tuple((str(k), "" if v is None else str(v)) for k, v in (rec.get("extra") or {}).items())
     try:
         return SampleResult(**kw)
     except TypeError as exc:  # a field SampleResult requires is missing from the record
-        raise ExportError(f"sample record {rec.get('sample_id')!r} is incomplete: {exc}") from None
+        raise ConfigError(f"sample record {rec.get('sample_id')!r} is incomplete: {exc}") from None
 
 
 def to_csv(samples: Sequence[Mapping], run: RunRecord) -> str:
@@ -55,7 +69,7 @@ def to_csv(samples: Sequence[Mapping], run: RunRecord) -> str:
     for r in results:
         for name, _ in r.extra:
             if name in FERRITIN_COLUMNS:
-                raise ExportError(f"sample {r.sample_id!r}: the worklist's column {name!r} has the name of a "
+                raise ConfigError(f"sample {r.sample_id!r}: the worklist's column {name!r} has the name of a "
                                   "column this export adds; rename it in the worklist (e.g. 'worklist_" + name + "')")
     table = list(csv.reader(io.StringIO(results_csv(results, run_id=run.run_id))))
     buf = io.StringIO()

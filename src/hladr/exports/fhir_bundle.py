@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from ..errors import ExportError
+from ..errors import ConfigError
 from .records import RunRecord, abc_text, calibration_date, ferritin_censor, ferritin_ng_ml_text, qc_reasons
 
 __all__ = ["FHIR_VERSION", "HLADR_CODES", "PHENOTYPE_CODES", "UCUM", "LOINC", "to_fhir", "validate_bundle"]
@@ -227,7 +227,7 @@ def _entry(resource: dict) -> dict:
 
 
 def validate_bundle(doc: Mapping):
-    """The Bundle parsed by the ``fhir.resources`` R4 models; :class:`ExportError` (first error) when it fails."""
+    """The Bundle parsed by the ``fhir.resources`` R4 models; :class:`ConfigError` (first error) when it fails."""
     from fhir.resources.bundle import Bundle  # heavy (pydantic models): only the FHIR export needs them
     from pydantic import ValidationError  # comes with fhir.resources
 
@@ -236,7 +236,7 @@ def validate_bundle(doc: Mapping):
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err.get("loc", ()))
-        raise ExportError(f"the FHIR Bundle is not valid R4 ({where}: {err.get('msg')})") from None
+        raise ConfigError(f"the FHIR Bundle is not valid R4 ({where}: {err.get('msg')})") from None
 
 
 def to_fhir(samples: Sequence[Mapping], run: RunRecord, *, created: _dt.datetime) -> str:

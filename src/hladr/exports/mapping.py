@@ -7,7 +7,7 @@ eCRF, so it checks everything it can and refuses the rest: an unknown key (a typ
 would silently drop a value), a missing key, a field hladr does not have, a name or
 OID a REDCap project or an ODM file cannot hold, a coded field without a code for
 each of its values, two fields sent to one place. Every refusal is one line naming
-the file and the key (:class:`~hladr.errors.ExportError`).
+the file and the key (:class:`~hladr.errors.ConfigError`).
 
 ``load_mapping(path, fmt) -> RedcapMapping | OdmMapping``; ``parse_mapping(text,
 fmt, source=...)`` does the same on text (tests, and a mapping kept in the store).
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ExportError
+from ..errors import ConfigError
 from ..safe_text import printable
 from .records import CODES, FIELDS
 
@@ -84,9 +84,9 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, key: str, what: str) -> ExportError:
+    def fail(self, key: str, what: str) -> ConfigError:
         where = f"key {key!r}: " if key else ""
-        return ExportError(printable(f"mapping file {self.source}: {where}{what}"))
+        return ConfigError(printable(f"mapping file {self.source}: {where}{what}"))
 
     def table(self, doc: Mapping, key: str, name: str, *, required: bool = True) -> dict | None:
         full = f"{key}.{name}" if key else name
@@ -227,7 +227,7 @@ def parse_mapping(text: str, fmt: str, *, source: str = "<text>") -> RedcapMappi
     """Parse and check the text of a mapping file for ``fmt`` (``redcap`` or ``odm``)."""
     r = _Reader(source)
     if fmt not in MAPPED_FORMATS:
-        raise ExportError(f"--format {fmt} takes no mapping file")
+        raise ConfigError(f"--format {fmt} takes no mapping file")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -236,7 +236,7 @@ def parse_mapping(text: str, fmt: str, *, source: str = "<text>") -> RedcapMappi
 
 
 def load_mapping(path: str | Path, fmt: str) -> RedcapMapping | OdmMapping:
-    """Read and check a mapping file; :class:`~hladr.errors.ExportError` (one line) when it cannot be used."""
+    """Read and check a mapping file; :class:`~hladr.errors.ConfigError` (one line) when it cannot be used."""
     p = Path(path)
     r = _Reader(str(path))
     try:

@@ -30,7 +30,7 @@ import datetime as _dt
 import functools
 from collections.abc import Mapping, Sequence
 
-from ..errors import ExportError
+from ..errors import ConfigError
 from .mapping import OdmMapping
 from .records import CODES, RunRecord, field_value
 
@@ -55,18 +55,18 @@ def _schema():
 
 
 def validate_odm(xml: bytes) -> None:
-    """Raise :class:`~hladr.errors.ExportError` unless ``xml`` is valid ODM 1.3.2 (first error, one line)."""
+    """Raise :class:`~hladr.errors.ConfigError` unless ``xml`` is valid ODM 1.3.2 (first error, one line)."""
     from lxml import etree  # heavy: only the ODM export parses XML
 
     schema = _schema()
     try:
         doc = etree.fromstring(xml)
     except etree.XMLSyntaxError as exc:
-        raise ExportError(f"the ODM document is not well-formed XML: {exc}") from None
+        raise ConfigError(f"the ODM document is not well-formed XML: {exc}") from None
     if not schema.validate(doc):
         err = schema.error_log.filter_from_errors()[0] if schema.error_log.filter_from_errors() else None
         where = f"line {err.line}: {err.message}" if err is not None else "unknown error"
-        raise ExportError(f"the ODM document does not follow the ODM {ODM_VERSION} schema ({where})")
+        raise ConfigError(f"the ODM document does not follow the ODM {ODM_VERSION} schema ({where})")
 
 
 def _datetime(text: str) -> str | None:
@@ -84,7 +84,7 @@ def _value(sample: Mapping, run: RunRecord, name: str, mapping: OdmMapping) -> s
         try:
             return mapping.codes[name][value]
         except KeyError:
-            raise ExportError(f"sample {sample.get('sample_id')!r}: {name} {value!r} has no CodedValue in "
+            raise ConfigError(f"sample {sample.get('sample_id')!r}: {name} {value!r} has no CodedValue in "
                               f"{mapping.source}") from None
     return value
 
@@ -97,13 +97,13 @@ def _group(samples: Sequence[Mapping], run: RunRecord, mapping: OdmMapping) -> d
         subject = field_value(s, run, "subject_id")
         visit = field_value(s, run, "visit")
         if not subject:
-            raise ExportError(f"sample {sid!r}: no subject_id, so no SubjectKey to put it under")
+            raise ConfigError(f"sample {sid!r}: no subject_id, so no SubjectKey to put it under")
         if visit not in mapping.events:
-            raise ExportError(f"sample {sid!r}: visit {visit!r} has no StudyEventOID in {mapping.source} "
+            raise ConfigError(f"sample {sid!r}: visit {visit!r} has no StudyEventOID in {mapping.source} "
                               f"[odm.events] (it has {', '.join(map(repr, mapping.events))})")
         visits = out.setdefault(subject, {})
         if visit in visits:
-            raise ExportError(f"samples {visits[visit].get('sample_id')!r} and {sid!r} are both subject "
+            raise ConfigError(f"samples {visits[visit].get('sample_id')!r} and {sid!r} are both subject "
                               f"{subject!r} visit {visit!r}: one item group cannot hold two results; "
                               "export them separately")
         visits[visit] = s
@@ -150,7 +150,7 @@ def to_odm(samples: Sequence[Mapping], run: RunRecord, mapping: OdmMapping, *, c
                     if value != "":
                         el(group, "ItemData", ItemOID=oid, Value=value)
     except ValueError as exc:  # lxml: "All strings must be XML compatible" (control characters)
-        raise ExportError(f"a value cannot be written in XML 1.0: {exc}") from None
+        raise ConfigError(f"a value cannot be written in XML 1.0: {exc}") from None
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     validate_odm(xml)
     return xml

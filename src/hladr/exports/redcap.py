@@ -24,7 +24,7 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 
-from ..errors import ExportError
+from ..errors import ConfigError
 from ..safe_text import csv_cell
 from .mapping import RedcapMapping
 from .records import CODES, FIELDS, RunRecord, field_value
@@ -42,7 +42,7 @@ def _cell(sample: Mapping, run: RunRecord, name: str, mapping: RedcapMapping) ->
         try:
             return mapping.codes[name][value]
         except KeyError:
-            raise ExportError(f"sample {sample.get('sample_id')!r}: {name} {value!r} has no code in "
+            raise ConfigError(f"sample {sample.get('sample_id')!r}: {name} {value!r} has no code in "
                               f"{mapping.source}") from None
     return csv_cell(value) if FIELDS[name] == "text" else value
 
@@ -59,22 +59,22 @@ def to_redcap(samples: Sequence[Mapping], run: RunRecord, mapping: RedcapMapping
         sid = s.get("sample_id")
         record = field_value(s, run, mapping.record_id)
         if not record:
-            raise ExportError(f"sample {sid!r}: no {mapping.record_id}, so no REDCap record to put it in")
+            raise ConfigError(f"sample {sid!r}: no {mapping.record_id}, so no REDCap record to put it in")
         if not _RECORD_ID.fullmatch(record):
-            raise ExportError(f"sample {sid!r}: {mapping.record_id} {record!r} is not a REDCap record name "
+            raise ConfigError(f"sample {sid!r}: {mapping.record_id} {record!r} is not a REDCap record name "
                               "(letters, digits, '_', '-', '.'); correct it in the worklist")
         row = [record]
         event = ""
         if mapping.events is not None:
             visit = field_value(s, run, "visit")
             if visit not in mapping.events:
-                raise ExportError(f"sample {sid!r}: visit {visit!r} has no event in {mapping.source} "
+                raise ConfigError(f"sample {sid!r}: visit {visit!r} has no event in {mapping.source} "
                                   f"[redcap.events] (it has {', '.join(map(repr, mapping.events))})")
             event = mapping.events[visit]
             row.append(event)
         if (record, event) in seen:
             where = f"record {record!r}" + (f" event {event!r}" if event else "")
-            raise ExportError(f"samples {seen[(record, event)]!r} and {sid!r} both go to {where}: the import "
+            raise ConfigError(f"samples {seen[(record, event)]!r} and {sid!r} both go to {where}: the import "
                               "would keep only one; export them separately")
         seen[(record, event)] = str(sid)
         row += [_cell(s, run, name, mapping) for name, _ in mapping.fields]
