@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     rss["after_auto"] = maxrss_mb()
 
     # ---- phase 2: template path alternated with the automated path
-    from hladr.compensate import compensate, spillover_of
-    from hladr.fcs.read import read_events
+    from hladr.compensate import compensate
+    from hladr.fcs.read import read_events, spillover_of
     from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
     from hladr.quantify import summarise_monocytes
 

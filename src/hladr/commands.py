@@ -30,9 +30,9 @@ from .batch.output_set import check_output_file, writable_path
 from .beads.lots import resolve_lot
 from .beads.record import Calibration, calibrate_beads
 from .channels import find_panel
-from .compensate import compensate, spillover_of
+from .compensate import compensate
 from .errors import CalibrationError
-from .fcs.read import read_events
+from .fcs.read import read_events, spillover_of
 from .gating.automated import GateFailure, fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
 from .safe_text import dumps_strict, printable, printable_lines

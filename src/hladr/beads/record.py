@@ -21,10 +21,10 @@ import numpy as np
 
 from .. import __version__
 from ..channels import Panel, find_panel
-from ..compensate import Spillover, compensate, spillover_of
+from ..compensate import compensate
 from ..errors import CalibrationError
-from ..events import Events, parse_fcs_date
-from ..fcs.read import REPAIR_QUIRKS, read_events
+from ..events import Events, Spillover, parse_fcs_date
+from ..fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from ..results import RunConfig
 from .calibrate import BeadCurve, BeadLevel, FitFailure, fit_bead_curve
 from .lots import Lot, parse_lot
