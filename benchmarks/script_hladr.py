@@ -10,13 +10,14 @@ import sys
 
 import numpy as np
 
+from hladr.cli import template_cache_dir
 from hladr.compensate import compensated_channel, spillover_of
 from hladr.fcs.read import read_fcs
 from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
 template_path, path = sys.argv[1:3]
 sha256 = "--no-sha256" not in sys.argv[3:]
-template = load_template(template_path)
+template = load_template(template_path, cache_dir=template_cache_dir())  # as `hladr gate` does
 events = read_fcs(path, sha256=sha256)[0]
 res = apply_monocyte_template(template, events)
 pe = compensated_channel(events, spillover_of(events), "PE-A", res.indices)

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .errors import HladrError
 from .safe_text import printable, printable_lines
 
-__all__ = ["main", "main_cli"]
+__all__ = ["main", "main_cli", "template_cache_dir"]
 
 EXIT_OK, EXIT_FAIL, EXIT_CANNOT_RUN = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -165,6 +167,13 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def template_cache_dir() -> Path:
+    """Where ``run`` and ``gate`` keep parsed Gating-ML templates: ``$HLADR_CACHE/templates``, else
+    ``~/.cache/hladr/templates``. The shell chooses the place; the Gating-ML engine only uses the one given."""
+    root = os.environ.get("HLADR_CACHE") or str(Path.home() / ".cache" / "hladr")
+    return Path(root) / "templates"
+
+
 def _iso_date(text: str):
     import datetime as dt
 
@@ -190,6 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         db=args.db,
         quiet=args.quiet,
         allow_outside_run_dir=args.allow_outside_run_dir,
+        template_cache=template_cache_dir(),
     )
 
 
@@ -242,7 +252,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_gate(args: argparse.Namespace) -> int:
     from .commands import gate_file
 
-    return gate_file(args.file, as_json=args.json, gates_file=args.gates)
+    return gate_file(args.file, as_json=args.json, gates_file=args.gates, template_cache=template_cache_dir())
 
 
 def _sample_profiles(specs: list[str], n: int) -> list | None:

@@ -65,7 +65,7 @@ def _default_sample_id(events: Events | None, path: str) -> str:
 
 def analyze_sample(
     inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None, *,
-    threads: int | None = None,
+    threads: int | None = None, template_cache: str | Path | None = None,
 ) -> SampleResult:
     """Analyse one sample tube: read -> channels -> compensate -> gate -> quantify -> phenotype.
 
@@ -80,6 +80,9 @@ def analyze_sample(
     threads : int, optional
         Threads for the per-event work of this one tube (default: by cores and
         size; a batch running one tube per core passes 1). Never changes a result.
+    template_cache : path, optional
+        Folder keeping parsed Gating-ML templates between processes (chosen by the
+        shell); None keeps nothing on disk. Never changes a result.
 
     Returns
     -------
@@ -140,7 +143,7 @@ def analyze_sample(
         if template_path:
             from .gating.gatingml.engine import apply_monocyte_template, load_template
 
-            template = load_template(template_path)
+            template = load_template(template_path, cache_dir=template_cache)
             clock.lap("template_load")
             # the template compensates per gate dimension itself: it gets the raw values
             tres = apply_monocyte_template(template, raw, threads=threads)

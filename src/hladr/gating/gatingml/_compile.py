@@ -1,17 +1,18 @@
 """How a Gating-ML template gate becomes the primitive arrays the engine runs, and the cache of those arrays.
 
 ``_Compiler(template, events).program(gates, outputs, target)`` returns the
-arguments of ``_gml_kernels.gml_evaluate`` after the data matrix: per gate its
+arguments of ``_kernels.gml_evaluate`` after the data matrix: per gate its
 kind, parent, dimensions and shape; per dimension the (column, weight) terms of
 its (compensated) value, ratio, transform parameters, limits and the raw-scale
 shortcuts. Only the columns and compensation weights depend on the file; the
 rest of a gate (``_static_arrays``: transform parameters, limits mapped back to
 raw values, band tables of polygons) depends on the gate alone, so it is
-computed once per gate and kept, packed into a few arrays, in the on-disk
-template cache (``<key>.static.npz``, see ``_gml_cache``), under a digest of the
-code that computes it (``_code_digest``) so a cache written by other code is
-ignored. The evaluation itself (``evaluate``, ``apply_monocyte_template``) is in
-``gatingml.py``, the only user of this module.
+computed once per gate and kept in memory and, when the template was loaded with
+a cache folder (``GateTemplate.cache_dir``), packed into a few arrays in that
+folder (``<key>.static.npz``, see ``_cache``), under a digest of the code that
+computes it (``_code_digest``) so a cache written by other code is ignored. The
+evaluation itself (``evaluate``, ``apply_monocyte_template``) is in
+``engine.py``, the only user of this module.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ class _Compiler:
         g_d2 = np.array([g.distance_square for g in gates], dtype=np.float64)
         g_dim_ptr, g_vert_ptr, g_ref_ptr, term_ptr = [0], [0], [0], [0]
         cols, weights, refs, verts, tables, dims = [], [], [], [], [], []
-        statics = _statics(self.template.sha256, [g for g in gates if g.kind != "boolean"])
+        statics = _statics(self.template.cache_dir, self.template.sha256,
+                           [g for g in gates if g.kind != "boolean"])
         for i, g in enumerate(gates):
             if g.kind == "boolean":
                 g_kind[i] = K.KIND_BOOLEAN
@@ -236,7 +238,7 @@ def _static_arrays(g: TemplateGate) -> tuple[list[tuple], tuple | None]:
 
 
 # A fresh process would spend ~70 ms of pure Python in ``_static_arrays`` (mostly the band tables of polygons), so
-# what it returns is also kept in the template cache of ``_gml_cache`` (``<key>.static.npz``), for each gate by a
+# what it returns is also kept in the template's cache folder (``_gml_cache``: ``<key>.static.npz``), for each gate by a
 # digest of the gate: per dimension a float64 row (code, flags, mean, lim, rej, acc, params, ellipsoid row), then the
 # band table (raw edges, info, zones; classes in a uint8 array), packed into a few arrays that round-trip bit for bit.
 _ROW = 9 + K.XF_PARAMS  # a dimension's row before its ellipsoid row
@@ -319,18 +321,22 @@ def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, _Static]:
 
 
 @functools.lru_cache(maxsize=64)
-def _stored_statics(sha: str) -> dict[str, _Static]:
-    """``_static_arrays`` results by gate key cached for template ``sha`` ({} when none); updated in place."""
-    arrays = _gml_cache._read_arrays(sha, "static")
+def _stored_statics(folder: str | None, sha: str) -> dict[str, _Static]:
+    """``_static_arrays`` results by gate key cached in ``folder`` for template ``sha`` ({} when none, or no
+    folder); updated in place, so it also keeps this process's results when nothing is kept on disk."""
+    arrays = _gml_cache._read_arrays(Path(folder), sha, "static") if folder is not None else None
     try:
         return _unpack(arrays) if arrays is not None else {}
     except (ValueError, TypeError, IndexError):  # arrays that do not fit together: recompute
         return {}
 
 
-def _statics(sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, _Static]:
-    """``_static_arrays`` of each gate, read from the template cache when there; computed (and cached) otherwise."""
-    stored = _stored_statics(sha) if sha else {}
+def _statics(folder: str | None, sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, _Static]:
+    """``_static_arrays`` of each gate, read from the cache folder when there; computed (and cached) otherwise.
+
+    ``folder`` is the template's cache folder (None: nothing read from or written to disk).
+    """
+    stored = _stored_statics(folder, sha) if sha else {}
     out, new = {}, False
     for g in gates:
         key = _gate_key(g)
@@ -339,8 +345,8 @@ def _statics(sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, _Sta
             hit = stored[key] = _static_arrays(g)
             new = True
         out[g] = hit
-    if new and sha:
-        _gml_cache._write_arrays(sha, "static", _pack(dict(stored)))
+    if new and sha and folder is not None:
+        _gml_cache._write_arrays(Path(folder), sha, "static", _pack(dict(stored)))
     return out
 
 

@@ -13,9 +13,10 @@ divider values around its location give the limits) whose ``quadrant_of`` names
 the quadrant gate; the quadrant gate itself selects nothing and is not listed.
 Every problem raises ``GateError`` with one line naming the file.
 
-The parsed gates are kept as JSON in the template cache (``_gml_cache``, which
-stores the bytes); ``_write_cache`` and ``_read_cache`` here turn the dataclasses
-into JSON and back, so a later run with the same template skips flowkit.
+When the caller names a cache folder (``load_template(path, cache_dir=...)``), the
+parsed gates are kept there as JSON (``_cache`` stores the bytes); ``_write_cache``
+and ``_read_cache`` here turn the dataclasses into JSON and back, so a later run
+with the same template skips flowkit.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import io
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import GateError
-from ._cache import _cache_dir, _cache_key, _write_cache_file
+from ._cache import _cache_key, _write_cache_file
 from ._check import precheck, read_template
 
 __all__ = [
@@ -336,12 +337,17 @@ class GateTemplate:
         Every gate in file order; each quadrant of a quadrant gate is one gate.
     matrices : tuple of SpectrumMatrix
         The template's compensation matrices.
+    cache_dir : str, optional
+        The cache folder it was loaded with (``load_template``): the engine keeps the
+        compiled arrays of its gates there too. None: nothing is kept on disk. Not
+        part of what the template is (equality ignores it).
     """
 
     path: str
     sha256: str
     gates: tuple[TemplateGate, ...]
     matrices: tuple[SpectrumMatrix, ...] = ()
+    cache_dir: str | None = field(default=None, compare=False)
 
     @property
     def gate_ids(self) -> tuple[str, ...]:
@@ -405,8 +411,8 @@ def _gate_from_dict(d: dict) -> TemplateGate:
     )
 
 
-def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
-    f = _cache_dir() / f"{_cache_key(sha)}.json"
+def _read_cache(folder: Path, sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
+    f = folder / f"{_cache_key(sha)}.json"
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
         gates = tuple(_gate_from_dict(g) for g in doc["gates"])
@@ -420,18 +426,21 @@ def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatri
     return gates, matrices
 
 
-def _write_cache(sha: str, gates, matrices) -> None:
+def _write_cache(folder: Path, sha: str, gates, matrices) -> None:
     text = json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]})
-    _write_cache_file(f"{_cache_key(sha)}.json", text.encode("utf-8"))
+    _write_cache_file(folder, f"{_cache_key(sha)}.json", text.encode("utf-8"))
 
 
-def load_template(path: str | Path) -> GateTemplate:
+def load_template(path: str | Path, *, cache_dir: str | Path | None = None) -> GateTemplate:
     """Parse a Gating-ML 2.0 template into a frozen ``GateTemplate``.
 
-    flowkit (whose import alone takes ~1.5 s) parses a template the first time it is
-    seen; the plain-number result is cached as JSON under ``$HLADR_CACHE`` (default
-    ``~/.cache/hladr``), keyed by the file's SHA-256 and the hladr version, so later
-    runs with the same template do not import flowkit at all.
+    flowkit (whose import alone takes ~1.5 s) parses a template. With a ``cache_dir``
+    (chosen by the shell: ``hladr run`` and ``hladr gate`` pass ``$HLADR_CACHE/templates``
+    or ``~/.cache/hladr/templates``) the plain-number result is kept there as JSON,
+    keyed by the file's SHA-256 and the hladr version, so later runs with the same
+    template do not import flowkit at all; the returned template carries the folder,
+    where the engine keeps its compiled arrays too. Without one (None) nothing is read
+    from or written to disk besides the template itself.
 
     Raises
     ------
@@ -442,9 +451,12 @@ def load_template(path: str | Path) -> GateTemplate:
     """
     raw = read_template(path)
     sha = hashlib.sha256(raw).hexdigest()
-    cached = _read_cache(sha)
+    folder = None if cache_dir is None else Path(cache_dir)
+    kept = None if folder is None else str(folder)
+    cached = _read_cache(folder, sha) if folder is not None else None
     if cached is not None:
-        return GateTemplate(str(path), sha, cached[0], cached[1])
+        return GateTemplate(str(path), sha, cached[0], cached[1], cache_dir=kept)
     gates, matrices, sha = _parse_bytes(raw, Path(path).name)
-    _write_cache(sha, gates, matrices)
-    return GateTemplate(str(path), sha, gates, matrices)
+    if folder is not None:
+        _write_cache(folder, sha, gates, matrices)
+    return GateTemplate(str(path), sha, gates, matrices, cache_dir=kept)

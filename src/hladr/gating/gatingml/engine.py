@@ -1,7 +1,9 @@
 """Gating-ML 2.0 templates: a lab's own gates instead of the automated ones.
 
-Calling contract: ``load_template(path)`` parses a template once into a frozen
-``GateTemplate`` (plain numbers, parsed with flowkit); ``evaluate(template,
+Calling contract: ``load_template(path, cache_dir=None)`` parses a template once
+into a frozen ``GateTemplate`` (plain numbers, parsed with flowkit; with a cache
+folder, chosen by the caller, the parse and the compiled gates are kept there for
+the next process); ``evaluate(template,
 events)`` returns one N-long bool mask per gate; ``apply_monocyte_template(
 template, events)`` returns a ``TemplateGateResult`` for the gate whose id is
 ``monocytes`` (any case), as ``hladr run --gates`` and ``hladr gate --gates`` use
@@ -33,10 +35,10 @@ slices evaluated by several threads at once (``threads``; every event is judged
 on its own, so the result is the same). Speed against FlowKit:
 benchmarks/README.md.
 
-Modules: ``_gml_parse`` reads a template, ``_gml_compile`` turns its gates into
-the engine's arrays (and caches what does not depend on the file, via
-``_gml_cache``), ``_gml_kernels`` is the engine (transforms and gates); this
-module is the public API and the evaluation.
+Modules: ``_parse`` reads a template, ``_compile`` turns its gates into the
+engine's arrays (and caches what does not depend on the file, via ``_cache``),
+``_kernels`` is the engine (transforms and gates); ``_check`` holds the limits a
+template must keep; this module is the public API and the evaluation.
 """
 
 from __future__ import annotations
@@ -216,15 +218,17 @@ def monocyte_gate(template: GateTemplate) -> TemplateGate:
     return hits[0]
 
 
-def load_monocyte_template(path: str | Path) -> GateTemplate:
+def load_monocyte_template(path: str | Path, *, cache_dir: str | Path | None = None) -> GateTemplate:
     """``load_template``, then ``monocyte_gate``: what ``hladr run`` checks before it analyses any tube.
+
+    ``cache_dir`` as in :func:`load_template` (None: nothing kept on disk).
 
     Raises
     ------
     GateError
         The template cannot be used, or has no single ``monocytes`` gate.
     """
-    template = load_template(path)
+    template = load_template(path, cache_dir=cache_dir)
     monocyte_gate(template)
     return template
 
