@@ -29,7 +29,7 @@ def _import_njit() -> Callable:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        from numba import njit  # heavy (~0.3 s): loaded once, here, with the collector paused
+        from numba import njit  # heavy: loaded once, here, with the collector paused
 
         _set_up_cpu_target()
     finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._atomic import write_atomic
+from ..report import render_report
 from ..results import SampleResult
 from ..safe_text import csv_cell, dumps_strict, printable
 from ..store import json_default
@@ -103,8 +104,6 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
     All four carry ``run_id`` (a new one when not given). ``timings`` (ms per stage)
     is completed with the report and write times and stored in results.json.
     """
-    from ..report import render_report
-
     run_id = run_id or new_run_id()
     timings = dict(timings or {})
     t0 = time.perf_counter()
