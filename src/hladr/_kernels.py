@@ -1,16 +1,16 @@
 """Per-event kernels of the automated pipeline (Numba, ``cache=True``) and their pure-NumPy twins.
 
 The monocyte gate chain, PE -> AB/C and its summary, and compensation. The
-Gating-ML 2.0 transforms and gate-evaluation engine live in ``_gml_kernels.py``:
-they serve only the Gating-ML templates (``gatingml.py``, ``_gml_compile.py``),
-and keeping them apart keeps this module (and its Numba cache) to what every
-automated run compiles and loads.
+Gating-ML 2.0 transforms and gate-evaluation engine live in
+``gating/gatingml/_kernels.py``: they serve only the Gating-ML templates
+(``gating/gatingml/engine.py``, ``_compile.py``), and keeping them apart keeps
+this module (and its Numba cache) to what every automated run compiles and loads.
 
 Kernels take only primitive arrays and scalars. Each ``name`` has a ``name_ref``
 written with NumPy for clarity; the tests check that both agree, including on
 empty, NaN, negative and saturated input. Public wrappers (with dtype and shape
-checks and the docstrings users read) live in ``gate.py``, ``quantify.py`` and
-``compensate.py``.
+checks and the docstrings users read) live in ``gating/automated.py``,
+``quantify.py`` and ``compensate.py``.
 
 Conventions
 -----------

@@ -1,7 +1,7 @@
 """Exception types of hladr.
 
 Bad input raises one of these; a fit that the data do not support is *not* an
-exception but a falsy result (see ``calibrate.FitFailure``). Every message is one
+exception but a falsy result (see ``beads.calibrate.FitFailure``). Every message is one
 line that names the file or parameter at fault and, where possible, what to do.
 """
 

@@ -1,8 +1,10 @@
 """Per-event PE -> antibodies bound per cell (AB/C); the monocyte summary.
 
-Calling contract: ``summarise_monocytes(pe, curve, rules)`` takes the compensated
-PE values of the gated monocytes and a ``BeadCurve`` and returns a frozen
-``HladrSummary`` (median AB/C, geometric mean, counts, flags).
+Calling contract: ``pe_to_abc(pe, curve)`` gives the AB/C of each event;
+``summarise_monocytes(pe, curve)`` takes the compensated PE values of the gated
+monocytes and the run's ``BeadCurve`` and returns a frozen ``HladrSummary``
+(median AB/C, geometric mean, median PE and its robust CV, counts, flags). Both
+wrap the Numba kernels of :mod:`hladr._kernels`.
 
 Notes
 -----

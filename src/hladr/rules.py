@@ -1,7 +1,9 @@
-"""The versioned rule table: phenotype thresholds, QC limits, calibration acceptance.
+"""The versioned rule table: phenotype thresholds, QC limits, the automated gate's limits, calibration acceptance.
 
 Every number that decides a call lives in one TOML table under ``data/rules/``;
 code reads it through :func:`load_rules` and never repeats a threshold as a literal.
+:func:`rules_from_table` checks every key of a table (present, of its type, finite)
+and refuses one that is not with a ``ConfigError`` naming the key.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The results store: one SQLite file, a versioned schema, append-only rows.
 
-``record_calibration(db, record, *, source) -> int`` keeps a calibration record
-(the ``calibration.json`` of SPEC.md section 5); ``calibration_series(db, ...)
+``store_calibration(db, record, *, source) -> StoredCalibration`` keeps a
+calibration record (the ``calibration.json`` of SPEC.md section 5) once and says
+whether it was new (``hladr run --db`` and ``hladr calibrate --db``;
+``record_calibration`` returns only its row id); ``calibration_series(db, ...)
 -> list[CalibrationPoint]`` reads them back, oldest first, as frozen points for
-the Levey-Jennings chart and the Westgard rules. Every function takes the path
-of the store and opens and closes its own connection.
+the Levey-Jennings chart and the Westgard rules (:mod:`hladr.qc`). Every function
+takes the path of the store and opens and closes its own connection.
 
 Where the store is
     ``--db FILE`` where a command has it; otherwise ``$HLADR_DB``; otherwise

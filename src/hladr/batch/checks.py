@@ -2,7 +2,7 @@
 
 ``flag_run(results, config) -> results``: every rule that needs more than one
 tube to see is here, defined once in :data:`RUN_FLAGS` (code -> message,
-severity), like the per-tube tables of :mod:`hladr.run`:
+severity), like the per-tube tables of :mod:`hladr.results`:
 
 - ``duplicate_sample_id`` (warn): two different tubes share a sample id. A
   repeated acquisition can be legitimate, but an eCRF keyed by sample id would

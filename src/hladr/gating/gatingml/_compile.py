@@ -238,7 +238,7 @@ def _static_arrays(g: TemplateGate) -> tuple[list[tuple], tuple | None]:
 
 
 # A fresh process would spend ~70 ms of pure Python in ``_static_arrays`` (mostly the band tables of polygons), so
-# what it returns is also kept in the template's cache folder (``_gml_cache``: ``<key>.static.npz``), for each gate by a
+# what it returns is also kept in the template's cache folder (``_cache``: ``<key>.static.npz``), for each gate by a
 # digest of the gate: per dimension a float64 row (code, flags, mean, lim, rej, acc, params, ellipsoid row), then the
 # band table (raw edges, info, zones; classes in a uint8 array), packed into a few arrays that round-trip bit for bit.
 _ROW = 9 + K.XF_PARAMS  # a dimension's row before its ellipsoid row
@@ -252,7 +252,7 @@ _Static = tuple[list[tuple], tuple | None]
 def _code_digest() -> np.ndarray:
     """SHA-256 of the code that computes the static arrays: a cache written by other code is ignored.
 
-    That code is this module and ``_gml_kernels`` (``transform_params``, ``gml_transform``,
+    That code is this module and ``_kernels`` (``transform_params``, ``gml_transform``,
     ``BANDS``, ``MAX_ZONES``, the ``CELL_*`` classes, ``_polygon_ref``).
     """
     h = hashlib.sha256()
@@ -395,7 +395,7 @@ def _merge(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
 
 
 def _inside(px: Sequence[float], py: Sequence[float], verts: np.ndarray) -> list[bool]:
-    """``_gml_kernels._polygon_ref`` for a few points, vectorised over the edges instead of the points."""
+    """``_kernels._polygon_ref`` for a few points, vectorised over the edges instead of the points."""
     ax, ay = verts[:, 0], verts[:, 1]
     bx, by = np.roll(ax, -1), np.roll(ay, -1)
     box = (ax.min(), ax.max(), ay.min(), ay.max())

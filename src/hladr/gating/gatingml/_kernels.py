@@ -1,6 +1,6 @@
 """Gating-ML 2.0 engine: scale transforms and gate evaluation (Numba, ``cache=True``), with pure-NumPy twins.
 
-``gml_evaluate`` runs a Gating-ML 2.0 template, compiled by ``_gml_compile.py`` into
+``gml_evaluate`` runs a Gating-ML 2.0 template, compiled by ``_compile.py`` into
 the primitive arrays below, over the events; ``gml_transform`` is its scale
 transforms on their own. Values are read from the float32 matrix and cast to
 float64 one by one, so all gate arithmetic runs in double precision, as in the
@@ -18,10 +18,10 @@ matrix when compensated), optionally a ratio of two such values
 Kernels take only primitive arrays and scalars. Each public ``name`` has a
 ``name_ref`` written with NumPy for clarity; the tests check that both agree,
 including on empty, NaN, negative and saturated input. The callers are
-``gatingml.py`` and ``_gml_compile.py``, which also hashes this file into the
+``engine.py`` and ``_compile.py``, which also hashes this file into the
 digest of its cache of static arrays. The per-cell kernels of the automated
-pipeline live in ``_kernels.py``, so that module and this one can change (and
-their Numba caches be rebuilt) independently.
+pipeline live in ``hladr/_kernels.py``, so that module and this one can change
+(and their Numba caches be rebuilt) independently.
 
 The transforms stay in this file with the gates that call them: Numba's cache
 is checked against the file of the function it holds only, so a kernel that

@@ -1,11 +1,12 @@
 """Gating-ML 2.0 template -> plain frozen numbers (parsed with flowkit).
 
 ``load_template(path)`` reads a Gating-ML 2.0 file (first checked against the
-limits of ``_gml_check`` while streamed, then parsed into flowkit's gate and
-transform objects, without flowkit's ``GatingStrategy``) and returns a frozen ``GateTemplate`` holding what the
-engine in ``gatingml.py`` needs as small frozen dataclasses: per gate its kind, parent, dimensions (channel name or
-ratio, compensation reference, scale transform, limits), vertices, ellipsoid and
-Boolean operands. Nothing of flowkit's object model survives the call, so a
+limits of ``_check`` while streamed, then parsed into flowkit's gate and
+transform objects, without flowkit's ``GatingStrategy``) and returns a frozen
+``GateTemplate`` holding what the engine (``engine.py``, ``_compile.py``) needs
+as small frozen dataclasses: per gate its kind, parent, dimensions (channel name
+or ratio, compensation reference, scale transform, limits), vertices, ellipsoid
+and Boolean operands. Nothing of flowkit's object model survives the call, so a
 template holds exactly the numbers that were applied (STYLE habit 3).
 
 Quadrant gates are flattened: each quadrant becomes a rectangle gate (the
