@@ -2,14 +2,18 @@
 
 Importing Numba, and the one-time set-up of its CPU target that the first call of
 any kernel would otherwise trigger (every typing and lowering registry, plus SciPy's
-BLAS, which Numba probes), build a graph of ~110,000 objects that live as long as the
+BLAS, which Numba probes), build a graph of ~90,000 objects that live as long as the
 process. While that graph is being built the cyclic collector would walk it again at
 every threshold, so the collector is paused for that time only, and its previous state
 (enabled or disabled) is restored right after: importing hladr changes no interpreter
-state. (It once also moved every object to the permanent generation, ``gc.freeze``:
-that saved ~0.2 s of CPU at interpreter exit, but it made every cycle the caller held
-at import time uncollectable for the rest of the process. The ``hladr`` command, which
-owns its process, now freezes just before it exits instead: ``cli.main_cli``.)
+state.
+
+It once also moved every object to the permanent generation (``gc.freeze``). That
+spared the interpreter's last collection at exit, which walks and frees Numba's graph
+object by object (0.15-0.3 s of a one-tube ``hladr gate``), but it also made every
+reference cycle the caller held at import time uncollectable for the rest of the
+process. The ``hladr`` command, which owns its process, freezes just before it exits
+instead (``cli.main_cli``); a program that imports hladr may do the same.
 
 The target set-up is done here rather than at the first kernel call because every
 module that imports the kernels calls one; it costs ~0.2 s once per process.

@@ -349,7 +349,7 @@ def main_cli() -> None:
 
     Before it exits, every object is moved to the collector's permanent generation
     (``gc.freeze``), so that the interpreter's last collection does not walk and free
-    Numba's object graph one object at a time (~0.2 s of CPU; the operating system
+    Numba's object graph one object at a time (0.15-0.3 s; the operating system
     reclaims the memory at once). This is done here, by the process's owner, never
     by the library: ``main`` itself (tests, callers in-process) leaves the collector
     alone. Output files are closed and switched in before ``main`` returns.
