@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- phase 2: template path alternated with the automated path
     from hladr.cli import template_cache_dir
-    from hladr.compensate import compensate, spillover_of
-    from hladr.fcs.read import read_events
+    from hladr.compensate import compensate
+    from hladr.fcs.read import read_events, spillover_of
     from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
     from hladr.quantify import summarise_monocytes
 

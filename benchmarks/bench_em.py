@@ -27,8 +27,8 @@ import numpy as np
 
 def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, float]]:
     from hladr.channels import find_panel
-    from hladr.compensate import compensate, spillover_of
-    from hladr.fcs.read import read_events
+    from hladr.compensate import compensate
+    from hladr.fcs.read import read_events, spillover_of
     from hladr.gating import populations as gp
     from hladr.gating.automated import fit_monocyte_gate
     from hladr.simulate.simulator import _write, simulate_sample_events

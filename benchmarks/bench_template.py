@@ -33,8 +33,8 @@ from _common import GATE_IDS, PE_CHANNEL, TEMPLATE, maxrss_mb
 def _hladr(path: str, template_path: str, rss: dict, threads: int | None = None, sha256: bool = True):
     t = time.perf_counter()
     from hladr.cli import template_cache_dir
-    from hladr.compensate import compensated_channel, spillover_of
-    from hladr.fcs.read import read_fcs
+    from hladr.compensate import compensated_channel
+    from hladr.fcs.read import read_fcs, spillover_of
     from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
     import_s = time.perf_counter() - t

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 
 from hladr.cli import template_cache_dir
-from hladr.compensate import compensated_channel, spillover_of
-from hladr.fcs.read import read_fcs
+from hladr.compensate import compensated_channel
+from hladr.fcs.read import read_fcs, spillover_of
 from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
 template_path, path = sys.argv[1:3]

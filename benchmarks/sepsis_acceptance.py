@@ -58,8 +58,8 @@ def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
     import numpy as np
 
     from hladr.channels import find_panel
-    from hladr.compensate import compensate, spillover_of
-    from hladr.fcs.read import read_events
+    from hladr.compensate import compensate
+    from hladr.fcs.read import read_events, spillover_of
     from hladr.gating import check as gate_check
     from hladr.gating.automated import fit_monocyte_gate
     from hladr.simulate._truth_events import read_truth_events

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hladr.beads.calibrate import judge_fit
+from hladr.beads.calibrate import apply_bead_curve, judge_fit
 from hladr.beads.lots import find_lot
 from hladr.beads.record import calibrate_beads
 from hladr.rules import load_rules
@@ -15,6 +16,7 @@ from hladr.simulate.simulator import simulate_bead_tube
 
 INSTRUMENTS = ["canto", "cytoflex", "navios"]
 LOT = find_lot("96597")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _fit(tmp_path, inst, seed=5, **kw):
@@ -110,3 +112,46 @@ def test_acceptance_boundaries(slope, r2, n_used, n_missing, accepted, flag):
 def test_acceptance_follows_the_rule_table():
     strict = dataclasses.replace(RULES, cal_r2_min=0.9999)
     assert not judge_fit(1.0, 0.999, n_used=4, n_missing=0, rules=strict)[0]
+
+
+# --------------------------------------------------------------------------- the bead curve, applied
+def test_the_curve_gives_zero_for_pe_at_or_below_zero_and_for_nan():
+    pe = np.array([-5.0, -0.0, 0.0, np.nan, 1e-300, 10.0, 1000.0])
+    got = apply_bead_curve(pe, 0.5, 1.0)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got[:4], 0.0)
+    assert got[4] > 0
+    np.testing.assert_allclose(got[5:], [10 ** 1.5, 10 ** 3.5], rtol=1e-14)
+
+
+def test_the_curve_follows_log10_pe_molecules_equals_intercept_plus_slope_log10_pe():
+    pe = np.geomspace(1.0, 1e5, 41)
+    got = apply_bead_curve(pe, -0.31, 1.04)
+    np.testing.assert_allclose(np.log10(got), -0.31 + 1.04 * np.log10(pe), rtol=1e-13, atol=1e-13)
+
+
+def test_the_curve_keeps_the_shape_of_its_input():
+    assert apply_bead_curve(100.0, 0.0, 1.0).shape == ()
+    assert float(apply_bead_curve(100.0, 0.0, 1.0)) == pytest.approx(100.0, rel=1e-14)
+    grid = np.array([[1.0, -1.0], [10.0, 100.0]], dtype=np.float32)
+    np.testing.assert_allclose(apply_bead_curve(grid, 0.0, 1.0), [[1.0, 0.0], [10.0, 100.0]], rtol=1e-6)
+
+
+def test_one_function_applies_the_curve_for_the_fit_the_samples_and_the_figures():
+    """The fit's fitted PE, each sample's AB/C (kernel) and BeadCurve.pe_molecules agree to the last bit."""
+    from hladr import _kernels
+    from hladr.quantify import summarise_monocytes
+
+    curve = calibrate_beads(str(REPO / "example_fcs" / "beads.fcs"), LOT).curve
+    for lv in curve.levels:
+        assert lv.fitted_pe == float(curve.pe_molecules(lv.mfi)) == float(apply_bead_curve(lv.mfi, curve.intercept,
+                                                                                             curve.slope))
+        assert lv.residual_pct == 100.0 * (lv.fitted_pe - lv.pe_per_bead) / lv.pe_per_bead
+    rng = np.random.default_rng(4)
+    pe = np.concatenate([rng.lognormal(7.0, 1.0, 2000), [-3.0, 0.0, -20.0]])  # 2003 events, 3 not positive
+    abc = curve.pe_molecules(pe)
+    np.testing.assert_array_equal(abc, _kernels.abc_from_pe(pe, curve.intercept, curve.slope))
+    np.testing.assert_allclose(abc, _kernels.abc_from_pe_ref(pe, curve.intercept, curve.slope), rtol=1e-12)
+    summary = summarise_monocytes(pe, curve)
+    assert summary.hladr_abc == float(np.median(abc))  # odd count: the middle value itself
+    assert summary.n_nonpositive == 3 and summary.n_monocytes == 2003

@@ -19,7 +19,7 @@ from hladr import __version__, cli
 from hladr.cli import main, template_cache_dir
 from hladr.errors import ConfigError
 
-COMMANDS = ("run", "calibrate", "inspect", "gate", "lots", "calibration", "simulate")
+COMMANDS = ("run", "calibrate", "inspect", "gate", "lots", "calibration", "simulate", "export")
 
 
 def _err_lines(capsys) -> tuple[str, list[str]]:

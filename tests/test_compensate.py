@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from hladr import _kernels as K
-from hladr.compensate import Spillover, can_compensate_in_place, compensate, compensated_channel
-from hladr.events import Events
+from hladr.compensate import can_compensate_in_place, compensate, compensated_channel
+from hladr.errors import CompensationError
+from hladr.events import Events, Spillover
 
 _M = np.array([[1.0, 0.21, 0.02], [0.08, 1.0, 0.3], [0.0, 0.05, 1.0]])
 
@@ -28,12 +29,21 @@ def test_in_place_compensation_equals_the_copy():
     spill = Spillover(("PE-A", "FITC-A", "APC-A"), _M)
     copied = compensate(ev, spill)
     assert copied.data is not ev.data
-    raw = ev.data.copy()
+    matrix = ev.data
+    raw = matrix.copy()
     done = compensate(ev, spill, in_place=True)
-    assert done.data is ev.data  # overwritten, not copied
+    assert done.data is matrix  # overwritten, not copied
     np.testing.assert_array_equal(done.data, copied.data)  # bit for bit
     assert done.compensated == copied.compensated == spill.channels
     np.testing.assert_array_equal(done.data[:, 0], raw[:, 0])
+    # the input is spent: its values are no longer the file's, so reading them raises
+    with pytest.raises(RuntimeError, match="handed over"):
+        ev.data  # noqa: B018
+    for use in (lambda: ev.n_events, lambda: ev.column("PE-A"), lambda: compensate(ev, spill),
+                lambda: compensate(ev, spill, in_place=True)):
+        with pytest.raises(RuntimeError, match="handed over"):
+            use()
+    assert ev.pnn == done.pnn and ev.keywords == done.keywords  # what it says about the file stays true
 
 
 def test_in_place_compensation_needs_a_writeable_float32_matrix():
@@ -46,6 +56,10 @@ def test_in_place_compensation_needs_a_writeable_float32_matrix():
         assert not can_compensate_in_place(other)
         with pytest.raises(ValueError):
             compensate(other, spill, in_place=True)
+        assert other.data is data  # refused before the matrix was handed over: the input is intact
+    assert can_compensate_in_place(ev)
+    with pytest.raises(CompensationError):  # a matrix that cannot be used leaves the input intact too
+        compensate(ev, Spillover(("PE-A", "PerCP-A"), np.array([[1.0, 0.1], [0.0, 1.0]])), in_place=True)
     assert can_compensate_in_place(ev)
     # nothing to compensate: the input comes back untouched, in place or not
     ident = Spillover(spill.channels, np.eye(3))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hladr.channels import find_panel
-from hladr.compensate import compensate, spillover_of
-from hladr.fcs.read import read_events
+from hladr.compensate import compensate
+from hladr.fcs.read import read_events, spillover_of
 from hladr.gating import _em
 from hladr.gating import populations as gp
 from hladr.gating.automated import fit_monocyte_gate

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hladr.channels import find_panel
-from hladr.compensate import compensate, spillover_of
-from hladr.fcs.read import read_events
+from hladr.compensate import compensate
+from hladr.fcs.read import read_events, spillover_of
 from hladr.gating.automated import GateFailure, fit_monocyte_gate, valley_below_first_peak
 from hladr.gating.populations import Population, name_populations
 from hladr.rules import load_rules

@@ -9,12 +9,12 @@ import statistics
 import numpy as np
 import pytest
 
+from calibration_records import make_calibration
 from hladr.cli import main
 from hladr.qc.history import history_metrics
 from hladr.store import calibration_series, open_store, record_calibration
 
 LEVELS = ("low", "med-low", "med-high", "high")
-PE = (638.0, 6930.0, 31008.0, 67601.0)
 DAY0 = dt.date(2026, 1, 5)
 
 # 20 in-control baseline values (in SD-like units): signs alternate, so no run rule fires
@@ -42,19 +42,9 @@ def _series_values(key: str) -> list[float]:
 
 
 def _record(n: int, day: dt.date, *, slope, intercept, mfi, accepted=True, serial="V33896202",
-            instrument="FACSCanto II") -> dict:
-    return {
-        "id": f"syn{serial}{n:04d}",
-        "fit": {"slope": slope, "intercept": intercept, "r2": 0.9999},
-        "accepted": accepted,
-        "levels": [{"name": name, "pe_per_bead": pe, "mfi": x, "events": 2000, "rcv_pct": 5.0, "saturated": False,
-                    "used": True} for name, pe, x in zip(LEVELS, PE, mfi, strict=True)],
-        "flags": [],
-        "lot": {"id": "96597"},
-        "inputs": [{"file": f"beads_{n}.fcs", "sha256": f"{n:064x}"}],
-        "settings": {"instrument": instrument, "serial": serial, "date": day.strftime("%d-%b-%Y").upper()},
-        "instrument": instrument,
-    }
+            instrument="FACSCanto II"):
+    return make_calibration(n, date=day.strftime("%d-%b-%Y").upper(), serial=serial, instrument=instrument,
+                            slope=slope, intercept=intercept, mfi=mfi, accepted=accepted)
 
 
 def _fill(db, n_days: int = 30, *, rejected_at_end: bool = True) -> list[dt.date]:

@@ -46,8 +46,8 @@ def test_an_empty_cluster_takes_the_farthest_row():
 def test_gate_with_the_second_estimate_in_a_thread_is_the_same(tmp_path):
     """threads=2 computes the k-means estimate beside the mixture fit: every figure is the same."""
     from hladr.channels import find_panel
-    from hladr.compensate import compensate, spillover_of
-    from hladr.fcs.read import read_events
+    from hladr.compensate import compensate
+    from hladr.fcs.read import read_events, spillover_of
     from hladr.gating.automated import fit_monocyte_gate
     from hladr.simulate.simulator import _write, simulate_sample_events
 

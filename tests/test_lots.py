@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hladr.beads.lots import find_lot, read_lot_file
+from hladr.beads.lots import find_lot, read_lot_file, resolve_lot
 from hladr.errors import ConfigError, LotError
 from hladr.rules import load_rules
 
@@ -67,3 +67,20 @@ def test_rule_table_holds_the_spec_thresholds():
 def test_unknown_rule_set():
     with pytest.raises(ConfigError, match="unknown rule set"):
         load_rules("nope-1999")
+
+
+def test_resolve_lot_takes_the_file_then_the_id_then_the_worklist_then_the_only_registered_lot(tmp_path, monkeypatch):
+    user = tmp_path / "user"
+    monkeypatch.setenv("HLADR_LOTS", str(user))  # no user folder yet: the bundled 96597 is the only lot
+    assert resolve_lot() == (find_lot("96597"), "no lot given: using the only registered lot 96597")
+    f = _write(tmp_path, '[lot]\nid = "X1"\npe_per_bead = [500, 5000, 25000, 60000]\n')
+    assert resolve_lot(lot_id="96597", lot_file=str(f), worklist_lot="96597") == (read_lot_file(f), None)
+    assert resolve_lot(lot_id="96597", worklist_lot="X1") == (find_lot("96597"), None)
+    with pytest.raises(LotError, match="unknown bead lot 'X1'"):
+        resolve_lot(worklist_lot="X1")
+    user.mkdir()
+    (user / "X1.toml").write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    lot, note = resolve_lot(worklist_lot="X1")
+    assert lot.id == "X1" and note is None
+    with pytest.raises(LotError, match=r"no bead lot given and several are registered \(96597, X1\)"):
+        resolve_lot()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from hladr import _parallel as P
-from hladr.compensate import compensated_channel, spillover_of
+from hladr.compensate import compensated_channel
 from hladr.fcs import _load as L
-from hladr.fcs.read import read_fcs
+from hladr.fcs.read import read_fcs, spillover_of
 from hladr.fcs.write import write_fcs
 from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 from hladr.simulate.simulator import simulate_sample_tube

@@ -1,6 +1,7 @@
-"""quantify: per-event PE -> AB/C through the bead curve, and the monocyte summary (SPEC.md section 3).
+"""quantify: the monocyte summary through the bead curve (SPEC.md section 3).
 
 Every expected number is worked out by hand from ``AB/C = 10**(intercept + slope*log10(PE))``.
+The curve itself (``beads.calibrate.apply_bead_curve``, 0 for PE <= 0) is tested with the beads.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from hladr.beads.calibrate import BeadCurve, BeadLevel
-from hladr.quantify import HladrSummary, pe_to_abc, summarise_monocytes
+from hladr.quantify import HladrSummary, summarise_monocytes
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -27,24 +28,6 @@ def _curve(intercept: float = 0.0, slope: float = 1.0, mfi=(50.0, 500.0, 2000.0,
     )
     return BeadCurve(slope=slope, intercept=intercept, r2=1.0, levels=levels, accepted=True, flags=(),
                      reasons=(), pe_channel="PE-A", singlets=4000, events=4000)
-
-
-# --------------------------------------------------------------------------- pe_to_abc
-def test_pe_to_abc_is_the_log_log_line():
-    # intercept 0.5, slope 0.9: PE 100 -> 10**(0.5 + 1.8) = 10**2.3; PE 1 -> 10**0.5; PE 1e4 -> 10**4.1
-    abc = pe_to_abc(np.array([100.0, 1.0, 10_000.0]), _curve(intercept=0.5, slope=0.9))
-    assert abc.dtype == np.float64
-    np.testing.assert_allclose(abc, [10.0 ** 2.3, 10.0 ** 0.5, 10.0 ** 4.1], rtol=1e-12)
-
-
-def test_pe_to_abc_gives_zero_for_pe_not_positive_and_nan():
-    abc = pe_to_abc(np.array([0.0, -3.0, np.nan, 1000.0], dtype=np.float32), _curve())
-    assert abc.tolist() == [0.0, 0.0, 0.0, 1000.0]  # slope 1, intercept 0: AB/C = PE
-
-
-def test_pe_to_abc_refuses_a_matrix():
-    with pytest.raises(ValueError, match="1-D"):
-        pe_to_abc(np.ones((2, 2)), _curve())
 
 
 # --------------------------------------------------------------------------- summarise_monocytes

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr.compensate import Spillover, compensate, compensated_channel
+from hladr.compensate import compensate, compensated_channel
 from hladr.errors import ReadError
+from hladr.events import Spillover
 from hladr.fcs import _load as L
 from hladr.fcs.read import read_events, sha256_file
 from hladr.fcs.write import write_fcs

@@ -62,7 +62,7 @@ def test_sample_without_figure_data_has_no_image():
     bare = SampleResult(sample_id="X", subject_id="", visit="", file="x.fcs", sha256=None, qc="fail",
                         phenotype="", phenotype_reasons=())
     assert sample_figure_png(bare) is None
-    page = render_report([bare, SAMPLES[0]], {"reasons": []}, notes=[])
+    page = render_report([bare, SAMPLES[0]], None, notes=[])
     images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]+)"', page)
     assert [alt for alt, _ in images] == ["A"]
     assert base64.b64decode(images[0][1]) == sample_figure_png(SAMPLES[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import shutil
 from pathlib import Path
@@ -157,6 +158,50 @@ def test_calibrate_command_and_reuse_of_the_record(small_run, tmp_path, capsys):
     a = {r["sample_id"]: r["hladr_abc"] for r in _rows(out1)}
     b = {r["sample_id"]: r["hladr_abc"] for r in _rows(out2)}
     assert a == b
+
+
+def test_a_reused_record_is_written_back_as_it_was_read(small_run, tmp_path, capsys):
+    """calibration.json of a run with --calibration is the record given (not one rebuilt from it), with the run's
+    id; the id of the run that made the record, when it has one, is kept as calibration_run_id."""
+    cal = tmp_path / "cal.json"
+    assert main(["calibrate", str(small_run / "beads.fcs"), "--lot", "96597", "--out", str(cal)]) == 0
+    record = json.loads(cal.read_text())
+    out1, out2 = tmp_path / "o1", tmp_path / "o2"
+    assert main(["run", str(small_run), "--out", str(out1), "--quiet", "--calibration", str(cal)]) == 0
+    doc1 = json.loads((out1 / "calibration.json").read_text())
+    assert list(doc1) == ["run_id", *record] and {k: v for k, v in doc1.items() if k != "run_id"} == record
+    assert main(["run", str(small_run), "--out", str(out2), "--quiet",
+                 "--calibration", str(out1 / "calibration.json")]) == 0
+    doc2 = json.loads((out2 / "calibration.json").read_text())
+    assert doc2["calibration_run_id"] == doc1["run_id"] != doc2["run_id"]
+    assert {k: v for k, v in doc2.items() if k not in ("run_id", "calibration_run_id")} == record
+    assert {r["calibration_id"] for r in _rows(out2)} == {record["id"]}
+
+
+@pytest.mark.parametrize("damage, code", [("unreadable", "bead_tube_unusable"), ("empty", "no_bead_singlets")])
+def test_a_bead_tube_without_a_fit_is_recorded_with_why(small_run, tmp_path, damage, code):
+    import numpy as np
+
+    from hladr.fcs.write import write_fcs
+
+    run = _copy(small_run, tmp_path)
+    if damage == "unreadable":
+        (run / "beads.fcs").write_bytes(b"this is not an FCS file")
+    else:  # a readable tube with 50 events: no bead population to fit
+        data = np.random.default_rng(0).uniform(100.0, 50_000.0, size=(50, 3))
+        write_fcs(run / "beads.fcs", data, ["FSC-A", "SSC-A", "PE-A"], pns=["", "", "HLA-DR"])
+    out = tmp_path / "out"
+    assert main(["run", str(run), "--out", str(out), "--quiet"]) == 1
+    cal = json.loads((out / "calibration.json").read_text())
+    assert list(cal) == ["run_id", "accepted", "flags", "reasons", "lot", "inputs"]
+    assert cal["accepted"] is False and cal["flags"] == [code] and len(cal["reasons"]) == 1
+    assert cal["lot"]["id"] == "96597" and cal["inputs"] == [{"file": "beads.fcs", "sha256": None}]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["calibration"] == cal
+    assert f"bead calibration not accepted (beads.fcs): {cal['reasons'][0]}" in doc["notes"]
+    assert all(r["qc"] == "fail" and r["hladr_abc"] == "" for r in _rows(out))
+    report = (out / "report.html").read_text()
+    assert "No calibration fit." in report and f"<li>{html.escape(cal['reasons'][0])}</li>" in report
 
 
 def test_gate_command_json(small_run, capsys):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from calibration_records import make_calibration
+from hladr.beads.record import Calibration
 from hladr.errors import CalibrationError
 from hladr.events import parse_fcs_date
 from hladr.store import (
@@ -26,44 +28,6 @@ from hladr.store import (
 
 REPO = Path(__file__).resolve().parents[1]
 LEVELS = ("low", "med-low", "med-high", "high")
-PE = (638.0, 6930.0, 31008.0, 67601.0)
-
-
-def make_record(
-    n: int,
-    *,
-    date: str = "20-NOV-2026",
-    serial: str = "V33896202",
-    instrument: str = "FACSCanto II",
-    lot: str = "96597",
-    slope: float = 1.01,
-    intercept: float = -0.31,
-    mfi: tuple[float, ...] = (1200.0, 12800.0, 56500.0, 122000.0),
-    accepted: bool = True,
-    with_id: bool = True,
-) -> dict:
-    """A calibration record shaped like ``Calibration.to_dict()`` (SPEC.md section 5)."""
-    rec = {
-        "fit": {"slope": slope, "intercept": intercept, "r2": 0.9999},
-        "accepted": accepted,
-        "reasons": [] if accepted else ["slope out of range"],
-        "levels": [
-            {"name": name, "pe_per_bead": pe, "mfi": m, "events": 2000 + k, "rcv_pct": 5.0 + k, "saturated": False,
-             "used": True, "fitted_pe": pe, "residual_pct": 0.1 * k}
-            for k, (name, pe, m) in enumerate(zip(LEVELS, PE, mfi, strict=True))
-        ],
-        "flags": [],
-        "lot": {"id": lot, "product": "BD QuantiBRITE PE", "pe_per_bead": list(PE), "expiry": None},
-        "inputs": [{"file": f"beads_{n}.fcs", "sha256": f"{n:064x}"}],
-        "pe_channel": "PE-A",
-        "settings": {"instrument": instrument, "serial": serial, "pe_channel": "PE-A", "pe_voltage": "520",
-                     "pe_gain": "1", "date": date, "spillover": None},
-        "instrument": instrument,
-        "software_version": "0.1.0",
-    }
-    if with_id:
-        rec["id"] = f"cal{n:013d}"
-    return rec
 
 
 # ---------------------------------------------------------------- schema
@@ -71,7 +35,7 @@ def make_record(
 
 def test_new_store_has_the_schema_and_wal(tmp_path):
     db = tmp_path / "deep" / "folder" / "hladr.sqlite"
-    record_calibration(db, make_record(1), source="test")
+    record_calibration(db, make_calibration(1), source="test")
     assert db.is_file()  # parent folders created
     assert schema_version(db) == SCHEMA_VERSION == MIGRATIONS[-1][0]
     with sqlite3.connect(db) as con:
@@ -143,10 +107,10 @@ def test_default_path(monkeypatch, tmp_path):
 
 def test_round_trip(tmp_path):
     db = tmp_path / "s.sqlite"
-    rec = make_record(1, date="05-JAN-2026", slope=1.0123, intercept=-0.3045)
-    row = record_calibration(db, rec, source="hladr calibrate beads_1.fcs")
+    cal = make_calibration(1, date="05-JAN-2026", slope=1.0123, intercept=-0.3045)
+    row = record_calibration(db, cal, source="hladr calibrate beads_1.fcs")
     (p,) = calibration_series(db)
-    assert p.row_id == row and p.calibration_id == rec["id"]
+    assert p.row_id == row and p.calibration_id == cal.id
     assert p.acquired_date == dt.date(2026, 1, 5) == p.date
     assert (p.instrument, p.serial, p.lot_id) == ("FACSCanto II", "V33896202", "96597")
     assert (p.slope, p.intercept, p.r2, p.accepted) == (1.0123, -0.3045, 0.9999, True)
@@ -159,7 +123,22 @@ def test_round_trip(tmp_path):
     con = sqlite3.connect(db)
     (text,) = con.execute("SELECT record_json FROM calibrations").fetchone()
     con.close()
-    assert json.loads(text) == rec  # the whole record is kept
+    assert json.loads(text) == cal.to_dict()  # the whole record is kept
+
+
+def test_a_record_read_from_a_file_is_kept_as_it_was_read(tmp_path):
+    """``--calibration CAL.json`` reads a record; the store keeps that record, not one rebuilt from its parts."""
+    record = {**make_calibration(3).to_dict(), "run_id": "20260105T080000Z-0123456789ab",
+              "field_of_another_version": "kept"}
+    record["lot"]["path"] = "/labs/lots/96597.toml"
+    cal = Calibration.from_dict(json.loads(json.dumps(record)))
+    db = tmp_path / "s.sqlite"
+    record_calibration(db, cal, source="test")
+    con = sqlite3.connect(db)
+    (text,) = con.execute("SELECT record_json FROM calibrations").fetchone()
+    con.close()
+    assert json.loads(text) == record
+    assert calibration_series(db)[0].calibration_id == cal.id == record["id"]
 
 
 def test_real_calibration_record_round_trip(tmp_path):
@@ -169,7 +148,7 @@ def test_real_calibration_record_round_trip(tmp_path):
     cal = calibrate_beads(str(REPO / "example_fcs" / "beads.fcs"), find_lot("96597"))
     rec = cal.to_dict()  # may hold numpy scalars
     db = tmp_path / "s.sqlite"
-    record_calibration(db, rec, source="test")
+    record_calibration(db, cal, source="test")
     (p,) = calibration_series(db)
     assert p.calibration_id == cal.id
     assert p.slope == pytest.approx(cal.curve.slope) and p.intercept == pytest.approx(cal.curve.intercept)
@@ -179,13 +158,15 @@ def test_real_calibration_record_round_trip(tmp_path):
 
 def test_recording_twice_stores_once_and_says_so(tmp_path, caplog):
     db = tmp_path / "s.sqlite"
-    rec = make_record(1)
-    first = store_calibration(db, rec, source="a")
+    cal = make_calibration(1)
+    first = store_calibration(db, cal, source="a")
     with caplog.at_level(logging.INFO, logger="hladr.store"):
-        second = store_calibration(db, rec, source="b")
+        second = store_calibration(db, cal, source="b")
     assert first.created and not second.created
-    assert first.row_id == second.row_id == record_calibration(db, rec, source="c")
+    assert first.row_id == second.row_id == record_calibration(db, cal, source="c")
     assert "already stored" in caplog.text and "not stored again" in caplog.text
+    assert first.note(db) == f"stored calibration {cal.id} in {db}"
+    assert second.note(db) == f"calibration {cal.id} was already in {db}: not stored again"
     (p,) = calibration_series(db)
     assert p.source == "a"
     con = sqlite3.connect(db)
@@ -195,37 +176,39 @@ def test_recording_twice_stores_once_and_says_so(tmp_path, caplog):
 
 def test_a_different_record_with_the_same_id_never_overwrites(tmp_path, caplog):
     db = tmp_path / "s.sqlite"
-    store_calibration(db, make_record(1, slope=1.01), source="a")
+    store_calibration(db, make_calibration(1, slope=1.01), source="a")
     with caplog.at_level(logging.WARNING, logger="hladr.store"):
-        receipt = store_calibration(db, make_record(1, slope=1.05), source="b")
+        receipt = store_calibration(db, make_calibration(1, slope=1.05), source="b")
     assert not receipt.created and "different record" in caplog.text
     assert calibration_series(db)[0].slope == 1.01
 
 
-def test_record_without_id_gets_the_calibration_id_of_lot_and_inputs(tmp_path):
+def test_the_calibration_id_is_the_sha256_of_lot_and_inputs(tmp_path):
     import hashlib
 
     db = tmp_path / "s.sqlite"
-    rec = make_record(7, with_id=False)
-    a = store_calibration(db, rec, source="x")
-    b = store_calibration(db, make_record(7, with_id=False), source="y")
-    expected = hashlib.sha256(("96597|" + f"{7:064x}").encode()).hexdigest()[:16]
-    assert a.calibration_id == b.calibration_id == expected and not b.created
+    cal = make_calibration(7)
+    a = store_calibration(db, cal, source="x")
+    b = store_calibration(db, make_calibration(7, slope=1.02), source="y")  # same lot and bead file: same id
+    expected = hashlib.sha256(("96597|" + cal.inputs[0][1]).encode()).hexdigest()[:16]
+    assert a.calibration_id == b.calibration_id == cal.id == expected and not b.created
+    other_lot = make_calibration(7, lot="LOT2")
+    assert store_calibration(db, other_lot, source="z").calibration_id == other_lot.id != expected
 
 
 @pytest.mark.parametrize("drop", ["fit", "accepted", "levels", "lot"])
-def test_invalid_record_is_refused_and_nothing_is_created(tmp_path, drop):
-    rec = make_record(1)
+def test_invalid_record_is_refused_where_it_is_read_and_nothing_is_created(tmp_path, drop):
+    rec = make_calibration(1).to_dict()
     del rec[drop]
     db = tmp_path / "s.sqlite"
-    with pytest.raises(CalibrationError, match="not valid for the store"):
-        record_calibration(db, rec, source="test")
+    with pytest.raises(CalibrationError, match="not a valid calibration record"):
+        record_calibration(db, Calibration.from_dict(rec), source="test")
     assert not db.exists()
 
 
 def test_rejected_and_unreadable_date_are_kept(tmp_path):
     db = tmp_path / "s.sqlite"
-    record_calibration(db, make_record(1, accepted=False, date="sometime"), source="t")
+    record_calibration(db, make_calibration(1, accepted=False, date="sometime"), source="t")
     (p,) = calibration_series(db)
     assert not p.accepted and p.acquired_date is None
     assert p.date == dt.date.fromisoformat(p.recorded_utc[:10])
@@ -244,12 +227,12 @@ def filled(tmp_path):
         (4, "02-FEB-2026", "SN-A", "FACSCanto II", "LOT2"),
     ]
     for n, date, serial, inst, lot in rows:
-        record_calibration(db, make_record(n, date=date, serial=serial, instrument=inst, lot=lot), source="t")
+        record_calibration(db, make_calibration(n, date=date, serial=serial, instrument=inst, lot=lot), source=f"t{n}")
     return db
 
 
 def _ids(points):
-    return [p.calibration_id[-1] for p in points]
+    return [p.source[1:] for p in points]
 
 
 def test_series_is_ordered_by_acquisition_date(filled):

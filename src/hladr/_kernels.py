@@ -304,7 +304,11 @@ def monocyte_chain_ref(
 # --------------------------------------------------------------------------- PE -> AB/C
 @njit(cache=True, nogil=True)
 def abc_from_pe(pe, intercept, slope):  # pragma: no cover - compiled
-    """AB/C = 10**(intercept + slope*log10(pe)) for pe > 0, else 0."""
+    """AB/C = 10**(intercept + slope*log10(pe)) for pe > 0, else 0.
+
+    The body of :func:`hladr.beads.calibrate.apply_bead_curve`, the one function that applies
+    the bead curve (its docstring says why PE <= 0 gives 0); call that, not this.
+    """
     out = np.empty(pe.shape[0], dtype=np.float64)
     for k in range(pe.shape[0]):
         v = pe[k]

@@ -154,6 +154,20 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
     h.add_argument("--out", metavar="FILE", help="chart file (default: levey_jennings.png in the current folder)")
 
+    e = sub.add_parser(
+        "export", help="export a run's results for a trial's eCRF (csv, redcap, odm, fhir)",
+        description="Export the results of one run as one file: csv (results.csv plus the ferritin as reported), "
+                    "redcap (a REDCap data import), odm (a CDISC ODM 1.3.2 snapshot) or fhir (a FHIR R4 Bundle). "
+                    "RUN is, for now, an output folder of 'hladr run' (its results.json and calibration.json); "
+                    "the results store will be the other source. An existing --out is not replaced without --force.",
+    )
+    e.add_argument("run", metavar="RUN", help="an output folder of 'hladr run'")
+    e.add_argument("--format", required=True, choices=("csv", "redcap", "odm", "fhir"))
+    e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--mapping", metavar="FILE",
+                   help="field mapping (TOML) for redcap and odm, e.g. examples/mappings/redcap.toml")
+    e.add_argument("--force", action="store_true", help="replace an existing --out")
+
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
     s.add_argument("out_dir", metavar="OUT_DIR")
     s.add_argument("--seed", type=_int_at_least(0), default=0)
@@ -285,6 +299,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .exports import export_run  # NumPy and the formats' libraries (~0.2 s): only for this command
+
+    path = export_run(args.run, args.format, args.out, mapping=args.mapping, force=args.force)
+    print(printable(f"wrote {path}"))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "calibrate": _cmd_calibrate,
@@ -293,6 +315,7 @@ _COMMANDS = {
     "simulate": _cmd_simulate,
     "lots": _cmd_lots,
     "calibration": _cmd_calibration,
+    "export": _cmd_export,
 }
 
 

@@ -16,8 +16,9 @@ one JSON object, and returns 0, or 1 when the automatic gate fails.
 
 These commands live apart from :mod:`hladr.batch.daily` because they are not part of
 the run: they read no worklist, analyse no samples and write none of the run's
-outputs; they look at one file. What they share with the run (choosing the
-bead lot, keeping a calibration in the store) is imported from there.
+outputs; they look at one file. What they share with the run -- choosing the bead
+lot (:func:`hladr.beads.lots.resolve_lot`) and keeping a calibration in the store
+(:func:`hladr.store.store_calibration`) -- lives where both import it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._atomic import write_atomic
-from .batch.daily import _resolve_lot, _store_note
 from .batch.output_set import check_output_file, writable_path
+from .beads.lots import resolve_lot
 from .beads.record import Calibration, calibrate_beads
+from .channels import find_panel
+from .compensate import compensate
 from .errors import CalibrationError
+from .fcs.read import read_events, spillover_of
+from .gating.automated import GateFailure, fit_monocyte_gate
+from .gating.gatingml.engine import apply_monocyte_template, load_template
 from .safe_text import dumps_strict, printable, printable_lines
-from .store import json_default
+from .store import json_default, store_calibration
 
 __all__ = ["calibrate_file", "format_calibration", "gate_file"]
 
@@ -48,39 +54,39 @@ def calibrate_file(
         check_output_file(out)
     if db:
         writable_path(db, what="--db")
-    lot, _ = _resolve_lot(lot_id, lot_file, None)
+    lot, _ = resolve_lot(lot_id=lot_id, lot_file=lot_file)
     fit = calibrate_beads(beads, lot)
     if not isinstance(fit, Calibration):
         raise CalibrationError(f"{Path(beads).name}: {fit.reason}")
-    record = fit.to_dict()
-    print(printable_lines(format_calibration(record)))
+    print(printable_lines(format_calibration(fit)))
     if out:
-        write_atomic(out, dumps_strict(record, indent=2, default=json_default) + "\n")
+        write_atomic(out, dumps_strict(fit.to_dict(), indent=2, default=json_default) + "\n")
     if db:
-        print(printable(_store_note(db, record, source=f"hladr calibrate {Path(beads).resolve()}")))
+        print(printable(store_calibration(db, fit, source=f"hladr calibrate {Path(beads).resolve()}").note(db)))
     return 0 if fit.accepted else 1
 
 
-def format_calibration(record: dict) -> str:
-    """Text summary of a calibration record."""
-    f = record["fit"]
+def _cell(x: float | None, fmt: str) -> str:
+    return format(x, fmt) if x is not None else "-"
+
+
+def format_calibration(cal: Calibration) -> str:
+    """Text summary of a calibration: lot, channel, instrument, the line, one row per level, the verdict."""
+    c = cal.curve
     lines = [
-        f"lot {record['lot']['id']}  PE channel {record.get('pe_channel', '?')}  "
-        f"instrument {record.get('instrument') or '?'}",
-        f"fit: log10(PE/bead) = {f['intercept']:.4f} + {f['slope']:.4f} * log10(MFI)   R² = {f['r2']:.5f}",
+        f"lot {cal.lot.id}  PE channel {c.pe_channel}  instrument {cal.settings.instrument or '?'}",
+        f"fit: log10(PE/bead) = {c.intercept:.4f} + {c.slope:.4f} * log10(MFI)   R² = {c.r2:.5f}",
         f"{'level':<9} {'events':>7} {'median MFI':>11} {'rCV %':>6} {'cert. PE':>9} {'fitted PE':>10} "
         f"{'resid %':>8}  used",
     ]
-    for lv in record["levels"]:
-        def n(x, fmt):
-            return format(x, fmt) if x is not None else "-"
+    for lv in c.levels:
         lines.append(
-            f"{lv['name']:<9} {lv['events']:>7} {n(lv['mfi'], '11.1f'):>11} {n(lv['rcv_pct'], '6.1f'):>6} "
-            f"{lv['pe_per_bead']:>9.0f} {n(lv['fitted_pe'], '10.0f'):>10} {n(lv['residual_pct'], '+8.2f'):>8}"
-            f"  {'yes' if lv['used'] else 'no'}{' (saturated)' if lv['saturated'] else ''}"
+            f"{lv.name:<9} {lv.events:>7} {_cell(lv.mfi, '11.1f'):>11} {_cell(lv.rcv_pct, '6.1f'):>6} "
+            f"{lv.pe_per_bead:>9.0f} {_cell(lv.fitted_pe, '10.0f'):>10} {_cell(lv.residual_pct, '+8.2f'):>8}"
+            f"  {'yes' if lv.used else 'no'}{' (saturated)' if lv.saturated else ''}"
         )
-    verdict = "ACCEPTED" if record["accepted"] else "REJECTED"
-    lines.append(f"verdict: {verdict}" + ("".join(f"\n  - {r}" for r in record.get("reasons", []))))
+    verdict = "ACCEPTED" if cal.accepted else "REJECTED"
+    lines.append(f"verdict: {verdict}" + ("".join(f"\n  - {r}" for r in cal.reasons)))
     return "\n".join(lines)
 
 
@@ -103,18 +109,11 @@ def gate_file(path: str, *, as_json: bool, gates_file: str | None,
     ``template_cache``: the folder keeping parsed Gating-ML templates between runs
     (chosen by the CLI); None keeps nothing on disk.
     """
-    from .channels import find_panel
-    from .compensate import compensate, spillover_of
-    from .fcs.read import read_events
-    from .gating.automated import GateFailure, fit_monocyte_gate
-
     events = read_events(path)
     panel = find_panel(events, require=("cd14",))
     template_counts = None
     checks: dict = {}
     if gates_file:
-        from .gating.gatingml.engine import apply_monocyte_template, load_template
-
         res = apply_monocyte_template(load_template(gates_file, cache_dir=template_cache), events)
         counts, flags, status = _spec_counts(res, events.n_events), list(panel.flags) + ["template_gates"], 0
         template_counts = dict(res.counts)

@@ -1,64 +1,26 @@
 """Spillover compensation: the file's own matrix, applied to the channels it lists.
 
-Calling contract: ``spillover_of(events)`` returns a frozen ``Spillover`` (or
-None when the file has none); ``compensate(events, spill)`` returns new
-``Events`` whose listed channels are compensated (``observed @ inv(S)``, rows of
-``S`` = spilling channel, as in FCS $SPILLOVER) and whose other channels are
+Calling contract: ``compensate(events, spill)`` takes ``Events`` and a
+``Spillover`` (:class:`hladr.events.Spillover`, read from the file's keywords by
+:func:`hladr.fcs.read.spillover_of`: this module never reads a file) and returns
+new ``Events`` whose listed channels are compensated (``observed @ inv(S)``, rows
+of ``S`` = spilling channel, as in FCS $SPILLOVER) and whose other channels are
 unchanged. A matrix normally lists only some detectors (BD lists the -A
 channels, not the -H ones): those are left as they are. ``in_place=True``
-overwrites the input's matrix instead of copying it (the input is then spent).
+overwrites the input's matrix instead of copying it; the input ``Events`` are
+then spent (:meth:`hladr.events.Events.hand_over`: reading their ``data`` raises).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels
 from ._parallel import map_slices, thread_count
-from .errors import HladrError
-from .events import Events
+from .errors import CompensationError
+from .events import Events, Spillover
 
-__all__ = ["Spillover", "spillover_of", "compensate", "can_compensate_in_place", "compensated_channel"]
-
-
-class CompensationError(HladrError):
-    """The spillover matrix cannot be used with this file."""
-
-
-@dataclass(frozen=True, eq=False)
-class Spillover:
-    """A spillover matrix over named channels."""
-
-    channels: tuple[str, ...]
-    matrix: np.ndarray
-
-    def to_dict(self) -> dict:
-        return {"channels": list(self.channels), "matrix": self.matrix.round(6).tolist()}
-
-    def is_identity(self) -> bool:
-        """An identity matrix: compensating changes nothing."""
-        return bool(np.allclose(self.matrix, np.eye(len(self.channels))))
-
-    def same_as(self, other: Spillover | None, *, tol: float = 1e-4) -> bool:
-        """Same channels and values (within ``tol``): beads and samples must agree."""
-        if other is None:
-            return False
-        return self.channels == other.channels and bool(
-            np.allclose(self.matrix, other.matrix, atol=tol, rtol=0)
-        )
-
-
-def spillover_of(events: Events) -> Spillover | None:
-    """The file's spillover ($SPILLOVER, SPILL, $COMP, $DFCiTOj), or None."""
-    from .fcs.read import parse_spillover
-
-    found = parse_spillover(events)  # given the Events, a malformed matrix's error names the file
-    if found is None:
-        return None
-    names, matrix = found
-    return Spillover(tuple(names), np.asarray(matrix, dtype=np.float64))
+__all__ = ["compensate", "can_compensate_in_place", "compensated_channel"]
 
 
 def _inverse(events: Events, spill: Spillover | None) -> np.ndarray | None:
@@ -92,10 +54,12 @@ def compensate(events: Events, spill: Spillover | None, *, in_place: bool = Fals
 
     ``in_place=True`` writes the compensated values into ``events.data`` itself
     instead of a new matrix (no second copy of a large tube): the returned
-    ``Events`` shares that array, and the input ``events`` must not be used
-    afterwards (its values are no longer the raw ones). It needs a writeable,
-    C-contiguous float32 matrix (:func:`can_compensate_in_place`). The values are
-    the same either way.
+    ``Events`` shares that array, and the input ``events`` are spent (their values
+    are no longer the raw ones, so reading their ``data`` raises ``RuntimeError``;
+    :meth:`~hladr.events.Events.hand_over`). It needs a writeable, C-contiguous
+    float32 matrix (:func:`can_compensate_in_place`). The values are the same
+    either way. Nothing to compensate (no or identity matrix) returns ``events``
+    as is, not spent.
 
     Raises
     ------
@@ -111,7 +75,7 @@ def compensate(events: Events, spill: Spillover | None, *, in_place: bool = Fals
     if in_place:
         if not can_compensate_in_place(events):
             raise ValueError("in-place compensation needs a writeable C-contiguous float32 event matrix")
-        data = out = events.data
+        data = out = events.hand_over()  # checked and inverted first: a refusal leaves the input intact
     else:
         data = np.ascontiguousarray(events.data, dtype=np.float32)
         out = data.copy()

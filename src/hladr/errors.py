@@ -1,7 +1,7 @@
 """Exception types of hladr.
 
 Bad input raises one of these; a fit that the data do not support is *not* an
-exception but a falsy result (see ``beads.calibrate.FitFailure``). Every message is one
+exception but a falsy result (see :class:`hladr.beads.calibrate.FitFailure`). Every message is one
 line that names the file or parameter at fault and, where possible, what to do.
 """
 
@@ -11,6 +11,7 @@ __all__ = [
     "HladrError",
     "ReadError",
     "ChannelError",
+    "CompensationError",
     "GateError",
     "CalibrationError",
     "LotError",
@@ -30,6 +31,10 @@ class ReadError(HladrError):
 
 class ChannelError(HladrError):
     """A channel the analysis needs (CD14, HLA-DR, scatter, ...) is not in the file."""
+
+
+class CompensationError(HladrError):
+    """The spillover matrix cannot be used with this file (a channel it lists is missing, or it is singular)."""
 
 
 class GateError(HladrError):

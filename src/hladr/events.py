@@ -1,9 +1,15 @@
-"""The event matrix of one FCS dataset, with its metadata and provenance.
+"""A tube's data types: the event matrix of one FCS dataset with its metadata, and its spillover.
 
 ``Events`` is what every core stage passes along: an (N, D) float32 array whose
 columns are the file's channels in file order, plus the channel names, the TEXT
 keywords and the SHA-256 of the file it came from. It is frozen; stages that
-transform values (compensation) return a new ``Events``.
+transform values (compensation) return a new ``Events``. The one exception is
+:meth:`Events.hand_over`: in-place compensation of a large tube takes the matrix
+to overwrite it, and the ``Events`` it came from is then spent (reading its
+``data`` raises), so that no one reads compensated values believing them raw.
+
+``Spillover`` is the file's spillover matrix over named channels (read from the
+keywords by :func:`hladr.fcs.read.spillover_of`, applied by :mod:`hladr.compensate`).
 
 Keyword keys are normalised to lower case without the leading ``$``
 (``"cyt"``, ``"p1n"``, ``"spillover"``), the convention of flowio.
@@ -18,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Events", "parse_fcs_date"]
+__all__ = ["Events", "Spillover", "parse_fcs_date"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +109,20 @@ class Events:
         changes.setdefault("sha256", self.__dict__["_sha256"])  # a digest still being computed stays so
         return replace(self, data=data, **changes)
 
+    def hand_over(self) -> np.ndarray:
+        """The event matrix, handed over to be overwritten: these ``Events`` are spent.
+
+        For in-place compensation of a large tube (no second copy of the matrix,
+        :func:`hladr.compensate.compensate`): the caller writes new values into the
+        returned array and wraps it in new ``Events`` (:meth:`with_data`). From then
+        on, reading ``data`` of these ``Events`` raises ``RuntimeError`` instead of
+        giving values that are no longer the file's; their keywords, channels and
+        SHA-256 stay readable (they are still true).
+        """
+        data = self.data
+        self.__dict__["_spent"] = True  # the one change of a frozen instance: live -> spent, never back
+        return data
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_sha256"] = self.sha256  # a pending digest cannot cross a process boundary
@@ -127,9 +147,49 @@ def _set_sha256(self: Events, value: str | PendingDigest) -> None:
     self.__dict__["_sha256"] = value
 
 
-# Installed after @dataclass so that ``sha256`` stays an ordinary constructor field
-# (``Events(..., sha256=...)``) while reading it may wait for a background digest.
+def _get_data(self: Events) -> np.ndarray:
+    if self.__dict__.get("_spent"):
+        raise RuntimeError(f"{self.path or 'events'}: this event matrix was handed over and overwritten "
+                           "(in-place compensation); use the Events that compensate returned")
+    return self.__dict__["_data"]
+
+
+def _set_data(self: Events, value: np.ndarray) -> None:
+    self.__dict__["_data"] = value
+
+
+# Installed after @dataclass so that ``sha256`` and ``data`` stay ordinary constructor fields
+# (``Events(..., sha256=...)``) while reading ``sha256`` may wait for a background digest and
+# reading ``data`` of spent Events (:meth:`Events.hand_over`) raises.
 Events.sha256 = property(_get_sha256, _set_sha256, doc="SHA-256 of the whole file, hex (waits if pending).")  # type: ignore[assignment,method-assign]
+Events.data = property(_get_data, _set_data, doc="(N, D) float32 event matrix (raises once handed over).")  # type: ignore[assignment,method-assign]
+
+
+@dataclass(frozen=True, eq=False)
+class Spillover:
+    """A spillover matrix over named channels.
+
+    ``channels`` are $PnN names; ``matrix`` is (k, k) float64 with the spilling channel in
+    rows and the detector in columns (FCS $SPILLOVER), diagonal 1.
+    """
+
+    channels: tuple[str, ...]
+    matrix: np.ndarray
+
+    def to_dict(self) -> dict:
+        return {"channels": list(self.channels), "matrix": self.matrix.round(6).tolist()}
+
+    def is_identity(self) -> bool:
+        """An identity matrix: compensating changes nothing."""
+        return bool(np.allclose(self.matrix, np.eye(len(self.channels))))
+
+    def same_as(self, other: Spillover | None, *, tol: float = 1e-4) -> bool:
+        """Same channels and values (within ``tol``): beads and samples must agree."""
+        if other is None:
+            return False
+        return self.channels == other.channels and bool(
+            np.allclose(self.matrix, other.matrix, atol=tol, rtol=0)
+        )
 
 
 _DATE_FORMATS = ("%d-%b-%Y", "%d-%b-%y", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y")

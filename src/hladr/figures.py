@@ -11,7 +11,6 @@ from .beads.calibrate import BeadCurve
 from .channels import Panel
 from .events import Events
 from .gating.automated import MonocyteGate, cofactor
-from .quantify import pe_to_abc
 
 __all__ = ["figure_data", "abc_histogram", "histogram2d"]
 
@@ -68,6 +67,6 @@ def histogram2d(x, y, bins: int, xr: list[float], yr: list[float]):
 
 def abc_histogram(pe, curve: BeadCurve) -> dict:
     """Histogram of monocyte log10 AB/C (positive events), 60 bins over 1..6."""
-    abc = pe_to_abc(pe, curve)
+    abc = curve.pe_molecules(pe)
     counts, edges = np.histogram(np.log10(abc[abc > 0]), bins=60, range=(1.0, 6.0))
     return {"counts": counts.tolist(), "log10_edges": [1.0, 6.0]}

@@ -7,27 +7,40 @@ calibration, rule-set and software versions). It can run in another process or
 on another machine; the batch runner, store, report and exports consume its
 result as is. Bad input never raises out of it: the sample gets ``qc="fail"``
 with a one-line reason.
+
+Each stage is a function below, called in this order by :func:`analyze_sample`:
+:func:`_read`, :func:`~hladr.channels.find_panel`, :func:`_compensate`,
+:func:`_check_calibration`, :func:`_gate_by_template` or :func:`_gate_automated`,
+:func:`_quantify`, :func:`_figure`, :func:`_phenotype`. A stage appends the flags it
+finds (:mod:`hladr.flags`) to the tube's list, in order, so that an exception
+raised later keeps the flags already found; ``analyze_sample`` turns an
+exception of :mod:`hladr.errors` into a ``fail`` flag (:func:`hladr.flags.error_flag`).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .beads.calibrate import BeadCurve
 from .beads.record import Calibration, acquisition_settings
-from .channels import find_panel
-from .compensate import can_compensate_in_place, compensate, compensated_channel, spillover_of
+from .channels import Panel, find_panel
+from .compensate import can_compensate_in_place, compensate, compensated_channel
 from .errors import HladrError
-from .events import Events
-from .fcs.read import REPAIR_QUIRKS, read_events
+from .events import Events, Spillover
+from .fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from .figures import abc_histogram, figure_data
-from .gating.automated import GateFailure, fit_monocyte_gate
-from .phenotype import call_phenotype, parse_ferritin
-from .quantify import summarise_monocytes
-from .results import GATE_FLAGS, QUANT_FLAG_TEXT, Flag, RunConfig, SampleInput, SampleResult
+from .flags import Flag, error_flag, flag
+from .gating.automated import GateFailure, MonocyteGate, fit_monocyte_gate
+from .gating.gatingml.engine import apply_monocyte_template, load_template
+from .phenotype import Ferritin, PhenotypeCall, call_phenotype, parse_ferritin
+from .quantify import HladrSummary, summarise_monocytes
+from .results import RunConfig, SampleInput, SampleResult
+from .rules import RuleSet
 
 __all__ = ["analyze_sample"]
 
@@ -63,6 +76,18 @@ def _default_sample_id(events: Events | None, path: str) -> str:
     return Path(path).stem
 
 
+@dataclass(frozen=True)
+class _Gated:
+    """What gating gives: the monocytes' rows (None when the gate failed) and count, the events
+    kept by each step, the gate's record, and the automated gate (for the figure; else None)."""
+
+    rows: np.ndarray | None = None
+    n: int | None = None
+    counts: dict | None = None
+    params: dict | None = None
+    gate: MonocyteGate | None = None
+
+
 def analyze_sample(
     inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None, *,
     threads: int | None = None, template_cache: str | Path | None = None,
@@ -91,122 +116,47 @@ def analyze_sample(
     """
     config = config or RunConfig()
     rules = config.rules()
+    name = inp.file_label or os.path.basename(inp.path)
+    template_path = inp.gates_file or config.gates_file
+    # without an accepted calibration no PE is quantified
+    curve = calibration.curve if calibration is not None and calibration.accepted else None
     flags: list[Flag] = []
     events: Events | None = None
-    sha = None
-    panel = None
-    gate_counts: dict = {}
-    gate_params: dict = {}
-    summary = None
-    clock = None
+    panel: Panel | None = None
+    gated = _Gated()
+    summary: HladrSummary | None = None
     figure: dict = {}
-    name = inp.file_label or os.path.basename(inp.path)
+    clock = _Clock()
     try:
-        clock = _Clock()
-        events = read_events(inp.path, threads=threads)
-        repaired = sorted(REPAIR_QUIRKS & set(events.quirks))
-        if repaired:  # the reading is proven, but a value from a repaired file is reviewed, never a plain pass
-            flags.append(Flag("read_repaired", f"{name}: read by a fallback or with repaired offsets "
-                                               f"({', '.join(repaired)}); review the file", "warn"))
+        events = _read(inp.path, name, flags, threads=threads)
         clock.lap("read")  # a large file's SHA-256 may still be computed in the background: read it last
         panel = find_panel(events, require=("cd14", "hladr"))
         spill = spillover_of(events)
-        template_path = inp.gates_file or config.gates_file
-        raw: Events | None = events
-        pe_all = None
-        if (not template_path and spill is not None and not spill.is_identity()
-                and can_compensate_in_place(events)):
-            # the automated gates need the raw values only for the monocytes' PE: keep that one channel
-            # (float64, every event; the same numbers as from the raw rows) and compensate the matrix in
-            # place instead of holding a second copy of it. The template path gates the raw values.
-            if calibration is not None and calibration.accepted:  # else no PE is quantified
-                pe_all = compensated_channel(events, spill, panel.hladr, None, threads=threads)
-            events = compensate(events, spill, in_place=True, threads=threads)
-            raw = None  # overwritten
-        else:
-            events = compensate(events, spill, threads=threads)
+        events, raw, pe_all = _compensate(events, panel, spill, gates_raw=bool(template_path),
+                                          keep_pe=curve is not None, threads=threads)
         clock.lap("compensate")
-        if calibration is None:
-            flags.append(Flag("no_calibration", "no accepted bead calibration for this run", "fail"))
-        elif not calibration.accepted:
-            flags.append(Flag("calibration_rejected", "the run's bead calibration was rejected", "fail"))
-        else:
-            if "read_repaired" in calibration.curve.flags:
-                flags.append(Flag("calibration_read_repaired", "the bead tube was read by a fallback or with "
-                                  "repaired offsets; review it", "warn"))
-            if "lot_expired" in calibration.curve.flags:
-                flags.append(Flag("lot_expired", f"bead lot {calibration.lot.id} was past its expiry date", "warn"))
-            diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill),
-                                                    max_days=rules.cal_max_days)
-            for d in diffs:
-                flags.append(Flag("settings_mismatch", f"settings_mismatch: {d} (beads vs sample)", "fail"))
+        _check_calibration(calibration, events, panel, spill, rules, flags)
         if template_path:
-            from .gating.gatingml.engine import apply_monocyte_template, load_template
-
-            template = load_template(template_path, cache_dir=template_cache)
-            clock.lap("template_load")
-            # the template compensates per gate dimension itself: it gets the raw values
-            tres = apply_monocyte_template(template, raw, threads=threads)
-            clock.lap("gate_apply")
-            rows, n = tres.indices, tres.n_monocytes
-            gate_counts = {"events": events.n_events, **tres.counts, "monocytes": n}
-            gate_params = {"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
-                           "gate_path": list(tres.gate_path)}
-            gate = None
+            gated = _gate_by_template(template_path, events, raw, clock, threads=threads,
+                                      template_cache=template_cache)
         else:
-            gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
-                                     rules=rules, threads=threads)
-            clock.lap("gate_fit")
-            for code in gate.flags:
-                text, severity = GATE_FLAGS.get(code, (code, "info"))
-                flags.append(Flag(code, text, severity))
-            if isinstance(gate, GateFailure):
-                flags.append(Flag(gate.code, f"gating failed: {gate.reason}", "fail"))
-                gate_params = gate.to_dict()
-                rows, n = None, None
-                gate = None
-            else:
-                result = gate.apply(events, threads=threads)
-                clock.lap("gate_apply")
-                rows, n, gate_counts = np.flatnonzero(result.mask), result.n_monocytes, result.counts
-                del result  # its mask (one byte per event) is not needed any more
-                gate_params = gate.to_dict()
-        if rows is not None:
-            if n < rules.monocytes_fail_below:
-                flags.append(Flag("monocytes_too_few",
-                                  f"{n} monocytes < {rules.monocytes_fail_below}", "fail"))
-            elif n < rules.monocytes_warn_below:
-                flags.append(Flag("monocytes_low", f"{n} monocytes < {rules.monocytes_warn_below}", "warn"))
-            if calibration is not None and calibration.accepted and n > 0:
-                if pe_all is not None:
-                    pe, pe_all = pe_all[rows], None  # float64, the monocytes; the full column is freed
-                else:
-                    pe = compensated_channel(raw, spill, panel.hladr, rows, threads=threads)
-                summary = summarise_monocytes(pe, calibration.curve)
-                clock.lap("quantify")
-                for code in summary.flags:
-                    flags.append(Flag(code, QUANT_FLAG_TEXT.get(code, code), "warn"))
-            pe_all = None
-        # the gating plot also when the gate failed: the reviewer sees what the tube looked like
-        figure = figure_data(events, panel, gate, rows)
-        if summary is not None and figure:
-            figure["abc_hist"] = abc_histogram(pe, calibration.curve)
+            gated = _gate_automated(events, panel, config, rules, flags, clock, threads=threads)
+        pe = None
+        if gated.rows is not None:
+            summary, pe = _quantify(gated, curve, raw, spill, panel.hladr, pe_all, rules, flags, clock,
+                                    threads=threads)
+        pe_all = None  # the full column is freed before the figure
+        figure = _figure(events, panel, gated, summary, pe, curve)
         clock.lap("figure_data")
     except HladrError as exc:
-        code = type(exc).__name__.replace("Error", "").lower() or "error"
-        flags.append(Flag({"read": "unreadable", "channel": "missing_channel"}.get(code, code), str(exc), "fail"))
+        flags.append(error_flag(exc))
+    sha = None
     if events is not None:  # read last: a large file's digest is computed while it is analysed
         try:
             sha = events.sha256
         except HladrError as exc:  # the file changed while it was read
-            flags.append(Flag("unreadable", str(exc), "fail"))
-    qc = _qc_of(flags)
-    hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
-    ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
-    call = call_phenotype(hladr, ferritin, rules=rules)
-    if ferritin.problem and ferritin.text.strip():
-        flags.append(Flag("ferritin_unusable", ferritin.problem, "warn"))
-        qc = _qc_of(flags)
+            flags.append(flag("unreadable", error=str(exc)))
+    qc, hladr, ferritin, call = _phenotype(summary, inp, rules, flags)
     return SampleResult(
         sample_id=inp.sample_id or _default_sample_id(events, inp.path),
         subject_id=inp.subject_id,
@@ -216,7 +166,7 @@ def analyze_sample(
         qc=qc,
         phenotype=call.label,
         phenotype_reasons=tuple(call.reasons),
-        monocyte_count=gate_counts.get("monocytes") if gate_counts else None,
+        monocyte_count=gated.counts.get("monocytes") if gated.counts else None,
         hladr_abc=hladr,
         hladr_abc_geomean=summary.hladr_abc_geomean if (summary and hladr is not None) else None,
         median_pe=summary.median_pe if summary else None,
@@ -225,14 +175,158 @@ def analyze_sample(
         ferritin_text=inp.ferritin,
         ferritin_unit=inp.ferritin_unit,
         flags=tuple(flags),
-        gate_counts=gate_counts,
+        gate_counts=gated.counts or {},
         channels=panel.to_dict() if panel else {},
-        gate=gate_params,
+        gate=gated.params or {},
         instrument=events.keyword("cyt") if events is not None else None,
         figure=figure,
         calibration_id=calibration.id if calibration is not None else None,
         ruleset=rules.label,
         config_sha256=config.digest(),
         extra=inp.extra,
-        timings_ms=clock.laps if clock is not None else {},
+        timings_ms=clock.laps,
     )
+
+
+def _read(path: str, name: str, flags: list[Flag], *, threads: int | None) -> Events:
+    """The tube's events; a file read by a fallback or with repaired offsets is flagged for review."""
+    events = read_events(path, threads=threads)
+    repaired = sorted(REPAIR_QUIRKS & set(events.quirks))
+    if repaired:  # the reading is proven, but a value from a repaired file is reviewed, never a plain pass
+        flags.append(flag("read_repaired", file=name, quirks=", ".join(repaired)))
+    return events
+
+
+def _compensate(
+    events: Events, panel: Panel, spill: Spillover | None, *, gates_raw: bool, keep_pe: bool, threads: int | None,
+) -> tuple[Events, Events | None, np.ndarray | None]:
+    """(compensated events, raw events or None, compensated HLA-DR PE of every event or None).
+
+    The automated gates need the raw values only for the monocytes' PE: keep that one channel
+    (float64, every event, only when PE will be quantified: ``keep_pe``; the same numbers as from
+    the raw rows) and compensate the matrix in place instead of holding a second copy of it. The
+    raw events are then spent (:meth:`hladr.events.Events.hand_over`) and None is returned for
+    them. A Gating-ML template (``gates_raw``) gates the raw values: they are kept and a copy
+    is compensated, as is any matrix that cannot be overwritten.
+    """
+    if not gates_raw and spill is not None and not spill.is_identity() and can_compensate_in_place(events):
+        pe_all = compensated_channel(events, spill, panel.hladr, None, threads=threads) if keep_pe else None
+        return compensate(events, spill, in_place=True, threads=threads), None, pe_all
+    return compensate(events, spill, threads=threads), events, None
+
+
+def _check_calibration(
+    calibration: Calibration | None, events: Events, panel: Panel, spill: Spillover | None, rules: RuleSet,
+    flags: list[Flag],
+) -> None:
+    """Flag a missing or rejected calibration, its warnings, and every acquisition setting the
+    sample does not share with the beads."""
+    if calibration is None:
+        flags.append(flag("no_calibration"))
+    elif not calibration.accepted:
+        flags.append(flag("calibration_rejected"))
+    else:
+        if "read_repaired" in calibration.curve.flags:
+            flags.append(flag("calibration_read_repaired"))
+        if "lot_expired" in calibration.curve.flags:
+            flags.append(flag("lot_expired", lot=calibration.lot.id))
+        diffs = calibration.settings.mismatches(acquisition_settings(events, panel, spill),
+                                                max_days=rules.cal_max_days)
+        for d in diffs:
+            flags.append(flag("settings_mismatch", difference=d))
+
+
+def _gate_by_template(
+    template_path: str, events: Events, raw: Events, clock: _Clock, *, threads: int | None,
+    template_cache: str | Path | None = None,
+) -> _Gated:
+    """The monocytes of a Gating-ML template; it compensates per gate dimension itself: it gets the raw values.
+
+    ``template_cache``: the folder the shell keeps parsed templates in (None: nothing kept on disk).
+    """
+    template = load_template(template_path, cache_dir=template_cache)
+    clock.lap("template_load")
+    tres = apply_monocyte_template(template, raw, threads=threads)
+    clock.lap("gate_apply")
+    return _Gated(
+        rows=tres.indices,
+        n=tres.n_monocytes,
+        counts={"events": events.n_events, **tres.counts, "monocytes": tres.n_monocytes},
+        params={"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
+                "gate_path": list(tres.gate_path)},
+    )
+
+
+def _gate_automated(
+    events: Events, panel: Panel, config: RunConfig, rules: RuleSet, flags: list[Flag], clock: _Clock, *,
+    threads: int | None,
+) -> _Gated:
+    """The automated monocyte gate, fitted to this tube; a gate that fails its checks is a ``fail`` flag."""
+    gate = fit_monocyte_gate(events, panel, seed=config.gate_seed, max_fit_events=config.max_fit_events,
+                             rules=rules, threads=threads)
+    clock.lap("gate_fit")
+    for code in gate.flags:
+        flags.append(flag(code))
+    if isinstance(gate, GateFailure):
+        flags.append(flag(gate.code, reason=gate.reason))
+        return _Gated(params=gate.to_dict())
+    result = gate.apply(events, threads=threads)
+    clock.lap("gate_apply")
+    # only the rows are kept: the mask (one byte per event) is freed with ``result``
+    return _Gated(rows=np.flatnonzero(result.mask), n=result.n_monocytes, counts=result.counts,
+                  params=gate.to_dict(), gate=gate)
+
+
+def _quantify(
+    gated: _Gated, curve: BeadCurve | None, raw: Events | None, spill: Spillover | None, hladr_channel: str,
+    pe_all: np.ndarray | None, rules: RuleSet, flags: list[Flag], clock: _Clock, *, threads: int | None,
+) -> tuple[HladrSummary | None, np.ndarray | None]:
+    """Flag too few monocytes; then (AB/C summary, monocytes' compensated PE), or (None, None)
+    without a calibration curve or monocytes.
+
+    The PE comes from ``pe_all`` (every event, when the matrix was compensated in place) or is
+    computed from the raw events' monocyte rows: the same float64 numbers either way.
+    """
+    n = gated.n
+    if n < rules.monocytes_fail_below:
+        flags.append(flag("monocytes_too_few", n=n, limit=rules.monocytes_fail_below))
+    elif n < rules.monocytes_warn_below:
+        flags.append(flag("monocytes_low", n=n, limit=rules.monocytes_warn_below))
+    if curve is None or not n > 0:
+        return None, None
+    if pe_all is not None:
+        pe = pe_all[gated.rows]
+    else:
+        pe = compensated_channel(raw, spill, hladr_channel, gated.rows, threads=threads)
+    summary = summarise_monocytes(pe, curve)
+    clock.lap("quantify")
+    for code in summary.flags:
+        flags.append(flag(code))
+    return summary, pe
+
+
+def _figure(
+    events: Events, panel: Panel, gated: _Gated, summary: HladrSummary | None, pe: np.ndarray | None,
+    curve: BeadCurve | None,
+) -> dict:
+    """The report's figure data; the gating plot also when the gate failed: the reviewer sees what
+    the tube looked like."""
+    figure = figure_data(events, panel, gated.gate, gated.rows)
+    if summary is not None and figure:
+        figure["abc_hist"] = abc_histogram(pe, curve)
+    return figure
+
+
+def _phenotype(
+    summary: HladrSummary | None, inp: SampleInput, rules: RuleSet, flags: list[Flag],
+) -> tuple[str, float | None, Ferritin, PhenotypeCall]:
+    """(qc, reported HLA-DR AB/C, ferritin, call): a failed tube reports no HLA-DR, and its call
+    is made without it; an unusable ferritin text is flagged (after the call: it never withholds HLA-DR)."""
+    qc = _qc_of(flags)
+    hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
+    ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
+    call = call_phenotype(hladr, ferritin, rules=rules)
+    if ferritin.problem and ferritin.text.strip():
+        flags.append(flag("ferritin_unusable", problem=ferritin.problem))
+        qc = _qc_of(flags)
+    return qc, hladr, ferritin, call

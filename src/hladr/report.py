@@ -1,7 +1,7 @@
 """Self-contained HTML run report: calibration curve, results table, notes.
 
-matplotlib is imported inside the plotting functions (no import-time cost);
-figures are embedded as base64 PNG so the report is one file.
+matplotlib is imported inside the plotting functions: it takes ~0.4 s to import, and
+only a run's report draws; figures are embedded as base64 PNG so the report is one file.
 """
 
 from __future__ import annotations
@@ -10,42 +10,50 @@ import base64
 import html
 import io
 import warnings
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ._parallel import usable_cores
+from ._workers import worker_pool
 from .results import SampleResult
 from .safe_text import printable
+
+if TYPE_CHECKING:  # types only: the bead fit's modules load Numba, which the drawing processes never need
+    from .beads.record import Calibration, CalibrationFailure
 
 __all__ = ["render_report", "calibration_figure_png", "sample_figure_png", "sample_figures", "SampleFigure"]
 
 
-def calibration_figure_png(cal: dict) -> bytes | None:
-    """PNG of the bead fit: certificate PE vs MFI per level, fitted line, residuals."""
-    if "fit" not in cal:
+def calibration_figure_png(cal: Calibration | CalibrationFailure | None) -> bytes | None:
+    """PNG of the bead fit: certificate PE vs MFI per level, fitted line, residuals (``None`` without a fit)."""
+    if cal is None or cal.curve is None:
         return None
+    # matplotlib: heavy (~0.4 s to import), loaded only when a report is drawn
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    fit = cal["fit"]
+    curve = cal.curve
     fig, ax = plt.subplots(figsize=(5.5, 4.0), dpi=100)
-    levels = [lv for lv in cal["levels"] if lv.get("mfi")]
+    levels = [lv for lv in curve.levels if lv.mfi]
     for lv in levels:
-        style = dict(color="tab:blue") if lv["used"] else dict(color="tab:red", marker="x")
-        ax.scatter([lv["mfi"]], [lv["pe_per_bead"]], zorder=3, **style)
-        ax.annotate(f"{lv['name']} ({lv['residual_pct']:+.1f} %)" if lv.get("residual_pct") is not None
-                    else lv["name"], (lv["mfi"], lv["pe_per_bead"]), textcoords="offset points",
+        style = dict(color="tab:blue") if lv.used else dict(color="tab:red", marker="x")
+        ax.scatter([lv.mfi], [lv.pe_per_bead], zorder=3, **style)
+        ax.annotate(f"{lv.name} ({lv.residual_pct:+.1f} %)" if lv.residual_pct is not None
+                    else lv.name, (lv.mfi, lv.pe_per_bead), textcoords="offset points",
                     xytext=(6, -10), fontsize=8)
     if levels:
-        mfi = np.array([lv["mfi"] for lv in levels])
+        mfi = np.array([lv.mfi for lv in levels])
         x = np.logspace(np.log10(mfi.min()) - 0.3, np.log10(mfi.max()) + 0.3, 50)
-        ax.plot(x, 10 ** (fit["intercept"] + fit["slope"] * np.log10(x)), color="0.3", lw=1,
-                label=f"log10 PE = {fit['intercept']:.3f} + {fit['slope']:.3f}·log10 MFI, R²={fit['r2']:.4f}")
+        ax.plot(x, curve.pe_molecules(x), color="0.3", lw=1,
+                label=f"log10 PE = {curve.intercept:.3f} + {curve.slope:.3f}·log10 MFI, R²={curve.r2:.4f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("median PE fluorescence (MFI, compensated)")
     ax.set_ylabel("PE molecules per bead (certificate)")
-    ax.set_title(f"QuantiBRITE PE lot {cal['lot']['id']} — {'accepted' if cal['accepted'] else 'REJECTED'}")
+    ax.set_title(f"QuantiBRITE PE lot {cal.lot.id} — {'accepted' if cal.accepted else 'REJECTED'}")
     if levels:  # no fitted line without levels, and matplotlib warns about an empty legend
         ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, which="both", alpha=0.3)
@@ -72,13 +80,13 @@ class SampleFigure:
     """
 
     def __init__(self) -> None:
+        # matplotlib: heavy (~0.4 s to import), loaded only when a report is drawn
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        import numpy as np
 
-        self._plt, self._np = plt, np
+        self._plt = plt
         self.fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.0, 2.8), dpi=72)
         self.fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)
         self.a1, self.a2 = a1, a2
@@ -99,7 +107,6 @@ class SampleFigure:
         if not _has_figure(r):
             return None
         fig_data = r.figure
-        np = self._np
         a1, a2 = self.a1, self.a2
         h = np.asarray(fig_data["density"], dtype=float)
         xr, yr = fig_data["x_range"], fig_data["y_range"]
@@ -183,16 +190,12 @@ def sample_figures(results: list[SampleResult], *, processes: int | None = None)
     (``processes=None``), each with at least 8 figures. The bytes are the same as drawn
     on one process.
     """
-    from ._parallel import usable_cores
-
     todo = [k for k, r in enumerate(results) if _has_figure(r)]
     n_proc = min(usable_cores() if processes is None else processes, len(todo) // _MIN_FIGURES_PER_PROCESS)
     pngs: list[bytes | None] = [None] * len(results)
     if n_proc <= 1:
         drawn = _draw_all([results[k] for k in todo]) if todo else []
     else:
-        from ._workers import worker_pool
-
         bounds = [len(todo) * i // n_proc for i in range(n_proc + 1)]
         chunks = [[results[k] for k in todo[lo:hi]] for lo, hi in zip(bounds, bounds[1:], strict=False)]
         with worker_pool(n_proc) as pool:
@@ -227,8 +230,12 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def render_report(results: list[SampleResult], cal: dict, *, notes: list[str], run_id: str | None = None) -> str:
+def render_report(results: list[SampleResult], cal: Calibration | CalibrationFailure | None, *, notes: list[str],
+                  run_id: str | None = None) -> str:
     """The run report as one HTML page (the sample figures as :func:`sample_figures` draws them).
+
+    ``cal`` is the run's calibration (its fit drawn, its reasons listed), or the bead tube
+    that gave none (its reason listed).
 
     ``run_id`` (the id shared by every file of the output set) is shown under the title and
     kept in a ``<meta name="hladr-run-id">`` tag, so a reader can check the page is of the run it expects.
@@ -249,7 +256,7 @@ def render_report(results: list[SampleResult], cal: dict, *, notes: list[str], r
             f"<td>{'<br>'.join(e(f.message) for f in r.flags if f.severity != 'info')}</td>"
             f"<td>{e(gate_check_text(r.gate))}</td></tr>"
         )
-    reasons = "".join(f"<li>{e(x)}</li>" for x in cal.get("reasons", []))
+    reasons = "".join(f"<li>{e(x)}</li>" for x in (cal.reasons if cal is not None else ()))
     note_html = "".join(f"<li>{e(n)}</li>" for n in notes)
     run_meta = f'\n<meta name="hladr-run-id" content="{e(run_id)}">' if run_id else ""
     run_line = f"\n<p>Run id: <code>{e(run_id)}</code></p>" if run_id else ""

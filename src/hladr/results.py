@@ -1,9 +1,8 @@
-"""What one tube's analysis takes and gives: its input, configuration, flags and result.
+"""What one tube's analysis takes and gives: its input, configuration and result.
 
 Plain frozen records with no behaviour beyond serialising themselves, so that a result can be
 computed in another process or on another machine and be stored, reported and exported as is.
-The flag tables give each code of the automated gate and of quantification its message and
-severity (``info`` is recorded in results.json only; ``warn`` makes the tube's qc warn).
+A result's flags are :class:`hladr.flags.Flag` records, each code defined in :data:`hladr.flags.FLAGS`.
 """
 
 from __future__ import annotations
@@ -13,18 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from . import __version__
+from .flags import Flag
 from .rules import DEFAULT_RULESET, RuleSet, load_rules
 
-__all__ = ["Flag", "RunConfig", "SampleInput", "SampleResult", "GATE_FLAGS", "QUANT_FLAG_TEXT"]
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A machine-readable code with its human message; severity info, warn or fail."""
-
-    code: str
-    message: str
-    severity: str = "warn"
+__all__ = ["RunConfig", "SampleInput", "SampleResult"]
 
 
 @dataclass(frozen=True)
@@ -98,24 +89,3 @@ class SampleResult:
         d["extra"] = dict(self.extra)
         d["phenotype_reasons"] = list(self.phenotype_reasons)
         return d
-
-
-# The automated gate's flags: (message, severity). "info" is recorded in results.json only;
-# "warn" makes the tube's qc warn. Doublets that are not excluded (no FSC-H/FSC-W, so no
-# singlet gate, SPEC.md section 4 step 2) may carry a second cell's HLA-DR: warn.
-GATE_FLAGS = {
-    "gated_without_cd45": ("no CD45 channel: monocytes gated on CD14/SSC only", "info"),
-    "no_debris_valley": ("no debris valley on FSC: only off-scale events removed", "info"),
-    "no_cd45_valley": ("no CD45-negative population: CD45 gate keeps all singlets", "info"),
-    "no_singlet_channel": ("no FSC-H/FSC-W channel: doublets not excluded (no singlet gate)", "warn"),
-    "fsc_height_only": ("only FSC-H available: used as forward scatter", "info"),
-    "gated_after_debris_refit": ("the first mixture's gate failed; a second fit without the debris passed "
-                                 "every check", "info"),
-}
-
-
-QUANT_FLAG_TEXT = {
-    "extrapolated_below_low_bead": "median PE below the low bead: value extrapolated",
-    "extrapolated_above_high_bead": "median PE above the highest bead used: value extrapolated",
-    "hladr_not_measurable": "monocyte PE not positive: HLA-DR not measurable",
-}

@@ -1,12 +1,11 @@
 """The results store: one SQLite file, a versioned schema, append-only rows.
 
-``store_calibration(db, record, *, source) -> StoredCalibration`` keeps a
-calibration record (the ``calibration.json`` of SPEC.md section 5) once and says
-whether it was new (``hladr run --db`` and ``hladr calibrate --db``;
-``record_calibration`` returns only its row id); ``calibration_series(db, ...)
--> list[CalibrationPoint]`` reads them back, oldest first, as frozen points for
-the Levey-Jennings chart and the Westgard rules (:mod:`hladr.qc`). Every function
-takes the path of the store and opens and closes its own connection.
+``store_calibration(db, calibration, *, source) -> StoredCalibration`` keeps a
+``Calibration`` (its record, the ``calibration.json`` of SPEC.md section 5, and the
+columns the history reads); ``calibration_series(db, ...) -> list[CalibrationPoint]``
+reads them back, oldest first, as frozen points for the Levey-Jennings chart and the
+Westgard rules. Every function takes the path of the store and opens and closes its own
+connection.
 
 Where the store is
     ``--db FILE`` where a command has it; otherwise ``$HLADR_DB``; otherwise
@@ -36,22 +35,25 @@ Concurrency and safety
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from ._store_wait import is_locked, patiently
-from .errors import CalibrationError, StoreError
+from .errors import StoreError
 from .events import parse_fcs_date
 from .safe_text import dumps_strict
+
+if TYPE_CHECKING:  # only a type here: importing the bead fit would load Numba for `hladr calibration history`
+    from .beads.record import Calibration
 
 __all__ = [
     "MIGRATIONS",
@@ -126,6 +128,12 @@ class StoredCalibration:
     row_id: int
     calibration_id: str
     created: bool
+
+    def note(self, db: str | os.PathLike) -> str:
+        """One line for the user: stored in ``db``, or already there."""
+        if self.created:
+            return f"stored calibration {self.calibration_id} in {db}"
+        return f"calibration {self.calibration_id} was already in {db}: not stored again"
 
 
 @dataclass(frozen=True)
@@ -338,67 +346,49 @@ def _num(x: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _calibration_id(record: Mapping) -> str:
-    """``record['id']``, or the id ``run.Calibration`` would give: SHA-256 of lot and inputs."""
-    if record.get("id"):
-        return str(record["id"])
-    text = str(record["lot"]["id"]) + "|" + "|".join(str(i["sha256"]) for i in record["inputs"])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def store_calibration(db: str | os.PathLike | None, record: Mapping, *, source: str) -> StoredCalibration:
-    """Keep a calibration record in the store, once.
+def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *, source: str) -> StoredCalibration:
+    """Keep a calibration in the store, once.
 
     Parameters
     ----------
     db : path or None
         The store (created when missing); ``None`` for :func:`default_db_path`.
-    record : mapping
-        A calibration record (``Calibration.to_dict()``, SPEC.md section 5).
+    calibration : Calibration
+        The calibration; its record (``Calibration.to_dict()``, SPEC.md section 5) is
+        kept whole as JSON, beside the columns the history reads.
     source : str
         What produced it, e.g. ``"hladr calibrate beads.fcs"`` or ``"hladr run RUN_DIR"``.
 
     Returns
     -------
     StoredCalibration
-        The row id and ``created=False`` when a record with the same
-        ``calibration_id`` was already stored: the store keeps the first one and
+        The row id and ``created=False`` when a calibration with the same id
+        (``Calibration.id``) was already stored: the store keeps the first one and
         is unchanged (recording is idempotent). A differing second record is
         logged as a warning, never overwrites.
 
     Raises
     ------
-    CalibrationError
-        The record lacks the fields the store needs (fit, accepted, levels, lot, inputs).
     StoreError
         The store cannot be opened.
     """
-    try:
-        cal_id = _calibration_id(record)
-        fit = record["fit"]
-        slope, intercept, r2 = _num(fit["slope"]), _num(fit["intercept"]), _num(fit.get("r2"))
-        accepted = bool(record["accepted"])
-        lot_id = str(record["lot"]["id"])
-        levels = [
-            (k, str(lv["name"]), _num(lv.get("pe_per_bead")), _num(lv.get("mfi")), _num(lv.get("rcv_pct")),
-             None if lv.get("events") is None else int(lv["events"]), int(bool(lv.get("used", False))),
-             int(bool(lv.get("saturated", False))), _num(lv.get("residual_pct")))
-            for k, lv in enumerate(record["levels"])
-        ]
-        settings = record.get("settings") or {}
-        text = dumps_strict(record, sort_keys=True, default=json_default)  # strict JSON: NaN/inf -> null
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CalibrationError(f"calibration record from {source}: not valid for the store ({exc!r})") from None
-    date_text = settings.get("date")
-    acquired = parse_fcs_date(date_text)
+    cal_id = calibration.id
+    c, settings = calibration.curve, calibration.settings
+    levels = [
+        (k, lv.name, _num(lv.pe_per_bead), _num(lv.mfi), _num(lv.rcv_pct), int(lv.events), int(lv.used),
+         int(lv.saturated), _num(lv.residual_pct))
+        for k, lv in enumerate(c.levels)
+    ]
+    text = dumps_strict(calibration.to_dict(), sort_keys=True, default=json_default)  # strict JSON: NaN/inf -> null
+    acquired = parse_fcs_date(settings.date)
     path = Path(db) if db is not None else default_db_path()
 
     def once(timeout: float) -> StoredCalibration:
         return _insert_calibration(_open(path, True, timeout), path, cal_id, text, levels, values=(
-            cal_id, _utc_now(), acquired.isoformat() if acquired else None, date_text,
-            record.get("instrument") or settings.get("instrument"), settings.get("serial"), lot_id,
-            record.get("pe_channel") or settings.get("pe_channel"), settings.get("pe_voltage"),
-            slope, intercept, r2, int(accepted), record.get("software_version"), source, text,
+            cal_id, _utc_now(), acquired.isoformat() if acquired else None, settings.date,
+            settings.instrument, settings.serial, calibration.lot.id, c.pe_channel or settings.pe_channel,
+            settings.pe_voltage, _num(c.slope), _num(c.intercept), _num(c.r2), int(c.accepted),
+            calibration.software_version, source, text,
         ))
 
     return patiently(path, once, doing="store the calibration")
@@ -438,13 +428,13 @@ def _insert_calibration(con: sqlite3.Connection, path: Path, cal_id: str, text: 
     return StoredCalibration(row_id, cal_id, True)
 
 
-def record_calibration(db_path: str | os.PathLike | None, record: Mapping, *, source: str) -> int:
-    """Keep a calibration record; return its row id (see :func:`store_calibration`).
+def record_calibration(db_path: str | os.PathLike | None, calibration: Calibration, *, source: str) -> int:
+    """Keep a calibration; return its row id (see :func:`store_calibration`).
 
     Recording the same ``calibration_id`` again stores nothing and returns the
     existing row id (logged at INFO level: "already stored; not stored again").
     """
-    return store_calibration(db_path, record, source=source).row_id
+    return store_calibration(db_path, calibration, source=source).row_id
 
 
 # ---------------------------------------------------------------- reading

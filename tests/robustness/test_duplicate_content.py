@@ -15,12 +15,13 @@ import shutil
 import pytest
 from robust_helpers import CLEAN_WORKLIST, result_rows, run_cli, strict_json, write_worklist
 
-from hladr.results import Flag, SampleResult
+from hladr.flags import FLAGS, Flag
+from hladr.results import SampleResult
 
 try:  # the module of the checks across tubes (absent before this change)
-    from hladr.batch.checks import RUN_FLAGS, flag_run
+    from hladr.batch.checks import RUN_CODES, flag_run
 except ImportError:  # pragma: no cover - only when checking the tests against the old code
-    RUN_FLAGS, flag_run = {}, None
+    RUN_CODES, flag_run = (), None
 
 
 def _result(sample_id: str, sha: str | None, *, abc: float = 3200.0, ferritin: str = "100", subject: str = "S1",
@@ -70,9 +71,10 @@ def test_unreadable_tubes_are_not_compared_and_a_fail_stays_a_fail():
 
 
 def test_each_run_flag_is_defined_once_with_a_valid_severity():
-    assert set(RUN_FLAGS) == {"duplicate_sample_id", "duplicate_file_content", "duplicate_file_content_same_sample"}
-    assert {sev for _, sev in RUN_FLAGS.values()} <= {"warn", "fail"}
-    assert RUN_FLAGS["duplicate_file_content"][1] == "fail"
+    assert len(RUN_CODES) == len(set(RUN_CODES))
+    assert set(RUN_CODES) == {"duplicate_sample_id", "duplicate_file_content", "duplicate_file_content_same_sample"}
+    assert {FLAGS[code].severity for code in RUN_CODES} <= {"warn", "fail"}
+    assert FLAGS["duplicate_file_content"].severity == "fail"
 
 
 def test_a_copied_tube_in_a_run_fails_both_rows_and_leaves_the_others_alone(sim_run, tmp_path, clean_rows):
@@ -97,8 +99,11 @@ def test_a_copied_tube_in_a_run_fails_both_rows_and_leaves_the_others_alone(sim_
 @pytest.mark.parametrize("severity", ["warn", "fail"])
 def test_severity_table_drives_qc(severity, monkeypatch):
     """The table is the one place a run flag's severity is decided."""
-    import hladr.batch.checks as rc
+    import dataclasses
 
-    monkeypatch.setitem(rc.RUN_FLAGS, "duplicate_sample_id", (RUN_FLAGS["duplicate_sample_id"][0], severity))
+    import hladr.flags as fl
+
+    changed = dataclasses.replace(FLAGS["duplicate_sample_id"], severity=severity)
+    monkeypatch.setattr(fl, "FLAGS", {**FLAGS, "duplicate_sample_id": changed})
     a, _ = flag_run([_result("P001", "ab" * 32), _result("P001", "cd" * 32)])
     assert a.qc == severity

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from robust_helpers import run_cli
 
+from calibration_records import PE, make_calibration
 from hladr.errors import ReadError
 from hladr.fcs.read import read_events
 from hladr.fcs.write import write_fcs
@@ -66,18 +67,10 @@ def test_a_keyword_value_is_cut_and_shown_without_control_characters(tmp_path):
     assert "$MODE='?[2J?HHH" in msg and "H" * 60 not in msg, msg
 
 
-def _record(n: int, instrument: str, serial: str, lot: str) -> dict:
+def _record(n: int, instrument: str, serial: str, lot: str):
     day = dt.date(2026, 1, 5) + dt.timedelta(days=n)
-    return {
-        "id": f"evil{n:04d}", "fit": {"slope": 1.0 + n / 1000, "intercept": -0.3, "r2": 0.9999}, "accepted": True,
-        "levels": [{"name": name, "pe_per_bead": pe, "mfi": pe * 2, "events": 2000, "rcv_pct": 5.0,
-                    "saturated": False, "used": True}
-                   for name, pe in zip(("low", "med-low", "med-high", "high"), (638.0, 6930.0, 31008.0, 67601.0),
-                                       strict=True)],
-        "flags": [], "lot": {"id": lot}, "inputs": [{"file": f"b{n}.fcs", "sha256": f"{n:064x}"}],
-        "settings": {"instrument": instrument, "serial": serial, "date": day.strftime("%d-%b-%Y").upper()},
-        "instrument": instrument,
-    }
+    return make_calibration(n, date=day.strftime("%d-%b-%Y").upper(), serial=serial, instrument=instrument, lot=lot,
+                            slope=1.0 + n / 1000, intercept=-0.3, mfi=[pe * 2 for pe in PE])
 
 
 def test_calibration_history_prints_no_control_characters(tmp_path):

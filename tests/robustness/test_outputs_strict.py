@@ -190,12 +190,17 @@ def test_results_json_lists_where_a_number_was_not_finite(tmp_path):
     import datetime as dt
 
     from hladr.batch.daily import write_outputs
+    from hladr.beads.calibrate import BeadCurve
+    from hladr.beads.lots import Lot
+    from hladr.beads.record import AcquisitionSettings, Calibration
     from hladr.results import SampleResult
 
     r = SampleResult(sample_id="S", subject_id="", visit="", file="f.fcs", sha256=None, qc="fail",
                      phenotype="indeterminate", phenotype_reasons=(), rcv_pct=float("inf"))
-    cal = {"accepted": False, "fit": {"slope": float("nan"), "intercept": 0.0, "r2": 0.0}, "levels": [],
-           "lot": {"id": "X"}}
+    curve = BeadCurve(slope=float("nan"), intercept=0.0, r2=0.0, levels=(), accepted=False, flags=(), reasons=(),
+                      pe_channel="PE-A", singlets=0, events=0)
+    cal = Calibration(curve=curve, lot=Lot("X", "BD QuantiBRITE PE", (1.0, 2.0, 3.0, 4.0)),
+                      settings=AcquisitionSettings(None, None, None, None, None, None, None), inputs=())
     write_outputs(tmp_path, [r], cal, notes=[],
                   started=dt.datetime.now(dt.UTC), run_dir=str(tmp_path))
     doc = strict_json(tmp_path / "results.json")

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from hladr.cli import main
-from hladr.compensate import spillover_of
 from hladr.errors import ReadError
-from hladr.fcs.read import read_events, read_fcs
+from hladr.fcs.read import read_events, read_fcs, spillover_of
 from hladr.fcs.write import write_fcs
 
 

@@ -1,8 +1,8 @@
 """Checks across the tubes of one run, after each was analysed alone.
 
 ``flag_run(results, config) -> results``: every rule that needs more than one
-tube to see is here, defined once in :data:`RUN_FLAGS` (code -> message,
-severity), like the per-tube tables of :mod:`hladr.results`:
+tube to see is here; its codes, messages and severities are in the one flag
+table, :data:`hladr.flags.FLAGS`, with every other flag a result can carry:
 
 - ``duplicate_sample_id`` (warn): two different tubes share a sample id. A
   repeated acquisition can be legitimate, but an eCRF keyed by sample id would
@@ -26,31 +26,20 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
+from ..flags import Flag, flag
 from ..phenotype import call_phenotype, parse_ferritin
-from ..results import Flag, RunConfig, SampleResult
+from ..results import RunConfig, SampleResult
 
-__all__ = ["RUN_FLAGS", "flag_run"]
+__all__ = ["RUN_CODES", "flag_run"]
 
-# code -> (message, severity); the message is formatted with the fields named in it
-RUN_FLAGS: dict[str, tuple[str, str]] = {
-    "duplicate_sample_id": ("sample id shared by {n} tubes ({files}): review before import", "warn"),
-    "duplicate_file_content": (
-        "the same file content (SHA-256 {sha}) as {others}, listed for another sample: the data cannot "
-        "belong to both, so no HLA-DR value is reported; check which tube is which", "fail"),
-    "duplicate_file_content_same_sample": (
-        "the same file content (SHA-256 {sha}) as {others}, under the same sample: counted twice", "warn"),
-}
+# the codes these checks give (defined in hladr.flags.FLAGS)
+RUN_CODES = ("duplicate_sample_id", "duplicate_file_content", "duplicate_file_content_same_sample")
 
 
-def _flag(code: str, **fields: object) -> Flag:
-    text, severity = RUN_FLAGS[code]
-    return Flag(code, text.format(**fields), severity)
-
-
-def _with_flag(r: SampleResult, flag: Flag, config: RunConfig) -> SampleResult:
-    """``r`` with ``flag`` added; qc raised to the flag's severity; a fail withholds HLA-DR and re-calls."""
-    flags = r.flags + (flag,)
-    if flag.severity == "fail":
+def _with_flag(r: SampleResult, added: Flag, config: RunConfig) -> SampleResult:
+    """``r`` with the flag ``added``; qc raised to its severity; a fail withholds HLA-DR and re-calls."""
+    flags = r.flags + (added,)
+    if added.severity == "fail":
         rules = config.rules()
         ferritin = parse_ferritin(r.ferritin_text, r.ferritin_unit or None, rules=rules)
         call = call_phenotype(None, ferritin, rules=rules)
@@ -64,7 +53,7 @@ def _identity(r: SampleResult) -> tuple[str, str, str]:
 
 
 def flag_run(results: list[SampleResult], config: RunConfig | None = None) -> list[SampleResult]:
-    """The run's results (same order) with the flags of :data:`RUN_FLAGS` added where they apply."""
+    """The run's results (same order) with the flags of :data:`RUN_CODES` added where they apply."""
     config = config or RunConfig()
     by_id: dict[str, list[int]] = defaultdict(list)
     by_sha: dict[str, list[int]] = defaultdict(list)
@@ -77,11 +66,11 @@ def flag_run(results: list[SampleResult], config: RunConfig | None = None) -> li
         same_id = by_id[r.sample_id]
         if len(same_id) > 1:
             files = ", ".join(results[j].file for j in same_id)
-            out[k] = _with_flag(out[k], _flag("duplicate_sample_id", n=len(same_id), files=files), config)
+            out[k] = _with_flag(out[k], flag("duplicate_sample_id", n=len(same_id), files=files), config)
         twins = [j for j in by_sha.get(r.sha256 or "", []) if j != k]
         if twins:
             others = ", ".join(results[j].file for j in twins)
             differ = any(_identity(results[j]) != _identity(r) for j in twins)
             code = "duplicate_file_content" if differ else "duplicate_file_content_same_sample"
-            out[k] = _with_flag(out[k], _flag(code, sha=(r.sha256 or "")[:12], others=others), config)
+            out[k] = _with_flag(out[k], flag(code, sha=(r.sha256 or "")[:12], others=others), config)
     return out

@@ -19,16 +19,22 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from .. import __version__
 from .._atomic import write_atomic
-from ..beads.lots import Lot, find_lot, lot_folders, read_lot_file
-from ..beads.record import Calibration, calibrate_beads
-from ..errors import CalibrationError, ConfigError, HladrError, LotError, StoreBusyError
+from .._workers import worker_pool
+from ..beads.detect import is_bead_file
+from ..beads.lots import resolve_lot
+from ..beads.record import Calibration, CalibrationFailure, calibrate_beads
+from ..errors import CalibrationError, ConfigError, HladrError, StoreBusyError
+from ..gating.gatingml.engine import load_monocyte_template
 from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
 from ..safe_text import printable
+from ..store import store_calibration
 from .checks import flag_run
 from .output_set import prepare_output, writable_path
 from .outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
@@ -52,52 +58,6 @@ def _fcs_files(run_dir: Path, *, allow_outside: bool = False) -> list[Path]:
             raise ConfigError(f"{printable(f)}: a link to a file outside the run folder; only files inside it "
                               "are read (or use --allow-outside-run-dir)")
     return files
-
-
-def _resolve_lot(lot_id: str | None, lot_file: str | None, worklist_lot: str | None) -> tuple[Lot, str | None]:
-    """The bead lot, and a note when it was chosen without being named."""
-    if lot_file:
-        return read_lot_file(lot_file), None
-    if lot_id:
-        return find_lot(lot_id), None
-    if worklist_lot:
-        return find_lot(worklist_lot), None
-    known = []
-    for folder in lot_folders():
-        known += [read_lot_file(f) for f in sorted(folder.glob("*.toml"))]
-    if len(known) == 1:
-        return known[0], f"no lot given: using the only registered lot {known[0].id}"
-    ids = ", ".join(lot.id for lot in known) or "none"
-    raise LotError(f"no bead lot given and several are registered ({ids}): use --lot ID or --lot-file FILE")
-
-
-def _looks_like_beads(path: Path) -> bool:
-    """Bead tube recognised from its data: >= 3 narrow PE populations, most events in them."""
-    import numpy as np
-
-    from ..beads.calibrate import find_bead_singlets, find_pe_peaks
-    from ..channels import find_panel
-    from ..fcs.read import read_fcs
-
-    try:
-        ev = read_fcs(path, sha256=False)[0]  # only looked at: the tube that is used is read (and hashed) again
-        panel = find_panel(ev, require=("hladr",))
-    except HladrError:
-        return False
-    idx = find_bead_singlets(ev, panel)
-    if idx.size < 200:
-        return False
-    pe = ev.column(panel.hladr)[idx].astype(np.float64)
-    pops = find_pe_peaks(pe)
-    if len(pops) < 3:
-        return False
-    narrow, covered = 0, 0
-    for _, member in pops:
-        x = np.log10(pe[member & (pe > 0)])
-        if x.size and 1.4826 * np.median(np.abs(x - np.median(x))) < 0.1:
-            narrow += 1
-            covered += x.size
-    return narrow >= 3 and covered >= 0.6 * idx.size
 
 
 # --------------------------------------------------------------------------- progress
@@ -134,15 +94,11 @@ def _analyse_all(
             on_done(r)
             out.append(r)
         return out
-    from .._workers import worker_pool
-
     results: list[SampleResult | None] = [None] * len(inputs)
     with worker_pool(workers) as pool:  # workers die with the run and do not hold its stdout
         # one tube per core already: a tube's own work stays on one thread
         futures = {pool.submit(analyze_sample, inp, calibration, config, threads=1, template_cache=template_cache): k
                    for k, inp in enumerate(inputs)}
-        from concurrent.futures import as_completed
-
         for fut in as_completed(futures):
             r = fut.result()
             results[futures[fut]] = r
@@ -215,10 +171,6 @@ def run_folder(
     if scheduler:
         raise ConfigError(f"--scheduler (Dask) is not available in hladr {__version__} yet; use --workers N")
     if gates_file:
-        from dataclasses import replace
-
-        from ..gating.gatingml.engine import load_monocyte_template
-
         load_monocyte_template(gates_file, cache_dir=template_cache)  # one that cannot be used stops the run now
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
     if workers < 1:
@@ -241,7 +193,7 @@ def run_folder(
         files = _fcs_files(rd, allow_outside=outside)
         if not files:
             raise ConfigError(f"{rd}: no FCS files (.fcs, .lmd) in the run folder")
-        bead_paths = [] if calibration_file else [f for f in files if _looks_like_beads(f)]
+        bead_paths = [] if calibration_file else [f for f in files if is_bead_file(f)]
         if len(bead_paths) > 1:
             notes.append(f"{len(bead_paths)} files look like bead tubes: using {bead_paths[0].name}")
         sample_rows = [{"file": f.name} for f in files if f not in bead_paths]
@@ -250,19 +202,17 @@ def run_folder(
         raise ConfigError(f"{rd}: no sample tubes to analyse")
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
     if row_templates:  # so do the worklist's per-tube templates
-        from ..gating.gatingml.engine import load_monocyte_template
-
         for row_gates in row_templates:
             load_monocyte_template(rd / row_gates, cache_dir=template_cache)
 
-    calibration: Calibration | None = None
-    cal_record: dict
+    calibration: Calibration | None = None  # the curve the samples are quantified with
+    outcome: Calibration | CalibrationFailure  # what calibration.json and the report show
     if calibration_file:
         try:
             cal_record = json.loads(Path(calibration_file).read_text(encoding="utf-8"), parse_constant=_no_constant)
         except (OSError, ValueError) as exc:
             raise CalibrationError(f"{calibration_file}: cannot read calibration record ({exc})") from None
-        calibration = Calibration.from_dict(cal_record, where=calibration_file)
+        calibration = outcome = Calibration.from_dict(cal_record, where=calibration_file)
         if not calibration.accepted:
             raise CalibrationError(f"{calibration_file}: this calibration was rejected; it cannot be used")
     else:
@@ -270,7 +220,7 @@ def run_folder(
             raise CalibrationError(
                 f"{rd}: no bead tube found and no --calibration given (mark it role=beads in the worklist)"
             )
-        lot, note = _resolve_lot(lot_id, lot_file, worklist_lot)
+        lot, note = resolve_lot(lot_id=lot_id, lot_file=lot_file, worklist_lot=worklist_lot)
         if note:
             notes.append(note)
         bead = bead_paths[0]
@@ -278,21 +228,17 @@ def run_folder(
         try:
             fit = calibrate_beads(str(bead), lot, config)
         except HladrError as exc:
-            fit = None
-            cal_record = {"accepted": False, "flags": ["bead_tube_unusable"], "reasons": [str(exc)],
-                          "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
+            outcome = CalibrationFailure(lot, bead.name, "bead_tube_unusable", str(exc))
         else:
             if isinstance(fit, Calibration):
-                calibration = fit
-                cal_record = fit.to_dict()
+                calibration = outcome = fit
             else:
-                cal_record = {"accepted": False, "flags": [fit.code], "reasons": [fit.reason],
-                              "lot": lot.to_dict(), "inputs": [{"file": bead.name, "sha256": None}]}
+                outcome = CalibrationFailure(lot, bead.name, fit.code, fit.reason)
         timings["calibrate"] = 1000.0 * (time.perf_counter() - t0)
         if db and calibration is not None:
-            store_busy = _store_or_note(db, cal_record, notes, source=f"hladr run {rd.resolve()}")
-        if calibration is None or not calibration.accepted:
-            why = "; ".join(cal_record.get("reasons", [])) or "rejected"
+            store_busy = _store_or_note(db, calibration, notes, source=f"hladr run {rd.resolve()}")
+        if not outcome.accepted:
+            why = "; ".join(outcome.reasons) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
 
     inputs = _sample_inputs(rd, sample_rows, allow_outside=outside)
@@ -309,7 +255,7 @@ def run_folder(
         for stage, ms in r.timings_ms.items():
             timings[f"analyse.{stage}"] = timings.get(f"analyse.{stage}", 0.0) + ms
 
-    previous = output.write(lambda folder: write_outputs(folder, results, cal_record, notes=notes, started=started,
+    previous = output.write(lambda folder: write_outputs(folder, results, outcome, notes=notes, started=started,
                                                          run_dir=str(rd), timings=timings, run_id=run_id))
     out = Path(out_dir)
     if not quiet:
@@ -331,7 +277,7 @@ def _no_constant(name: str) -> float:
 
 
 # --------------------------------------------------------------------------- the results store
-def _store_or_note(db: str, record: dict, notes: list[str], *, source: str) -> StoreBusyError | None:
+def _store_or_note(db: str, calibration: Calibration, notes: list[str], *, source: str) -> StoreBusyError | None:
     """Keep the run's calibration in the store, with a note; a store locked past the wait does not stop the run.
 
     The samples are analysed and the outputs written regardless (they carry the
@@ -339,18 +285,8 @@ def _store_or_note(db: str, record: dict, notes: list[str], *, source: str) -> S
     says that the store lacks this calibration.
     """
     try:
-        notes.append(_store_note(db, record, source=source))
+        notes.append(store_calibration(db, calibration, source=source).note(db))
     except StoreBusyError as exc:
         notes.append(f"calibration not kept in the results store: {exc}")
         return exc
     return None
-
-
-def _store_note(db: str, record: dict, *, source: str) -> str:
-    """Keep a calibration record in the results store; one line saying what happened."""
-    from ..store import store_calibration
-
-    receipt = store_calibration(db, record, source=source)
-    if receipt.created:
-        return f"stored calibration {receipt.calibration_id} in {db}"
-    return f"calibration {receipt.calibration_id} was already in {db}: not stored again"

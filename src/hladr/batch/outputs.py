@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from .._atomic import write_atomic
@@ -25,6 +26,9 @@ from ..results import SampleResult
 from ..safe_text import csv_cell, dumps_strict, printable
 from ..store import json_default
 from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS
+
+if TYPE_CHECKING:  # types only
+    from ..beads.record import Calibration, CalibrationFailure
 
 __all__ = ["RESULT_COLUMNS", "new_run_id", "results_csv", "write_outputs", "format_table"]
 
@@ -83,21 +87,22 @@ def results_csv(results: Iterable[SampleResult], *, run_id: str | None = None) -
     return buf.getvalue()
 
 
-def calibration_document(cal_record: dict, run_id: str) -> dict:
-    """calibration.json of this run: the record with the run's id.
+def calibration_document(calibration: Calibration | CalibrationFailure, run_id: str) -> dict:
+    """calibration.json of this run: the calibration's record with the run's id.
 
-    A record loaded with ``--calibration`` that was written by another run keeps
-    that run's id as ``calibration_run_id`` (where the fit came from).
+    A record loaded with ``--calibration`` (written back as it was read) that was
+    written by another run keeps that run's id as ``calibration_run_id`` (where the fit
+    came from).
     """
-    doc = dict(cal_record)
+    doc = calibration.to_dict()
     earlier = doc.pop("run_id", None)
     if earlier is not None and earlier != run_id:
         doc.setdefault("calibration_run_id", earlier)
     return {"run_id": run_id, **doc}
 
 
-def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, notes: list[str],
-                  started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None,
+def write_outputs(out: Path, results: list[SampleResult], calibration: Calibration | CalibrationFailure, *,
+                  notes: list[str], started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None,
                   run_id: str | None = None) -> None:
     """Write results.csv, results.json, calibration.json and report.html into ``out`` (a staging folder).
 
@@ -107,10 +112,10 @@ def write_outputs(out: Path, results: list[SampleResult], cal_record: dict, *, n
     run_id = run_id or new_run_id()
     timings = dict(timings or {})
     t0 = time.perf_counter()
-    report = render_report(results, cal_record, notes=notes, run_id=run_id)
+    report = render_report(results, calibration, notes=notes, run_id=run_id)
     timings["report"] = 1000.0 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    cal_doc = calibration_document(cal_record, run_id)
+    cal_doc = calibration_document(calibration, run_id)
     doc = {
         "run_id": run_id,
         "hladr_version": __version__,

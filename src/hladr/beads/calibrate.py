@@ -3,7 +3,9 @@
 Calling contract: ``fit_bead_curve(events, lot, rules)`` returns a frozen
 ``BeadCurve`` (the fit, per-level statistics, acceptance verdict and flags) or a
 falsy ``FitFailure`` when the tube does not hold bead populations at all.
-``curve.pe_molecules(mfi)`` applies the fitted curve.
+``curve.pe_molecules(pe)`` applies the fitted curve; it is :func:`apply_bead_curve`, the
+one function that turns PE into PE molecules (antibodies bound per cell) anywhere in hladr:
+the fit's residuals, the samples' AB/C and the report's line.
 
 Notes
 -----
@@ -25,14 +27,51 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _kernels
+from .._stats import density_peaks, robust_sd
 from ..channels import Panel
 from ..events import Events
 from ..rules import RuleSet
 from .lots import LEVEL_NAMES, Lot
 
 __all__ = [
-    "BeadCurve", "BeadLevel", "FitFailure", "fit_bead_curve", "judge_fit", "find_bead_singlets", "find_pe_peaks",
+    "BeadCurve", "BeadLevel", "FitFailure", "apply_bead_curve", "fit_bead_curve", "judge_fit", "find_bead_singlets",
+    "find_pe_peaks",
 ]
+
+
+def apply_bead_curve(pe: np.ndarray | float, intercept: float, slope: float) -> np.ndarray:
+    """PE molecules of each value: ``10**(intercept + slope*log10(pe))`` for pe > 0, 0 otherwise.
+
+    Parameters
+    ----------
+    pe : float or ndarray, any shape
+        PE fluorescence (compensated, channel units).
+    intercept, slope : float
+        The fitted line ``log10(pe_molecules) = intercept + slope * log10(pe)``.
+
+    Returns
+    -------
+    float64 ndarray, the shape of ``pe``
+        PE molecules; for QuantiBRITE (one PE per antibody) the antibodies bound per cell.
+
+    Notes
+    -----
+    **PE <= 0 gives 0** (so does NaN: it is not > 0). The power law has no value there,
+    and an event without a positive PE signal carries no measurable HLA-DR: as 0 it is
+    counted and ranks lowest in the monocyte median (SPEC.md §3; ``quantify`` counts such
+    events in ``n_nonpositive``). NaN would either make that median NaN or, filtered out,
+    drop events uncounted. The bead levels' medians and the report's line are of positive
+    PE only, so they meet no such value.
+
+    The arithmetic is the compiled kernel ``_kernels.abc_from_pe`` (per element, in this
+    order; its NumPy twin ``abc_from_pe_ref`` is tested against it), which
+    ``_kernels.abc_summary`` also applies to the monocytes: the fit's residuals, each
+    sample's AB/C and the report's line are computed alike, to the last bit.
+    """
+    values = np.asarray(pe, dtype=np.float64)
+    flat = np.ascontiguousarray(values.reshape(-1))
+    return _kernels.abc_from_pe(flat, float(intercept), float(slope)).reshape(values.shape)
 
 
 @dataclass(frozen=True)
@@ -60,13 +99,18 @@ class BeadLevel:
     fitted_pe: float | None = None
     residual_pct: float | None = None
 
+    @property
+    def rcv_pct(self) -> float | None:
+        """Robust CV in percent (``None`` for an absent level)."""
+        return None if self.rcv is None else 100.0 * self.rcv
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "pe_per_bead": self.pe_per_bead,
             "mfi": self.mfi,
             "events": self.events,
-            "rcv_pct": None if self.rcv is None else 100.0 * self.rcv,
+            "rcv_pct": self.rcv_pct,
             "saturated": self.saturated,
             "used": self.used,
             "fitted_pe": self.fitted_pe,
@@ -92,12 +136,12 @@ class BeadCurve:
     def __bool__(self) -> bool:
         return True
 
-    def pe_molecules(self, mfi: np.ndarray | float) -> np.ndarray:
-        """PE molecules (= antibodies for 1 PE per antibody) for MFI > 0; NaN otherwise."""
-        m = np.asarray(mfi, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = 10.0 ** (self.intercept + self.slope * np.log10(m))
-        return np.where(m > 0, out, np.nan)
+    def pe_molecules(self, pe: np.ndarray | float) -> np.ndarray:
+        """PE molecules (= antibodies bound, one PE per antibody) of PE values; 0 for PE <= 0.
+
+        :func:`apply_bead_curve` with this curve's line (see there for PE <= 0).
+        """
+        return apply_bead_curve(pe, self.intercept, self.slope)
 
     @property
     def mfi_range(self) -> tuple[float, float]:
@@ -118,7 +162,7 @@ def find_bead_singlets(events: Events, panel: Panel) -> np.ndarray:
     keep = np.ones(idx.size, dtype=bool)
     for x in (np.log10(fsc[idx]), np.log10(ssc[idx])):
         med = np.median(x)
-        sd = max(1.4826 * np.median(np.abs(x - med)), 1e-3)
+        sd = max(robust_sd(x, med), 1e-3)
         keep &= np.abs(x - med) <= 4.0 * sd
     if panel.fsc_h:
         h = events.column(panel.fsc_h).astype(np.float64)[idx]
@@ -127,7 +171,7 @@ def find_bead_singlets(events: Events, panel: Panel) -> np.ndarray:
         good = keep & np.isfinite(r)
         if good.sum() > 50:
             med = np.median(r[good])
-            sd = max(1.4826 * np.median(np.abs(r[good] - med)), 0.005)
+            sd = max(robust_sd(r[good], med), 0.005)
             keep &= np.abs(r - med) <= 4.0 * sd
     return idx[keep]
 
@@ -138,9 +182,6 @@ def find_pe_peaks(pe: np.ndarray) -> list[tuple[float, np.ndarray]]:
     Peaks of the smoothed density; each population spans the valleys either side.
     Minor peaks (fewer than 15 % of the events of a typical population) are dropped.
     """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
     pos = pe > 0
     lp = np.full(pe.shape, np.nan)
     lp[pos] = np.log10(pe[pos])
@@ -151,11 +192,8 @@ def find_pe_peaks(pe: np.ndarray) -> list[tuple[float, np.ndarray]]:
     if not hi > lo:
         return [(float(lo), pos.copy())]
     nbins = int(np.clip((hi - lo) / 0.01, 64, 1024))
-    hist, edges = np.histogram(v, bins=nbins, range=(lo, hi))
-    dens = gaussian_filter1d(hist.astype(float), max(1.0, 0.02 / ((hi - lo) / nbins)))
-    padded = np.concatenate([[0.0], dens, [0.0]])
-    peaks, _ = find_peaks(padded, prominence=0.01 * dens.max())
-    peaks = peaks - 1
+    dens, edges, peaks = density_peaks(v, bins=nbins, value_range=(lo, hi),
+                                       sigma=max(1.0, 0.02 / ((hi - lo) / nbins)), prominence=0.01)
     if peaks.size == 0:
         return []
     # population bounds: density minima between consecutive peaks
@@ -244,7 +282,7 @@ def _is_saturated(raw: np.ndarray, upper: float, n_sd: float) -> bool:
     1024-channel log scale tops out at 0.991 x its range).
     """
     med = float(np.median(raw))
-    sd = 1.4826 * float(np.median(np.abs(raw - med)))
+    sd = float(robust_sd(raw, med))
     return upper - med <= n_sd * sd + 0.01 * upper
 
 
@@ -288,7 +326,7 @@ def fit_bead_curve(
     for _, member in pops:
         x = pe[member]
         med = float(np.median(x))
-        sd = 1.4826 * float(np.median(np.abs(x - med)))
+        sd = float(robust_sd(x, med))
         stats_by_pop.append((med, int(x.size), sd / med if med > 0 else np.nan,
                              _is_saturated(pe_raw[member], upper, rules.cal_saturation_sd)))
     free = [k for k, st in enumerate(stats_by_pop) if not st[3]]
@@ -333,7 +371,7 @@ def fit_bead_curve(
     out_levels = []
     for lv in levels:
         if lv.mfi:
-            fpe = float(10 ** (intercept + slope * np.log10(lv.mfi)))
+            fpe = float(apply_bead_curve(lv.mfi, intercept, slope))
             lv = BeadLevel(**{**lv.__dict__, "fitted_pe": fpe,
                               "residual_pct": 100.0 * (fpe - lv.pe_per_bead) / lv.pe_per_bead})
         out_levels.append(lv)

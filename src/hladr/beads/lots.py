@@ -15,7 +15,8 @@ folder (shipped inside the package) and in a user lot folder (``$HLADR_LOTS`` or
 certificate date.)
 
 ``list_lots()`` lists every lot file; ``add_lot(file)`` validates a lot file and
-copies it into the user lot folder (``hladr lots add``). ``Lot.expired(on)``
+copies it into the user lot folder (``hladr lots add``); ``resolve_lot(...)`` chooses the
+lot of a calibration from what the user named (``--lot-file``, ``--lot``, the worklist). ``Lot.expired(on)``
 tells whether a lot is past its expiry date on a given day; the caller decides
 whether that is a warning or a failure.
 """
@@ -40,6 +41,7 @@ __all__ = [
     "LEVEL_NAMES",
     "read_lot_file",
     "find_lot",
+    "resolve_lot",
     "lot_folders",
     "parse_lot",
     "list_lots",
@@ -274,6 +276,32 @@ def find_lot(lot_id: str) -> Lot:
                 return lot
     known = ", ".join(seen) or "none"
     raise LotError(f"unknown bead lot {lot_id!r} (known lots: {known}); use --lot-file FILE")
+
+
+def resolve_lot(
+    *, lot_id: str | None = None, lot_file: str | None = None, worklist_lot: str | None = None
+) -> tuple[Lot, str | None]:
+    """The bead lot of a calibration, and a note for the user when it was chosen without being named.
+
+    In this order: the lot file given (``--lot-file``), the lot id given (``--lot``), the
+    ``lot`` of the worklist's bead row, else the only registered lot (the note says so).
+
+    Raises
+    ------
+    LotError
+        An unknown id, an invalid lot file, or no lot named and not exactly one registered.
+    """
+    if lot_file:
+        return read_lot_file(lot_file), None
+    if lot_id:
+        return find_lot(lot_id), None
+    if worklist_lot:
+        return find_lot(worklist_lot), None
+    known = list_lots()
+    if len(known) == 1:
+        return known[0], f"no lot given: using the only registered lot {known[0].id}"
+    ids = ", ".join(lot.id for lot in known) or "none"
+    raise LotError(f"no bead lot given and several are registered ({ids}): use --lot ID or --lot-file FILE")
 
 
 def _expiry_text(lot: Lot, today: _dt.date) -> str:

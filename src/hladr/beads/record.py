@@ -1,30 +1,35 @@
 """The calibration record: a fitted bead curve with its lot, the acquisition settings it holds
 samples to, and the bead files it came from (``calibrate_beads`` makes one from a bead tube).
 
-Samples are compared with the record's settings (SPEC.md section 3: instrument, serial, PE
-voltage and gain, spillover, acquisition date); ``to_dict``/``from_dict`` give the record of
-``calibration.json`` and back (``--calibration CAL.json``).
+``Calibration`` is the one typed record of a calibration from the fit to the samples, the
+results store, the report and ``hladr calibrate``; ``CalibrationFailure`` stands in its
+place when the bead tube gave no curve at all. Samples are compared with the record's
+settings (SPEC.md section 3: instrument, serial, PE voltage and gain, spillover, acquisition
+date). ``to_dict``/``from_dict`` convert at the boundaries only: the record of
+``calibration.json`` and of the store's ``record_json`` column, and back
+(``--calibration CAL.json``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from .. import __version__
 from ..channels import Panel, find_panel
-from ..compensate import Spillover, compensate, spillover_of
+from ..compensate import compensate
 from ..errors import CalibrationError
-from ..events import Events, parse_fcs_date
-from ..fcs.read import REPAIR_QUIRKS, read_events
+from ..events import Events, Spillover, parse_fcs_date
+from ..fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from ..results import RunConfig
 from .calibrate import BeadCurve, BeadLevel, FitFailure, fit_bead_curve
 from .lots import Lot, parse_lot
 
-__all__ = ["AcquisitionSettings", "Calibration", "acquisition_settings", "calibrate_beads"]
+__all__ = ["AcquisitionSettings", "Calibration", "CalibrationFailure", "acquisition_settings", "calibrate_beads"]
 
 
 @dataclass(frozen=True)
@@ -101,26 +106,45 @@ def acquisition_settings(events: Events, panel: Panel, spill: Spillover | None) 
 
 @dataclass(frozen=True)
 class Calibration:
-    """An accepted (or rejected) bead calibration with what is needed to check samples."""
+    """An accepted (or rejected) bead calibration with what is needed to check samples.
+
+    ``record_as_read`` is the JSON text of the record this calibration was read from
+    (:meth:`from_dict`), ``None`` for a fit: :meth:`to_dict` then gives that record back
+    as it was, so a run that reuses a calibration (``--calibration``) writes the record it
+    was given -- with the lot file's path, the id of the run that made it, and fields of
+    another hladr version -- not one rebuilt from the parts read.
+    """
 
     curve: BeadCurve
     lot: Lot
     settings: AcquisitionSettings
     inputs: tuple[tuple[str, str], ...]
     software_version: str = __version__
+    record_as_read: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def accepted(self) -> bool:
         return self.curve.accepted
 
     @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the fit was rejected, and its warnings (one line each)."""
+        return self.curve.reasons
+
+    @property
     def id(self) -> str:
-        """Short identity: SHA-256 of the bead file(s) and lot, first 16 hex digits."""
+        """Short identity: SHA-256 of the lot id and the bead files' SHA-256, first 16 hex digits.
+
+        The one formula: results (``calibration_id``), ``calibration.json`` and the store's
+        unique ``calibration_id`` all take it from here.
+        """
         text = self.lot.id + "|" + "|".join(sha for _, sha in self.inputs)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        """The calibration record of SPEC.md §5 (``calibration.json``)."""
+        """The calibration record of SPEC.md §5 (``calibration.json``); the record as read, for one read."""
+        if self.record_as_read is not None:
+            return json.loads(self.record_as_read)
         c = self.curve
         return {
             "id": self.id,
@@ -141,8 +165,9 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict, *, where: str = "calibration record") -> Calibration:
-        """Rebuild from a record written by :meth:`to_dict` (``--calibration CAL.json``)."""
+        """Rebuild from a record written by :meth:`to_dict` (``--calibration CAL.json``); keeps the record as read."""
         try:
+            record_as_read = json.dumps(d)
             levels = tuple(
                 BeadLevel(
                     name=lv["name"], pe_per_bead=float(lv["pe_per_bead"]), mfi=lv.get("mfi"),
@@ -168,7 +193,39 @@ class Calibration:
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where}: not a valid calibration record ({exc!r})") from None
         return cls(curve=curve, lot=lot, settings=settings, inputs=inputs,
-                   software_version=str(d.get("software_version", "")))
+                   software_version=str(d.get("software_version", "")), record_as_read=record_as_read)
+
+
+@dataclass(frozen=True)
+class CalibrationFailure:
+    """A bead tube that gave no calibration curve: unreadable, or no bead levels found in it.
+
+    It takes the calibration's place in ``calibration.json`` and the report (never
+    accepted; ``code`` and ``reason`` say why); the samples of its run get no HLA-DR value.
+    """
+
+    lot: Lot
+    bead_file: str
+    code: str
+    reason: str
+
+    @property
+    def curve(self) -> None:
+        """No curve: what a reader of ``Calibration | CalibrationFailure`` tests for a fit."""
+        return None
+
+    @property
+    def accepted(self) -> bool:
+        return False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return (self.reason,)
+
+    def to_dict(self) -> dict:
+        """The record of ``calibration.json`` for a bead tube without a fit (no SHA-256: it may be unreadable)."""
+        return {"accepted": False, "flags": [self.code], "reasons": [self.reason], "lot": self.lot.to_dict(),
+                "inputs": [{"file": self.bead_file, "sha256": None}]}
 
 
 def calibrate_beads(path: str, lot: Lot, config: RunConfig | None = None) -> Calibration | FitFailure:

@@ -48,7 +48,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ReadError
-from ..events import Events
+from ..events import Events, Spillover
 from . import _align as fa
 from . import _decode as fd
 from . import _flowio as ff
@@ -63,6 +63,7 @@ __all__ = [
     "read_fcs",
     "list_datasets",
     "parse_spillover",
+    "spillover_of",
     "sha256_file",
     "DatasetSummary",
     "ReadReport",
@@ -426,3 +427,18 @@ def parse_spillover(
         return None
     _, channels, matrix = found
     return channels, matrix
+
+
+def spillover_of(events: Events) -> Spillover | None:
+    """The file's spillover ($SPILLOVER, SPILL, $COMP, $DFCiTOj) as a ``Spillover``, or None.
+
+    Raises
+    ------
+    ReadError
+        A spillover keyword exists but is malformed (the message names the file).
+    """
+    found = parse_spillover(events)
+    if found is None:
+        return None
+    names, matrix = found
+    return Spillover(tuple(names), np.asarray(matrix, dtype=np.float64))

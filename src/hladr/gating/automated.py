@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import _kernels
 from .._parallel import blas_threads, map_slices, thread_count
+from .._stats import density_peaks, robust_sd
 from ..channels import Panel
 from ..events import Events
 
@@ -202,20 +203,13 @@ def valley_below_first_peak(values: np.ndarray, *, bins: int = 256) -> float | N
     highest peak. The valley must lie between that peak and a lower maximum (a
     peak or a pile-up at the low edge) and be at most half as dense as both.
     """
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
     v = values[np.isfinite(values)]
     if v.size < 100:
         return None
     lo, hi = np.percentile(v, [0.1, 99.9])
     if not hi > lo:
         return None
-    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
-    dens = gaussian_filter1d(hist.astype(float), 2.0)
-    padded = np.concatenate([[0.0], dens, [0.0]])
-    peaks, _ = find_peaks(padded, prominence=0.02 * dens.max())
-    peaks = peaks - 1
+    dens, edges, peaks = density_peaks(v, bins=bins, value_range=(lo, hi), sigma=2.0, prominence=0.02)
     substantial = [p for p in peaks if dens[p] >= 0.2 * dens.max()]
     if not substantial:
         return None
@@ -321,7 +315,7 @@ def fit_monocyte_gate(
             return failure("no_singlets", f"the {sing_ch} channel holds no usable values")
         lm = np.log(m)
         med = np.median(lm)
-        sd = max(1.4826 * np.median(np.abs(lm - med)), 0.01)
+        sd = max(robust_sd(lm, med), 0.01)
         sing_range = (float(np.exp(med - _SINGLET_SD * sd)), float(np.exp(med + _SINGLET_SD * sd)))
         singlets = idx[(metric >= sing_range[0]) & (metric < sing_range[1])]
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._stats import robust_sd
 from . import populations as gp
 from ._em import best_of
 
@@ -180,7 +181,7 @@ def _scatter_spread(gated: np.ndarray, lymphocytes: np.ndarray) -> tuple[float |
         return None, None
     out = []
     for j in (gp.I_FSC, gp.I_SSC):
-        a, b = (1.4826 * np.median(np.abs(v - np.median(v))) for v in (gated[:, j], lymphocytes[:, j]))
+        a, b = (robust_sd(v) for v in (gated[:, j], lymphocytes[:, j]))
         out.append(round(float(a / b), 3) if b > 0 else None)
     return out[0], out[1]
 

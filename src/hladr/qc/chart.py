@@ -120,6 +120,7 @@ def levey_jennings_png(
     """
     if not series:
         raise ValueError("no metric to draw")
+    # matplotlib: heavy (~0.4 s to import), loaded only when a chart is drawn
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -242,7 +243,7 @@ def _panel(ax, m: ChartMetric, violations: Sequence[Violation]) -> None:
 
 
 def _tick_formatter():
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter  # matplotlib: heavy, loaded only when a chart is drawn
 
     return FuncFormatter(lambda y, _pos: f"{y:,.0f}" if abs(y) >= 1000 else f"{y:g}")
 

@@ -36,6 +36,7 @@ from .._atomic import write_atomic
 from ..beads.lots import LEVEL_NAMES
 from ..safe_text import printable
 from ..store import CalibrationPoint, StoreError, calibration_series, default_db_path
+from .chart import ChartMetric, levey_jennings_png
 from .westgard import BASELINE_N, DEFAULT_RULES, WESTGARD_RULES, QCLimits, Violation, estimate_limits, evaluate_westgard
 
 __all__ = ["calibration_history", "HistoryMetric", "history_metrics"]
@@ -227,8 +228,6 @@ def calibration_history(
     StoreError
         No store, no calibration to show, or several instruments without ``instrument``.
     """
-    from .chart import ChartMetric, levey_jennings_png
-
     path = Path(db) if db is not None else default_db_path()
     points = _select(path, instrument, since, lot_id)
     metrics = history_metrics(points)

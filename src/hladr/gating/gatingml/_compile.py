@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ChannelError, GateError
+from ...errors import ChannelError, CompensationError, GateError
 from ...events import Events
+from ...fcs.read import spillover_of
 from . import _cache as _gml_cache
 from . import _kernels as K
 from ._parse import Dimension, GateTemplate, TemplateGate, Transform
@@ -102,8 +103,6 @@ class _Compiler:
         """(columns of the matrix's detectors, inverse matrix) of a compensation; None for identity."""
         if ref not in self._inv:
             if ref == "FCS":
-                from ...compensate import CompensationError, spillover_of
-
                 spill = spillover_of(self.events)
                 names, matrix = (spill.channels, spill.matrix) if spill is not None else ((), None)
                 err: type[Exception] = CompensationError
