@@ -29,18 +29,19 @@ def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, fl
     from hladr.channels import find_panel
     from hladr.compensate import compensate
     from hladr.fcs.read import read_events, spillover_of
-    from hladr.gating import populations as gp
+    from hladr.gating import mixture as gm
     from hladr.gating.automated import fit_monocyte_gate
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     calls = []
-    real = gp._gmm
+    real = gm.gaussian_mixture
 
     def record(X, k, seed, tol):
         calls.append((X.copy(), k, seed, tol))
         return real(X, k, seed, tol)
 
-    gp._gmm = record
+    gm.gaussian_mixture = record
     profiles = ("healthy", "sepsis", "severe-sepsis")
     instruments = ("canto", "cytoflex", "navios")
     try:
@@ -49,11 +50,11 @@ def _samples(n_tubes: int, n_events: int) -> list[tuple[np.ndarray, int, int, fl
                 ev = simulate_sample_events(rng=np.random.default_rng(2026 + i), instrument=instruments[i % 3],
                                             hladr_abc=2000, n_events=n_events, profile=profiles[i % 3])
                 path = Path(tmp) / f"t{i}.fcs"
-                _write(path, ev, sample_id=f"t{i}")
+                write_tube(path, ev, sample_id=f"t{i}")
                 e = read_events(path)
                 fit_monocyte_gate(compensate(e, spillover_of(e)), find_panel(e))
     finally:
-        gp._gmm = real
+        gm.gaussian_mixture = real
     return calls
 
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.mixture import GaussianMixture
 
     from hladr._parallel import blas_threads
-    from hladr.gating import populations as gp
+    from hladr.gating import mixture as gm
 
     rows: dict[str, list[dict]] = {}
     for X, k, seed, tol in _samples(args.tubes, args.events):
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with blas_threads().limit(limits=1):
             t_sk, (g, _) = _time(sk, args.repeats)
-            t_ours, ours = _time(lambda X=X, k=k, seed=seed, tol=tol: gp._gmm(X, k, seed, tol), args.repeats)
+            t_ours, ours = _time(lambda X=X, k=k, seed=seed, tol=tol: gm.gaussian_mixture(X, k, seed, tol),
+                                 args.repeats)
         rel = max(float(np.max(np.abs(ours.means - g.means_) / np.abs(g.means_))),
                   float(np.max(np.abs(ours.weights - g.weights_) / g.weights_)))
         kind = "coarse" if k == 6 else "main"

@@ -20,8 +20,8 @@ import pytest
 
 from hladr.batch.daily import run_folder
 from hladr.errors import CalibrationError, ConfigError, LotError
-from hladr.gating.gatingml import _compile
-from hladr.gating.gatingml._cache import _cache_key
+from hladr.gating.gatingml import _static_cache
+from hladr.gating.gatingml._cache import cache_key
 from hladr.simulate.simulator import simulate_run
 
 TEMPLATE = Path(__file__).parent / "data" / "monocytes_template.xml"
@@ -160,8 +160,8 @@ def test_the_template_cache_is_where_the_caller_says(run_dir, tmp_path, monkeypa
     home, env = tmp_path / "home", tmp_path / "env"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HLADR_CACHE", str(env))
-    _compile._stored_statics.cache_clear()
-    key = _cache_key(hashlib.sha256(TEMPLATE.read_bytes()).hexdigest())
+    _static_cache._stored_statics.cache_clear()
+    key = cache_key(hashlib.sha256(TEMPLATE.read_bytes()).hexdigest())
     try:
         folder = tmp_path / "templates"
         assert run_folder(str(run_dir), str(tmp_path / "kept"), quiet=True, gates_file=str(TEMPLATE),
@@ -169,6 +169,6 @@ def test_the_template_cache_is_where_the_caller_says(run_dir, tmp_path, monkeypa
         assert sorted(p.name for p in folder.iterdir()) == [f"{key}.json", f"{key}.static.npz"]
         assert run_folder(str(run_dir), str(tmp_path / "none"), quiet=True, gates_file=str(TEMPLATE)) == 0
     finally:
-        _compile._stored_statics.cache_clear()
+        _static_cache._stored_statics.cache_clear()
     assert not home.exists() and not env.exists()  # without a folder the run keeps nothing, anywhere
     assert _rows(tmp_path / "kept")[0]["hladr_abc"] == _rows(tmp_path / "none")[0]["hladr_abc"] != ""

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hladr import _kernels as K
 from hladr.compensate import can_compensate_in_place, compensate, compensated_channel
 from hladr.errors import CompensationError
 from hladr.events import Events, Spillover
+from hladr.gating import _kernels as GK
 
 _M = np.array([[1.0, 0.21, 0.02], [0.08, 1.0, 0.3], [0.0, 0.05, 1.0]])
 
@@ -101,13 +101,13 @@ def test_gate_helpers_equal_their_plain_numpy_definitions():
         if trial % 10 == 9:
             x[:] = np.nan
         m = np.column_stack([x[::-1], x])  # a column of a matrix, as the gate reads it
-        assert K.on_scale(m, 1, 0, 2, 5e-4)[2:] == (pileup_max(x), pileup_max(x))
+        assert GK.on_scale(m, 1, 0, 2, 5e-4)[2:] == (pileup_max(x), pileup_max(x))
         mask = rng.random(n) < rng.random()
         idx = np.flatnonzero(mask)
         k = int(rng.integers(0, idx.size + 1))
         a, b = np.random.default_rng(trial), np.random.default_rng(trial)
         want = np.sort(a.choice(idx, k, replace=False))  # the draw the gate made before
-        got = K.gather_ranked(m, mask, np.sort(b.choice(idx.size, k, replace=False)))
+        got = GK.gather_ranked(m, mask, np.sort(b.choice(idx.size, k, replace=False)))
         np.testing.assert_array_equal(got, m[want])
         assert a.random() == b.random()  # the same random numbers consumed
 

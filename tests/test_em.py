@@ -1,4 +1,5 @@
-"""Our Gaussian-mixture EM (hladr.gating._em): kernels against their NumPy twins, fits against scikit-learn's
+"""Our Gaussian-mixture EM (hladr.gating._em) and the scores of a fitted mixture (_mixture_scores, the k-means
+assignment): kernels against their NumPy twins, fits against scikit-learn's
 GaussianMixture on the rows the gate fits, and the gate it gives against the gate scikit-learn gives."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import pytest
 from hladr.channels import find_panel
 from hladr.compensate import compensate
 from hladr.fcs.read import read_events, spillover_of
-from hladr.gating import _em
-from hladr.gating import populations as gp
+from hladr.gating import _em, _kmeans
+from hladr.gating import _mixture_scores as S
+from hladr.gating import mixture as gm
 from hladr.gating.automated import fit_monocyte_gate
 from hladr.rules import load_rules
 
@@ -101,12 +103,12 @@ def test_em_fit_stops_at_max_iter():
 
 # --------------------------------------------------------------------------- against scikit-learn
 def _sklearn_gmm(X, k, seed, tol):
-    """The gate's mixtures as scikit-learn fits them (what ``gp._gmm`` replaced)."""
+    """The gate's mixtures as scikit-learn fits them (what ``gm.gaussian_mixture`` replaced)."""
     from sklearn.mixture import GaussianMixture
 
     g = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, max_iter=300,
                         reg_covar=1e-3, init_params="k-means++", tol=tol).fit(X)
-    return gp._Gmm(g.weights_, g.means_, g.covariances_, g.predict_proba(X), g.n_iter_)
+    return gm.Gmm(g.weights_, g.means_, g.covariances_, g.predict_proba(X), g.n_iter_)
 
 
 _TUBES = [(5, "healthy", "canto"), (33, "sepsis", "navios"), (35, "severe-sepsis", "cytoflex"),
@@ -115,14 +117,15 @@ _TUBES = [(5, "healthy", "canto"), (33, "sepsis", "navios"), (35, "severe-sepsis
 
 @pytest.fixture(scope="module")
 def tubes(tmp_path_factory):
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     out = []
     for seed, profile, inst in _TUBES:
         ev = simulate_sample_events(rng=np.random.default_rng(seed), instrument=inst, hladr_abc=1500,
                                     n_events=40_000, profile=profile)
         path = tmp_path_factory.mktemp("em") / f"{seed}.fcs"
-        _write(path, ev, sample_id=str(seed))
+        write_tube(path, ev, sample_id=str(seed))
         e = read_events(path)
         out.append((compensate(e, spillover_of(e)), find_panel(e)))
     return out
@@ -131,13 +134,13 @@ def tubes(tmp_path_factory):
 def test_em_fits_the_gates_mixtures_as_scikit_learn_does(tubes, monkeypatch):
     """Same start (k-means++ with the same seed), same iterations, same parameters to rounding."""
     calls = []
-    real = gp._gmm
+    real = gm.gaussian_mixture
 
     def record(X, k, seed, tol):
         calls.append((X.copy(), k, seed, tol))
         return real(X, k, seed, tol)
 
-    monkeypatch.setattr(gp, "_gmm", record)
+    monkeypatch.setattr(gm, "gaussian_mixture", record)
     for ev, panel in tubes:
         fit_monocyte_gate(ev, panel, rules=RULES)
     assert len(calls) == 2 * len(tubes)  # the coarse debris mixture and the main one, per tube
@@ -153,7 +156,7 @@ def test_em_fits_the_gates_mixtures_as_scikit_learn_does(tubes, monkeypatch):
 def test_gate_is_the_one_scikit_learns_mixture_gives(tubes, monkeypatch):
     """The monocyte mask, event for event, and every self-check figure."""
     ours = [fit_monocyte_gate(ev, panel, rules=RULES) for ev, panel in tubes]
-    monkeypatch.setattr(gp, "_gmm", _sklearn_gmm)
+    monkeypatch.setattr(gm, "gaussian_mixture", _sklearn_gmm)
     theirs = [fit_monocyte_gate(ev, panel, rules=RULES) for ev, panel in tubes]
     assert sum(bool(g) for g in ours) >= 3
     for (ev, _), a, b in zip(tubes, ours, theirs, strict=True):
@@ -174,11 +177,11 @@ def test_mahalanobis_scores_agree_with_reference(n, d):
     log_norm = rng.normal(size=k)
     got = np.empty((k, n)), np.empty((k, n))
     ref = np.empty((k, n)), np.empty((k, n))
-    _em.mahalanobis_scores(Xt, means, precs, log_norm, *got)
-    _em.mahalanobis_scores_ref(Xt, means, precs, log_norm, *ref)
+    S.mahalanobis_scores(Xt, means, precs, log_norm, *got)
+    S.mahalanobis_scores_ref(Xt, means, precs, log_norm, *ref)
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
-    lp, d2 = gp.component_scores(Xt.T, means, precs, log_norm)
+    lp, d2 = gm.component_scores(Xt.T, means, precs, log_norm)
     assert lp.shape == d2.shape == (n, k)
     np.testing.assert_allclose(d2, ref[1].T, rtol=1e-10, atol=1e-10)
 
@@ -190,7 +193,7 @@ def test_best_of_agrees_with_reference(n):
     scores[3, : n // 5] = -np.inf
     for allowed in (np.ones(7, bool), np.array([0, 1, 0, 1, 1, 0, 0], bool), np.zeros(7, bool),
                     np.array([0, 0, 0, 0, 0, 0, 1], bool)):
-        np.testing.assert_array_equal(_em.best_of(scores, allowed), _em.best_of_ref(scores, allowed))
+        np.testing.assert_array_equal(S.best_of(scores, allowed), S.best_of_ref(scores, allowed))
 
 
 @pytest.mark.parametrize("n", [0, 1, 3000])
@@ -202,6 +205,6 @@ def test_nearest_centre_agrees_with_reference_and_scikit_learn(n):
     km = KMeans(n_clusters=6, n_init=1, random_state=0).fit(X)
     R = X[:n]
     Rt = np.ascontiguousarray(R.T)
-    got = _em.nearest_centre(Rt, km.cluster_centers_)
-    np.testing.assert_array_equal(got, _em.nearest_centre_ref(Rt, km.cluster_centers_))
+    got = _kmeans.nearest_centre(Rt, km.cluster_centers_)
+    np.testing.assert_array_equal(got, _kmeans.nearest_centre_ref(Rt, km.cluster_centers_))
     np.testing.assert_array_equal(got, km.predict(R) if n else np.zeros(0, dtype=np.int64))

@@ -11,7 +11,8 @@ import pytest
 from hladr.channels import find_panel
 from hladr.compensate import compensate
 from hladr.fcs.read import read_events, spillover_of
-from hladr.gating.automated import GateFailure, fit_monocyte_gate, valley_below_first_peak
+from hladr.gating.automated import fit_monocyte_gate, valley_below_first_peak
+from hladr.gating.monocyte_gate import GateFailure
 from hladr.gating.populations import Population, name_populations
 from hladr.rules import load_rules
 
@@ -28,11 +29,12 @@ def _gate(path):
 
 def _tube(tmp_path, name, **kw):
     """A simulated tube written to disk; its per-event labels and compensated-PE truth."""
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     ev = simulate_sample_events(**kw)
     path = tmp_path / f"{name}.fcs"
-    _write(path, ev, sample_id=name)
+    write_tube(path, ev, sample_id=name)
     return path, ev
 
 
@@ -183,7 +185,8 @@ def test_septic_blood_without_monocytes_fails(tmp_path):
 
 def test_unstained_cd14_fails(tmp_path):
     """CD14 staining failed (no CD14 on any cell): the CD14-brightest population is not monocytes."""
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     ev = simulate_sample_events(rng=np.random.default_rng(9), instrument="canto", hladr_abc=6000,
                                 n_events=40_000, profile="sepsis")
@@ -193,7 +196,7 @@ def test_unstained_cd14_fails(tmp_path):
     from dataclasses import replace
 
     path = tmp_path / "nocd14.fcs"
-    _write(path, replace(ev, data=data), sample_id="nocd14")
+    write_tube(path, replace(ev, data=data), sample_id="nocd14")
     _, _, gate = _gate(path)
     assert isinstance(gate, GateFailure)
 

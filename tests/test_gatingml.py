@@ -342,27 +342,30 @@ _STATIC_IDS = ["Monocytes", "Blob"]  # polygons (one on a logicle scale), a logi
 @pytest.fixture
 def static_cache(tmp_path):
     """An empty cache directory, with the in-process caches of static arrays cleared before and after."""
-    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import _static as gst
+    from hladr.gating.gatingml import _static_cache as gsc
 
-    gmc._static_arrays.cache_clear()
-    gmc._stored_statics.cache_clear()
+    gst.static_arrays.cache_clear()
+    gsc._stored_statics.cache_clear()
     yield tmp_path / "cache" / "templates"
-    gmc._static_arrays.cache_clear()
-    gmc._stored_statics.cache_clear()
+    gst.static_arrays.cache_clear()
+    gsc._stored_statics.cache_clear()
 
 
 def _static_program(tmp_path: Path, cache: Path | None) -> tuple[GateTemplate, tuple]:
     """(template, ``program`` of its gates ``_STATIC_IDS``), from a fresh process's point of view."""
     from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import _static as gst
+    from hladr.gating.gatingml import _static_cache as gsc
     from hladr.gating.gatingml import engine as gml
 
-    gmc._static_arrays.cache_clear()
-    gmc._stored_statics.cache_clear()
+    gst.static_arrays.cache_clear()
+    gsc._stored_statics.cache_clear()
     path = _monocyte_template(tmp_path)
     path.write_text(path.read_text().replace("</gating:Gating-ML>", _ELLIPSE + "</gating:Gating-ML>"))
     tpl = load_template(path, cache_dir=cache)
     gates = gml._closure(tpl, _STATIC_IDS)
-    return tpl, gmc._Compiler(tpl, _monocyte_events()).program(gates, _STATIC_IDS, None)
+    return tpl, gmc.Compiler(tpl, _monocyte_events()).program(gates, _STATIC_IDS, None)
 
 
 def _assert_identical(got: tuple, want: tuple) -> None:
@@ -374,25 +377,26 @@ def _assert_identical(got: tuple, want: tuple) -> None:
 
 def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
     from hladr.gating.gatingml import _cache as _gml_cache
-    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import _static as gst
+    from hladr.gating.gatingml import _static_cache as gsc
     from hladr.gating.gatingml import engine as gml
 
     tpl, fresh = _static_program(tmp_path, static_cache)
-    assert gmc._static_arrays.cache_info().misses == 5  # Cells, Singlets, CD45pos, Monocytes, Blob
-    key = _gml_cache._cache_key(tpl.sha256)
+    assert gst.static_arrays.cache_info().misses == 5  # Cells, Singlets, CD45pos, Monocytes, Blob
+    key = _gml_cache.cache_key(tpl.sha256)
     assert [p.name for p in static_cache.glob("*.static.npz")] == [f"{key}.static.npz"]
     # +-inf limits, 3 band tables (uint8 classes), an ellipse row
     assert np.isposinf(fresh[19]).any() and np.isneginf(fresh[19]).any() and np.isinf(fresh[23]).any()
     assert len(fresh[21]) == 3 and fresh[24].dtype == np.uint8 and np.count_nonzero(fresh[26]) == 4
     _, cached = _static_program(tmp_path, static_cache)
-    assert gmc._static_arrays.cache_info().misses == 0  # all read from the cache
+    assert gst.static_arrays.cache_info().misses == 0  # all read from the cache
     _assert_identical(cached, fresh)
     # what _static_arrays returns is what the cache gives back (params read-only as computed)
     gates = gml._closure(tpl, _STATIC_IDS)
-    from_cache = gmc._statics(tpl.cache_dir, tpl.sha256, gates)
-    gmc._static_arrays.cache_clear()
+    from_cache = gsc.statics(tpl.cache_dir, tpl.sha256, gates)
+    gst.static_arrays.cache_clear()
     for g in gates:
-        (st, table), (st0, table0) = from_cache[g], gmc._static_arrays(g)
+        (st, table), (st0, table0) = from_cache[g], gst.static_arrays(g)
         for d, d0 in zip(st, st0, strict=True):
             assert not d[1].flags.writeable and d[1].tobytes() == d0[1].tobytes()
             assert [d[0], *d[2:]] == [d0[0], *d0[2:]]
@@ -403,7 +407,7 @@ def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other_code", "short_arrays", "pickled"])
 def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
-    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import _static as gst
 
     _, fresh = _static_program(tmp_path, static_cache)
     f = next(static_cache.glob("*.static.npz"))
@@ -425,15 +429,16 @@ def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
         with open(f, "wb") as fh:
             np.savez(fh, **arrays)
     _, again = _static_program(tmp_path, static_cache)
-    assert gmc._static_arrays.cache_info().misses == 5  # recomputed
+    assert gst.static_arrays.cache_info().misses == 5  # recomputed
     _assert_identical(again, fresh)
     _, third = _static_program(tmp_path, static_cache)  # and the cache was repaired
-    assert gmc._static_arrays.cache_info().misses == 0
+    assert gst.static_arrays.cache_info().misses == 0
     _assert_identical(third, fresh)
 
 
 def test_unwritable_static_cache_is_no_error(tmp_path):
-    from hladr.gating.gatingml import _compile as gmc
+    from hladr.gating.gatingml import _static as gst
+    from hladr.gating.gatingml import _static_cache as gsc
 
     _, fresh = _static_program(tmp_path, tmp_path / "cache")
     blocker = tmp_path / "not_a_dir"
@@ -441,6 +446,6 @@ def test_unwritable_static_cache_is_no_error(tmp_path):
     try:
         _, again = _static_program(tmp_path, blocker)
     finally:
-        gmc._static_arrays.cache_clear()
-        gmc._stored_statics.cache_clear()
+        gst.static_arrays.cache_clear()
+        gsc._stored_statics.cache_clear()
     _assert_identical(again, fresh)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hladr import _kernels as K
+from hladr.gating import _kernels as GK
 
 
 def _awkward(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -26,15 +27,15 @@ def test_scatter_range_kernels_agree_with_reference(n):
         data[rng.random(n) < 0.02, 2] = np.inf
     for i_fsc, i_ssc in ((1, 0), (0, 1), (2, 1), (1, 1)):
         for min_pileup, share in ((2, 5e-4), (2, 0.2), (1, 0.0)):
-            got = K.on_scale(data, i_fsc, i_ssc, min_pileup, share)
-            ref = K.on_scale_ref(data, i_fsc, i_ssc, min_pileup, share)
+            got = GK.on_scale(data, i_fsc, i_ssc, min_pileup, share)
+            ref = GK.on_scale_ref(data, i_fsc, i_ssc, min_pileup, share)
             np.testing.assert_array_equal(got[0], ref[0])
             assert got[1:] == ref[1:]
     if n > 100:  # a pile-up on column 1: its maximum is the limit, and the events holding it are off scale
-        _, _, hi, _ = K.on_scale(data, 1, 0, 2, 5e-4)
+        _, _, hi, _ = GK.on_scale(data, 1, 0, 2, 5e-4)
         assert hi == 262143.0
     nan = np.full((5, 2), np.nan, dtype=np.float32)
-    assert K.on_scale(nan, 0, 1, 2, 5e-4)[1:] == (0, np.inf, np.inf)
+    assert GK.on_scale(nan, 0, 1, 2, 5e-4)[1:] == (0, np.inf, np.inf)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])
@@ -44,7 +45,7 @@ def test_gather_ranked_agrees_with_reference(n):
     mask = rng.random(n) < 0.6
     for k in {0, int(mask.sum()) // 2, int(mask.sum())}:
         ranks = np.sort(rng.choice(int(mask.sum()), k, replace=False))
-        np.testing.assert_array_equal(K.gather_ranked(data, mask, ranks), K.gather_ranked_ref(data, mask, ranks))
+        np.testing.assert_array_equal(GK.gather_ranked(data, mask, ranks), GK.gather_ranked_ref(data, mask, ranks))
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 1001])
@@ -121,8 +122,8 @@ def test_monocyte_chain_agrees_with_reference(variant):
     data[rng.random(n) < 0.01, 4] = np.nan
     data[rng.random(n) < 0.01, 1] = 0.0
     args = _chain_args(**variant)
-    m1, c1 = K.monocyte_chain(data, *args)
-    m2, c2 = K.monocyte_chain_ref(data, *args)
+    m1, c1 = GK.monocyte_chain(data, *args)
+    m2, c2 = GK.monocyte_chain_ref(data, *args)
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_array_equal(c1, c2)
     assert c1[0] >= c1[1] >= c1[2] >= c1[3] > 0   # each step keeps a subset of its parent
@@ -132,8 +133,8 @@ def test_monocyte_chain_box_only_skips_work():
     """The raw-scale box never changes membership when it holds the monocyte ellipsoid."""
     rng = np.random.default_rng(4)
     data = rng.lognormal(7, 1.5, (5000, 5)).astype(np.float32)
-    m_box, _ = K.monocyte_chain_ref(data, *_chain_args(box=True))
-    m_all, _ = K.monocyte_chain_ref(data, *_chain_args(box=False))
+    m_box, _ = GK.monocyte_chain_ref(data, *_chain_args(box=True))
+    m_all, _ = GK.monocyte_chain_ref(data, *_chain_args(box=False))
     assert m_all.sum() > 0
     # the test box is wide: both agree
     np.testing.assert_array_equal(m_box, m_all)
@@ -141,7 +142,7 @@ def test_monocyte_chain_box_only_skips_work():
 
 def test_monocyte_chain_on_empty_input():
     data = np.zeros((0, 5), dtype=np.float32)
-    m, c = K.monocyte_chain(data, *_chain_args())
+    m, c = GK.monocyte_chain(data, *_chain_args())
     assert m.shape == (0,) and list(c) == [0, 0, 0, 0]
 
 
@@ -199,7 +200,7 @@ def test_on_scale_over_slices_merges_the_pile_up(threads):
     data[rng.random(n) < 0.01, 0] = 262143.0  # a pile-up spread over every slice
     data[-3:, 1] = 1e9  # a maximum held by 3 events of the last slice only: not a pile-up of 5e-4
     for share in (5e-4, 0.5):
-        got = K.on_scale(data, 0, 1, 2, share, threads=threads)
-        ref = K.on_scale_ref(data, 0, 1, 2, share)
+        got = GK.on_scale(data, 0, 1, 2, share, threads=threads)
+        ref = GK.on_scale_ref(data, 0, 1, 2, share)
         np.testing.assert_array_equal(got[0], ref[0])
         assert got[1:] == ref[1:]

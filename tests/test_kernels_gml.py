@@ -7,8 +7,8 @@ import pytest
 
 from hladr.events import Events
 from hladr.gating.gatingml import _kernels as K
-from hladr.gating.gatingml._compile import _static_arrays
-from hladr.gating.gatingml._parse import Dimension, Ratio, TemplateGate, Transform
+from hladr.gating.gatingml._static import static_arrays
+from hladr.gating.gatingml._template import Dimension, Ratio, TemplateGate, Transform
 from hladr.gating.gatingml.engine import GateTemplate, evaluate
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -138,7 +138,7 @@ def test_raw_thresholds_are_exact_near_limits():
     tpl = _random_template()
     params = {t.kind: K.transform_params(K.__dict__[f"XF_{t.kind.upper()}"], t.t, t.w, t.m, t.a)
               for t in (_LOGICLE, _HYPER, _ASINH, _LOG, _LIN)}
-    from hladr.gating.gatingml._compile import _inverse
+    from hladr.gating.gatingml._static import _inverse
 
     near = {
         2: [_inverse(_LOGICLE, params["logicle"], y) for y in (0.4, 0.8, 0.3, 0.9)],
@@ -175,7 +175,7 @@ def _near_edges(rng: np.random.Generator, verts, n: int, inverse=None) -> np.nda
 
 def test_polygon_band_tables_are_exact_near_edges():
     """Events on and next to polygon edges and vertices: band tables never change a membership."""
-    from hladr.gating.gatingml._compile import _inverse
+    from hladr.gating.gatingml._static import _inverse
 
     rng = np.random.default_rng(5)
     p_l = K.transform_params(K.XF_LOGICLE, _LOGICLE.t, _LOGICLE.w, _LOGICLE.m, _LOGICLE.a)
@@ -203,7 +203,7 @@ def test_polygon_band_tables_are_exact_near_edges():
     for j, g in enumerate(tpl.gate_ids):
         np.testing.assert_array_equal(fast[g], ref[g], err_msg=g)
         assert 0.1 < fast[g][j * n:(j + 1) * n].mean() < 0.9  # the events straddle the edges
-    tables = [_static_arrays(g)[1] for g in gates]
+    tables = [static_arrays(g)[1] for g in gates]
     assert all(t is not None for t in tables)
     star_zones = np.isfinite(tables[0][2][:, ::2]).sum(axis=1)
     assert star_zones.max() > 2  # the concave star needs more than two edge zones in some bands

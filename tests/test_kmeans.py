@@ -49,13 +49,14 @@ def test_gate_with_the_second_estimate_in_a_thread_is_the_same(tmp_path):
     from hladr.compensate import compensate
     from hladr.fcs.read import read_events, spillover_of
     from hladr.gating.automated import fit_monocyte_gate
-    from hladr.simulate.simulator import _write, simulate_sample_events
+    from hladr.simulate.tube_events import simulate_sample_events
+    from hladr.simulate.tube_files import write_tube
 
     for seed, profile in ((3, "severe-sepsis"), (4, "healthy")):
         sim = simulate_sample_events(rng=np.random.default_rng(seed), instrument="cytoflex", hladr_abc=3000,
                                      n_events=200_000, profile=profile)
         path = tmp_path / f"t{seed}.fcs"
-        _write(path, sim, sample_id="t")
+        write_tube(path, sim, sample_id="t")
         ev = read_events(path)
         panel = find_panel(ev)
         ev = compensate(ev, spillover_of(ev))

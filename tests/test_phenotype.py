@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from hladr import ferritin as ferritin_module
 from hladr import phenotype
+from hladr.ferritin import Ferritin, parse_ferritin
 from hladr.phenotype import (
-    Ferritin,
     FollowUp,
     PhenotypeCall,
     call_followup,
     call_phenotype,
-    parse_ferritin,
 )
 from hladr.rules import load_rules
 
@@ -49,9 +49,10 @@ def test_rule_table_has_the_spec_values():
     assert RULES.label == "immunosep-2025@4"
 
 
-def test_module_has_no_threshold_literals():
+@pytest.mark.parametrize("module", [phenotype, ferritin_module], ids=lambda m: m.__name__)
+def test_module_has_no_threshold_literals(module):
     """Every number that decides a call comes from the rule table."""
-    source = Path(phenotype.__file__).read_text(encoding="utf-8")
+    source = Path(module.__file__).read_text(encoding="utf-8")
     numbers = {
         node.value
         for node in ast.walk(ast.parse(source))

@@ -13,10 +13,10 @@ from hladr.errors import ConfigError
 from hladr.fcs.read import read_events
 from hladr.rules import load_rules
 from hladr.simulate import blood_profiles as bp
+from hladr.simulate.patients import draw_patients
 from hladr.simulate.simulator import (
     EVENT_LABELS,
     INSTRUMENTS,
-    _draw_patients,
     expected_phenotype,
     read_truth_events,
     simulate_bead_events,
@@ -516,16 +516,16 @@ def test_septic_monocyte_median_is_exact_over_all_subsets(abc):
 def test_septic_runs_draw_low_abc_with_both_sides_of_the_threshold():
     thr = RULES.immunoparalysis_hladr_abc
     for profile, hi in (("sepsis", 15_000), ("severe-sepsis", 8_000)):
-        pts = _draw_patients(np.random.default_rng(5), 200, RULES, run_profile=profile)
+        pts = draw_patients(np.random.default_rng(5), 200, RULES, run_profile=profile)
         abc = np.array([p["abc"] for p in pts])
         assert abc.min() >= 300 and abc.max() <= hi
         assert np.mean(abc < thr) > 0.55 and np.any(abc > thr)
         called = np.array([p["ferritin_ng_ml"] < RULES.mals_ferritin_ng_ml for p in pts])  # not MALS
         assert not np.any(called & (abc > thr / 1.1) & (abc < thr * 1.1))
         for n in (2, 3):
-            few = [p["abc"] for p in _draw_patients(np.random.default_rng(n), n, RULES, run_profile=profile)]
+            few = [p["abc"] for p in draw_patients(np.random.default_rng(n), n, RULES, run_profile=profile)]
             assert min(few) < thr < max(few)
-    healthy = [p["abc"] for p in _draw_patients(np.random.default_rng(5), 200, RULES)]
+    healthy = [p["abc"] for p in draw_patients(np.random.default_rng(5), 200, RULES)]
     assert min(healthy) >= 500 and max(healthy) <= 60_000
 
 

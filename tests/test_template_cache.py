@@ -17,8 +17,8 @@ import pytest
 from hladr.cli import main
 from hladr.events import Events
 from hladr.fcs.write import write_fcs
-from hladr.gating.gatingml import _compile, _parse
-from hladr.gating.gatingml._cache import _cache_key
+from hladr.gating.gatingml import _parse, _static, _static_cache
+from hladr.gating.gatingml._cache import cache_key
 from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -73,11 +73,11 @@ def places(tmp_path, monkeypatch) -> tuple[Path, Path]:
     home, env = tmp_path / "home", tmp_path / "env"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HLADR_CACHE", str(env))
-    _compile._static_arrays.cache_clear()
-    _compile._stored_statics.cache_clear()
+    _static.static_arrays.cache_clear()
+    _static_cache._stored_statics.cache_clear()
     yield home, env
-    _compile._static_arrays.cache_clear()
-    _compile._stored_statics.cache_clear()
+    _static.static_arrays.cache_clear()
+    _static_cache._stored_statics.cache_clear()
 
 
 def _files(root: Path) -> list[str]:
@@ -89,7 +89,7 @@ def _events() -> Events:
 
 
 def _kept(sha: str) -> list[str]:
-    return [f"{_cache_key(sha)}.json", f"{_cache_key(sha)}.static.npz"]
+    return [f"{cache_key(sha)}.json", f"{cache_key(sha)}.static.npz"]
 
 
 # --------------------------------------------------------------------------- the core
@@ -105,7 +105,7 @@ def test_with_a_folder_the_parse_and_the_compiled_gates_are_kept_in_it(tmp_path,
     folder = tmp_path / "chosen"
     tpl = load_template(template, cache_dir=folder)
     assert tpl.cache_dir == str(folder)
-    assert _files(folder) == [f"{_cache_key(tpl.sha256)}.json"]  # in the folder itself, no subfolder
+    assert _files(folder) == [f"{cache_key(tpl.sha256)}.json"]  # in the folder itself, no subfolder
     res = apply_monocyte_template(tpl, _events())
     assert res.indices.tolist() == [0, 1]
     assert _files(folder) == _kept(tpl.sha256)

@@ -33,8 +33,9 @@ from .channels import find_panel
 from .compensate import compensate
 from .errors import CalibrationError
 from .fcs.read import read_events, spillover_of
-from .gating.automated import GateFailure, fit_monocyte_gate
+from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
+from .gating.monocyte_gate import GateFailure
 from .safe_text import dumps_strict, printable, printable_lines
 from .store import json_default, store_calibration
 

@@ -10,7 +10,8 @@ import numpy as np
 from .beads.calibrate import BeadCurve
 from .channels import Panel
 from .events import Events
-from .gating.automated import MonocyteGate, cofactor
+from .gating.automated import cofactor
+from .gating.monocyte_gate import MonocyteGate
 
 __all__ = ["figure_data", "abc_histogram", "histogram2d"]
 

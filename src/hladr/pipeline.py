@@ -33,11 +33,13 @@ from .compensate import can_compensate_in_place, compensate, compensated_channel
 from .errors import HladrError
 from .events import Events, Spillover
 from .fcs.read import REPAIR_QUIRKS, read_events, spillover_of
+from .ferritin import Ferritin, parse_ferritin
 from .figures import abc_histogram, figure_data
 from .flags import Flag, error_flag, flag
-from .gating.automated import GateFailure, MonocyteGate, fit_monocyte_gate
+from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
-from .phenotype import Ferritin, PhenotypeCall, call_phenotype, parse_ferritin
+from .gating.monocyte_gate import GateFailure, MonocyteGate
+from .phenotype import PhenotypeCall, call_phenotype
 from .quantify import HladrSummary, summarise_monocytes
 from .results import RunConfig, SampleInput, SampleResult
 from .rules import RuleSet

@@ -26,8 +26,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
+from ..ferritin import parse_ferritin
 from ..flags import Flag, flag
-from ..phenotype import call_phenotype, parse_ferritin
+from ..phenotype import call_phenotype
 from ..results import RunConfig, SampleResult
 
 __all__ = ["RUN_CODES", "flag_run"]

@@ -5,10 +5,9 @@ Private to :mod:`hladr.fcs.read`. Given the :class:`~hladr.fcs._layout.Layout` t
 :func:`decode_events` turns the DATA bytes into the final (N, D) float32 events
 with $TIMESTEP, $PnE and $PnG applied as flowio does. (:func:`decode_data` gives
 the (N, D) float64 raw channel values and :func:`scale_events` scales such an
-array; both are kept for comparisons.) Every decoder is vectorised
-(``np.frombuffer`` with endian/structured dtypes, ``np.unpackbits`` for packed
-words): no Python loop runs per event. Quirk codes are listed in
-:mod:`hladr.fcs._parse`.
+array; both are kept for comparisons.) The values as written come from
+:mod:`hladr.fcs._words` (vectorised: no Python loop runs per event). Quirk codes
+are listed in :mod:`hladr.fcs._parse`.
 
 Memory: ``buf`` is the whole file (a memoryview, see :mod:`hladr.fcs.read`) and the
 binary decoders read it through zero-copy ``np.frombuffer`` views. For byte-aligned
@@ -28,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._parallel import map_slices, thread_count
-from ..errors import ReadError
 from ._layout import Layout
 from ._parse import Buffer, Channel
+from ._words import ascii_values, int_columns, int_masks, raw_values, uint_columns
 
 __all__ = [
     "decodes_in_place",
@@ -49,92 +48,12 @@ _MIN_VALUES_PER_THREAD = 1 << 21  # with threads=None, a thread converts at leas
 # --------------------------------------------------------------------------- DATA
 
 
-def _int_masks(layout: Layout, channels: Sequence[Channel]) -> list[int]:
-    """Mask of the meaningful bits of each integer channel.
-
-    FCS: only the bits needed for $PnR (rounded up to a power of two, as flowio
-    does) and $PnB carry the value; instruments use the others for flags and
-    addresses (Beckman System II D10-D15, the channel tags of LMD FCS 3.0 words).
-    """
-    masks = []
-    for b, w, ch in zip(layout.bits, layout.word_bytes or layout.bits, channels, strict=True):
-        limit = min(int(math.ceil(ch.pnr)), 2**64)
-        top = 1 << max(0, (limit - 1).bit_length())  # next power of two >= $PnR
-        wbits = 8 * w if layout.storage == "bytes" else b
-        masks.append(min(top, 1 << b, 1 << wbits) - 1)
-    return masks
-
-
-def _uint_columns(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
-    """Unsigned words as one (N, D) array (uniform width) or one array per channel."""
-    n, start, e, wb = layout.n_events, layout.start, layout.endian, layout.word_bytes
-    if layout.byte_perm is not None:
-        # e.g. $BYTEORD 3,4,1,2: put every byte where a little-endian word wants it
-        k = len(layout.byte_perm)
-        raw = np.frombuffer(buf, np.uint8, count=layout.nbytes, offset=start).reshape(-1, k)
-        fixed = np.empty_like(raw)
-        fixed[:, [p - 1 for p in layout.byte_perm]] = raw
-        buf, start, e = fixed.tobytes(), 0, "<"
-    kinds = ["f" if layout.mixed_types and t in ("F", "D") else "u" for t in layout.channel_types]
-    kinds = kinds or ["u"] * len(wb)
-    if len(set(wb)) == 1 and wb[0] in (1, 2, 4, 8) and set(kinds) == {"u"}:
-        dt = np.dtype(f"{e}u{wb[0]}")
-        return np.frombuffer(buf, dt, count=n * layout.n_par, offset=start).reshape(n, layout.n_par)
-    offsets = [sum(wb[:j]) for j in range(len(wb))]
-    rowbytes = sum(wb)
-    if all(w in (1, 2, 4, 8) for w in wb):  # mixed widths/types: one structured record per event
-        dt = np.dtype(
-            {
-                "names": [f"c{j}" for j in range(len(wb))],
-                "formats": [f"{e}{k}{w}" for k, w in zip(kinds, wb, strict=True)],
-                "offsets": offsets,
-                "itemsize": rowbytes,
-            }
-        )
-        rec = np.frombuffer(buf, dt, count=n, offset=start)
-        return [rec[f"c{j}"] for j in range(len(wb))]
-    u8 = np.frombuffer(buf, np.uint8, count=n * rowbytes, offset=start).reshape(n, rowbytes)
-    cols = []
-    for off, w, k in zip(offsets, wb, kinds, strict=True):
-        if w in (1, 2, 4, 8):
-            cols.append(np.ascontiguousarray(u8[:, off : off + w]).view(f"{e}{k}{w}").ravel())
-            continue
-        wide = np.zeros((n, 8), np.uint8)  # 3/5/6/7-byte words (Cytek xP5: 24 bit) -> 8 bytes
-        if e == "<":
-            wide[:, :w] = u8[:, off : off + w]
-        else:
-            wide[:, 8 - w :] = u8[:, off : off + w]
-        cols.append(wide.view(f"{e}u8").ravel())
-    return cols
-
-
-def _packed_columns(buf: Buffer, layout: Layout) -> list[np.ndarray]:
-    """Bit-packed integers: one bit stream, most significant bit first when big-endian."""
-    n, bits = layout.n_events, layout.bits
-    per = sum(bits)
-    order = "big" if layout.endian == ">" else "little"
-    u8 = np.frombuffer(buf, np.uint8, count=layout.nbytes, offset=layout.start)
-    stream = np.unpackbits(u8, bitorder=order, count=n * per).reshape(n, per)
-    cols, off = [], 0
-    for b in bits:
-        weights = np.left_shift(np.uint64(1), np.arange(b, dtype=np.uint64))
-        if order == "big":
-            weights = weights[::-1]
-        cols.append(stream[:, off : off + b].astype(np.uint64) @ weights)
-        off += b
-    return cols
-
-
-def _int_columns(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
-    return _packed_columns(buf, layout) if layout.storage == "packed" else _uint_columns(buf, layout)
-
-
 def high_bits_set(buf: Buffer, layout: Layout, channels: Sequence[Channel]) -> bool:
     """True when some integer word has bits set above what $PnR/$PnB allow."""
     if (layout.datatype != "I" and not layout.mixed_types) or layout.n_events == 0:
         return False
-    masks = _int_masks(layout, channels)
-    cols = _int_columns(buf, layout)
+    masks = int_masks(layout, channels)
+    cols = int_columns(buf, layout)
     if isinstance(cols, np.ndarray):
         return bool(np.any(cols > np.array(masks, dtype=cols.dtype.newbyteorder("="))))
     return any(
@@ -142,57 +61,6 @@ def high_bits_set(buf: Buffer, layout: Layout, channels: Sequence[Channel]) -> b
         for c, m in zip(cols, masks, strict=True)
         if c.dtype.kind == "u"
     )
-
-
-def _ascii_values(buf: Buffer, layout: Layout, name: str) -> np.ndarray:
-    if layout.storage == "ascii_delimited":
-        seg = bytes(buf[layout.start : layout.start + layout.nbytes])
-        tokens = seg.translate(bytes.maketrans(b",\t\r\n\x00", b"     ")).split()
-        n_par, n = layout.n_par, layout.n_events
-        if n < 0:
-            n = len(tokens) // n_par
-        if len(tokens) < n * n_par:
-            raise ReadError(
-                f"{name}: ASCII DATA holds {len(tokens)} values but $TOT={n} x $PAR={n_par} "
-                f"need {n * n_par}"
-            )
-        try:
-            values = np.array(tokens[: n * n_par], dtype=np.float64)
-        except ValueError:
-            raise ReadError(f"{name}: ASCII DATA contains a value that is not a number") from None
-        return values.reshape(n, n_par)
-    n, widths = layout.n_events, layout.bits
-    rowbytes = sum(widths)
-    u8 = np.frombuffer(buf, np.uint8, count=n * rowbytes, offset=layout.start).reshape(n, rowbytes)
-    out = np.empty((n, len(widths)), np.float64)
-    off = 0
-    for j, w in enumerate(widths):
-        field = np.ascontiguousarray(u8[:, off : off + w]).view(f"S{w}").ravel()
-        try:
-            out[:, j] = field.astype(np.float64)
-        except ValueError:
-            raise ReadError(
-                f"{name}: fixed-width ASCII DATA of channel {j + 1} holds a value that is not "
-                "a number"
-            ) from None
-        off += w
-    return out
-
-
-def _raw_values(buf: Buffer, layout: Layout) -> np.ndarray | list[np.ndarray]:
-    """DATA as written: an (N, D) view of uniform words, or one array per channel.
-
-    Floats come as floats (file byte order), integers as unsigned words; no
-    masking and no conversion yet. Views into ``buf`` wherever the layout allows.
-    """
-    if layout.datatype in ("F", "D") and not layout.mixed_types:
-        size = layout.word_bytes[0]
-        if layout.byte_perm is not None:
-            return np.asarray(_uint_columns(buf, layout)).view(f"<f{size}")
-        dt = np.dtype(f"{layout.endian}f{size}")
-        n, d = layout.n_events, layout.n_par
-        return np.frombuffer(buf, dt, count=n * d, offset=layout.start).reshape(n, d)
-    return _int_columns(buf, layout)
 
 
 def decodes_in_place(buf: Buffer, layout: Layout) -> bool:
@@ -246,16 +114,16 @@ def decode_events(
     """
     with np.errstate(all="ignore"):  # signalling NaNs, overflow in 10 ** x: as scale_events
         if layout.datatype == "A":
-            return scale_events(_ascii_values(buf, layout, name), channels, scaling), []
+            return scale_events(ascii_values(buf, layout, name), channels, scaling), []
         n, d = layout.n_events, layout.n_par
         if n == 0:
             return np.zeros((0, d), np.float32), []
         if in_place and not decodes_in_place(buf, layout):
             raise ValueError("DATA cannot be decoded in place")
-        src = _raw_values(buf, layout)
+        src = raw_values(buf, layout)
         cols = [src[:, j] for j in range(d)] if isinstance(src, np.ndarray) else src
         is_int = layout.datatype == "I" or layout.mixed_types
-        masks = _int_masks(layout, channels) if is_int else None
+        masks = int_masks(layout, channels) if is_int else None
         if masks is None:
             over = [False] * d
         elif isinstance(src, np.ndarray):  # one pass for all maxima, no (N, D) temporary
@@ -320,19 +188,19 @@ def _decode(
 ) -> tuple[np.ndarray, list[str]]:
     n, d = layout.n_events, layout.n_par
     if layout.datatype == "A":
-        return _ascii_values(buf, layout, name), []
+        return ascii_values(buf, layout, name), []
     if n == 0:
         return np.zeros((0, d), np.float64), []
     if layout.datatype in ("F", "D") and not layout.mixed_types:
         size = layout.word_bytes[0]
         if layout.byte_perm is not None:
-            words = np.asarray(_uint_columns(buf, layout))
+            words = np.asarray(uint_columns(buf, layout))
             return words.view(f"<f{size}").astype(np.float64), []
         dt = np.dtype(f"{layout.endian}f{size}")
         raw = np.frombuffer(buf, dt, count=n * d, offset=layout.start).reshape(n, d)
         return raw.astype(np.float64), []
-    masks = _int_masks(layout, channels)
-    cols = _int_columns(buf, layout)
+    masks = int_masks(layout, channels)
+    cols = int_columns(buf, layout)
     out = np.empty((n, d), np.float64)
     masked = False
     if isinstance(cols, np.ndarray):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 
 from ..errors import ReadError
-from ._parse import HEADER_LEN, MAX_DATASETS, kw_opt_int, parse_text
+from ._parse import HEADER_LEN, MAX_DATASETS, kw_opt_int
+from ._text import parse_text
 
 __all__ = ["declared_extent", "EXTENT_SLACK"]
 

@@ -8,25 +8,23 @@ declared widths by the bytes $TOT events need, which is where most export
 quirks are tolerated (quirk codes are listed in :mod:`hladr.fcs._parse`). Only
 integers are computed and DATA is not touched, so a file claiming billions of
 events, or a segment past the end of the file, is rejected before anything is
-allocated. Turning the bytes a :class:`Layout` names into float arrays is
-:mod:`hladr.fcs._decode`'s job; keeping the two apart keeps these rules free of
+allocated. What TEXT declares about the encoding is read by
+:mod:`hladr.fcs._declared`. Turning the bytes a :class:`Layout` names into float
+arrays is :mod:`hladr.fcs._decode`'s job; keeping the two apart keeps these rules free of
 NumPy and the decoders free of offset arithmetic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ReadError
-from ._parse import HEADER_LEN, Buffer, RawDataset, _clip, kw_opt_int
+from ._declared import Declared, declared, events_in, interpretations, needed
+from ._parse import HEADER_LEN, Buffer, RawDataset, kw_opt_int
 
 __all__ = ["Layout", "resolve_layout"]
 
-MAX_PAR = 10_000
-MAX_TOT = 2**32  # more events than any cytometer writes in one tube
-MAX_INT_BITS = 64
-MAX_ASCII_WIDTH = 256
 LARGE_FILE = 99_999_999  # FCS 3.x: HEADER offsets above this are written as 0
 
 
@@ -59,94 +57,6 @@ class Layout:
     def mixed_types(self) -> bool:
         """FCS 3.2 $PnDATATYPE: integer and float channels in one event."""
         return len(set(self.channel_types)) > 1
-
-
-@dataclass(frozen=True)
-class _Declared:
-    """What TEXT says about the encoding, before looking at DATA."""
-
-    n_par: int
-    datatype: str
-    endian: str
-    byte_perm: tuple[int, ...] | None
-    bits: tuple[int, ...]
-    ascii_delimited: bool
-    tot: int | None
-    quirks: tuple[str, ...]
-    channel_types: tuple[str, ...]
-
-
-def _byteorder(kw: Mapping[str, str], name: str) -> tuple[str, tuple[int, ...] | None, list[str]]:
-    raw = kw.get("byteord")
-    if raw is None or not raw.strip():
-        return "<", None, ["byteord_missing_assumed_little"]
-    try:
-        order = [int(p) for p in raw.replace(" ", "").split(",")]
-    except ValueError:
-        raise ReadError(f"{name}: $BYTEORD is not a byte order ({_clip(raw)})") from None
-    k = len(order)
-    if k > 8 or sorted(order) != list(range(1, k + 1)):
-        raise ReadError(f"{name}: $BYTEORD is not a byte order ({_clip(raw)})")
-    if order == sorted(order):
-        return "<", None, []
-    if order == sorted(order, reverse=True):
-        return ">", None, []
-    return "<", tuple(order), ["byteord_mixed"]
-
-
-def _declared(kw: Mapping[str, str], name: str) -> _Declared:
-    quirks: list[str] = []
-    n_par = kw_opt_int(kw, "par")
-    if n_par is None:
-        raise ReadError(f"{name}: $PAR (number of channels) is missing or not a number")
-    if not 1 <= n_par <= MAX_PAR:
-        raise ReadError(f"{name}: $PAR={n_par} is not a plausible number of channels")
-    mode = kw.get("mode", "L").strip().upper() or "L"
-    if mode != "L":
-        raise ReadError(f"{name}: $MODE={_clip(mode)} (histogram data) is not list-mode data")
-    datatype = kw.get("datatype", "").strip().upper()
-    if not datatype:
-        datatype = "I"
-        quirks.append("no_datatype_assumed_I")
-    if datatype not in ("I", "F", "D", "A"):
-        raise ReadError(f"{name}: $DATATYPE={_clip(datatype)} is not I, F, D or A")
-    endian, perm, q = _byteorder(kw, name)
-    quirks += q
-
-    raw_bits = [kw.get(f"p{n}b", "").strip() for n in range(1, n_par + 1)]
-    types = [datatype] * n_par
-    if datatype != "A":  # FCS 3.2: $PnDATATYPE overrides $DATATYPE per channel
-        for n in range(1, n_par + 1):
-            t = kw.get(f"p{n}datatype", "").strip().upper() or datatype
-            if t not in ("I", "F", "D"):
-                raise ReadError(f"{name}: $P{n}DATATYPE={_clip(t)} is not I, F or D")
-            types[n - 1] = t
-    bits: list[int] = []
-    delimited = datatype == "A" and all(b == "*" for b in raw_bits)
-    if not delimited:
-        limit = MAX_ASCII_WIDTH if datatype == "A" else MAX_INT_BITS
-        for n, (b, t) in enumerate(zip(raw_bits, types, strict=True), 1):
-            if t in ("F", "D"):
-                bits.append(32 if t == "F" else 64)  # $PnB is implied by the type
-                continue
-            try:
-                value = int(b)
-            except ValueError:
-                raise ReadError(
-                    f"{name}: $P{n}B (bits of channel {n}) is missing or not a number ({_clip(b)})"
-                ) from None
-            if not 1 <= value <= limit:
-                raise ReadError(f"{name}: $P{n}B={value} is not a supported width (1-{limit})")
-            bits.append(value)
-
-    tot = kw_opt_int(kw, "tot")
-    if kw.get("tot") is not None and tot is None:
-        raise ReadError(f"{name}: $TOT is not a number ({_clip(kw.get('tot'))})")
-    if tot is not None and not 0 <= tot <= MAX_TOT:
-        raise ReadError(f"{name}: $TOT={tot} events is not plausible (limit {MAX_TOT})")
-    return _Declared(
-        n_par, datatype, endian, perm, tuple(bits), delimited, tot, tuple(quirks), tuple(types)
-    )
 
 
 @dataclass(frozen=True)
@@ -197,39 +107,6 @@ def _segments(buf_len: int, ds: RawDataset, kw: Mapping[str, str]) -> _Segments:
     return _Segments(tuple(cands), frozenset(ends), flowio_pair, mismatch, tuple(quirks))
 
 
-def _word_bytes(bits: int) -> int:
-    return next(w for w in (1, 2, 4, 8) if bits <= 8 * w)
-
-
-def _interpretations(dec: _Declared) -> list[tuple[str, tuple[int, ...], str | None]]:
-    """(storage, bytes per value, quirk) readings of the declared widths, preferred first."""
-    bits = dec.bits
-    if dec.datatype == "A":
-        return [("ascii_fixed", bits, None)]
-    if all(t in ("F", "D") for t in dec.channel_types):
-        return [("bytes", tuple(b // 8 for b in bits), None)]
-    if len(set(dec.channel_types)) > 1:
-        words = tuple(b // 8 if b % 8 == 0 else _word_bytes(b) for b in bits)
-        return [("bytes", words, None if words == tuple(b // 8 for b in bits) else
-                 "pnb_in_wider_words")]  # fmt: skip
-    if all(b % 8 == 0 for b in bits):
-        out = [("bytes", tuple(b // 8 for b in bits), None)]
-        if any(b // 8 not in (1, 2, 4, 8) for b in bits):
-            out.append(("bytes", tuple(_word_bytes(b) for b in bits), "pnb_in_wider_words"))
-        return out
-    # $PnB=10/12: FC500 stores 10-bit values in 16-bit words; others may bit-pack.
-    return [
-        ("bytes", tuple(_word_bytes(b) for b in bits), "pnb_in_wider_words"),
-        ("packed", (), "pnb_bit_packed"),
-    ]
-
-
-def _needed(n: int, storage: str, bits: Sequence[int], word_bytes: Sequence[int]) -> int:
-    if storage == "packed":
-        return (n * sum(bits) + 7) // 8
-    return n * sum(word_bytes)
-
-
 def resolve_layout(
     buf_len: int,
     ds: RawDataset,
@@ -258,7 +135,7 @@ def resolve_layout(
     rejected without allocating anything. ``allow_tot_mismatch`` reads the
     complete events (at most $TOT) of the most trusted segment instead.
     """
-    dec = _declared(kw, name)
+    dec = declared(kw, name)
     seg = _segments(buf_len, ds, kw)
     quirks = [*dec.quirks, *seg.quirks]
     if not seg.cands:
@@ -282,7 +159,7 @@ def _overlaps_text(ds: RawDataset, start: int, length: int) -> bool:
 def _binary(
     buf_len: int,
     ds: RawDataset,
-    dec: _Declared,
+    dec: Declared,
     seg: _Segments,
     quirks: list[str],
     name: str,
@@ -291,7 +168,7 @@ def _binary(
 ) -> Layout:
     best = None  # (key, start, end, storage, wbytes, iquirk, quirk, n_events, need)
     misfits = []  # (rank, avail, start, end, storage, wbytes, iquirk, need): no $TOT events
-    interps = _interpretations(dec)
+    interps = interpretations(dec)
     detached = []  # candidates left out: HEADER and TEXT disagree and they do not start after TEXT
     for rank, (_source, start, end) in enumerate(seg.cands):
         if start < ds.offset + HEADER_LEN or end < start - 1:
@@ -312,14 +189,14 @@ def _binary(
                 n_ev = avail // sum(wbytes)
             else:
                 continue
-            need = _needed(n_ev, storage, dec.bits, wbytes)
+            need = needed(n_ev, storage, dec.bits, wbytes)
             if _overlaps_text(ds, start, need):
                 continue
             fits = start + need <= buf_len
             if n_ev == 0:
                 # $TOT=0 is an empty tube only if DATA has no room for an event: a zeroed $TOT
                 # over full DATA must not read as "no events" without a word
-                one = _needed(1, storage, dec.bits, wbytes)
+                one = needed(1, storage, dec.bits, wbytes)
                 score, q = (0, None) if seg_len < max(1, one) or dec.tot is None else (None, None)
             elif end >= buf_len and not (end == buf_len and seg_len == need + 1):
                 score, q = None, None  # declared end past EOF: truncated or shifted data
@@ -327,7 +204,7 @@ def _binary(
                 score, q = 0, None
             elif seg_len == need + 1:
                 score, q = 1, "offset_off_by_one"
-            elif _events_in(seg_len, storage, dec.bits, wbytes) == n_ev:
+            elif events_in(seg_len, storage, dec.bits, wbytes) == n_ev:
                 # trailing bytes that cannot hold another event (padding, a CRC)
                 score, q = 3, "data_segment_longer_than_tot"
             else:
@@ -382,11 +259,6 @@ def _follows_segment(buf: Buffer | None, ends: frozenset[int], start: int) -> bo
     return not bytes(buf[max(before) + 1 : start]).strip(b" \x00")
 
 
-def _events_in(nbytes: int, storage: str, bits: Sequence[int], wbytes: Sequence[int]) -> int:
-    if storage == "packed":
-        return nbytes * 8 // max(1, sum(bits))
-    return nbytes // max(1, sum(wbytes))
-
 
 def _no_fit(buf_len, dec, seg, misfits, quirks, name, allow_tot_mismatch) -> Layout:  # noqa: ANN001
     """No segment matches $TOT events: say what is wrong, or (on request) read what is there.
@@ -404,7 +276,7 @@ def _no_fit(buf_len, dec, seg, misfits, quirks, name, allow_tot_mismatch) -> Lay
         raise ReadError(f"{name}: DATA segment offsets {start}-{end} are not valid")
     _, _, avail, start, end, storage, wbytes, iquirk, need = min(misfits, key=lambda m: m[:2])
     seg_len = end - start + 1
-    room = _events_in(avail, storage, dec.bits, wbytes)
+    room = events_in(avail, storage, dec.bits, wbytes)
     if allow_tot_mismatch and storage != "packed" and dec.tot is not None:
         n_ev = min(room, dec.tot)
         extra = [iquirk, "events_fewer_than_tot" if n_ev < dec.tot else None]
@@ -429,11 +301,11 @@ def _no_fit(buf_len, dec, seg, misfits, quirks, name, allow_tot_mismatch) -> Lay
     if dec.tot == 0:
         raise ReadError(
             f"{name}: $TOT=0 but the DATA segment has {seg_len} bytes, room for "
-            f"{_events_in(seg_len, storage, dec.bits, wbytes)} events: $TOT is wrong; re-export the file"
+            f"{events_in(seg_len, storage, dec.bits, wbytes)} events: $TOT is wrong; re-export the file"
         )
     raise ReadError(
         f"{name}: DATA segment has {seg_len} bytes, room for "
-        f"{_events_in(seg_len, storage, dec.bits, wbytes)} events, but $TOT={dec.tot} events x "
+        f"{events_in(seg_len, storage, dec.bits, wbytes)} events, but $TOT={dec.tot} events x "
         f"{dec.n_par} channels need {need} (wrong $TOT, $PAR or $PnB?)"
     )
 

@@ -1,7 +1,8 @@
-"""Low-level FCS parsing: HEADER, TEXT, the dataset chain, channel keywords.
+"""Low-level FCS parsing: HEADER, the dataset chain, channel keywords.
 
-Private to :mod:`hladr.fcs.read` (DATA layout is in :mod:`hladr.fcs._layout`, decoding
-in :mod:`hladr.fcs._decode`, spillover keywords in :mod:`hladr.fcs._spillover`).
+Private to :mod:`hladr.fcs.read` (TEXT keywords are split in :mod:`hladr.fcs._text`,
+DATA layout is in :mod:`hladr.fcs._layout`, decoding in :mod:`hladr.fcs._decode`,
+spillover keywords in :mod:`hladr.fcs._spillover`).
 Every function takes the whole file as a bytes-like ``Buffer`` (``bytes``, or the
 ``memoryview`` of the one buffer :mod:`hladr.fcs.read` reads the file into; only the
 small HEADER/TEXT slices are copied) plus the file name used in error messages,
@@ -75,6 +76,7 @@ from dataclasses import dataclass
 
 from ..errors import ReadError
 from ..safe_text import printable
+from ._text import parse_text
 
 __all__ = [
     "Buffer",
@@ -101,10 +103,10 @@ _LAYOUT_KEYS = re.compile(
     r"^(@?p\d+[a-z]+|par|tot|datatype|byteord|mode|nextdata|begin\w*|end\w*|"
     r"spillover|spill|comp|dfc\d+to\d+)$"
 )
-_DFC_KEY = re.compile(r"^dfc(\d+)to(\d+)$")
+DFC_KEY = re.compile(r"^dfc(\d+)to(\d+)$")
 
 
-def _clip(value: object, n: int = 40) -> str:
+def quote_value(value: object, n: int = 40) -> str:
     """A keyword value made safe for a one-line message: cut to ``n`` characters, control characters as ``?``.
 
     Only keyword values of a file that parsed as FCS are quoted (its own metadata); the
@@ -143,86 +145,6 @@ def _header_int(field: bytes) -> int | None:
         return int(text)
     except ValueError:
         return None
-
-
-def _split_text(text: str, delim: str, *, escapes: bool) -> list[str]:
-    """Split a TEXT segment body (after the first delimiter) into tokens.
-
-    With ``escapes`` a doubled delimiter is a literal delimiter (FCS 3.x); an odd
-    run of delimiters ends the token after its literal pairs.
-    """
-    if not escapes:
-        tokens = text.split(delim)
-        if tokens and not tokens[-1].strip("\x00 \r\n\t"):
-            tokens.pop()
-        return tokens
-    parts = re.split(f"({re.escape(delim)}+)", text)
-    tokens: list[str] = []
-    cur: list[str] = []
-    for i, piece in enumerate(parts):
-        if i % 2 == 0:
-            cur.append(piece)
-            continue
-        cur.append(delim * (len(piece) // 2))
-        if len(piece) % 2:
-            tokens.append("".join(cur))
-            cur = []
-    tail = "".join(cur)
-    if tail.strip("\x00 \r\n\t"):
-        tokens.append(tail)  # no closing delimiter
-    return tokens
-
-
-def _pairs(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
-    quirks = ["text_odd_token_count"] if len(tokens) % 2 else []
-    kw: dict[str, str] = {}
-    for key, value in zip(tokens[0::2], tokens[1::2], strict=False):
-        stripped = key.strip()
-        if stripped != key and "text_keyword_whitespace" not in quirks:
-            quirks.append("text_keyword_whitespace")  # Partec CyFlow pads "$DATATYPE"
-        key = stripped.lower()
-        if key.startswith("$"):
-            key = key[1:]
-        if key:
-            kw[key] = value
-    return kw, quirks
-
-
-def parse_text(buf: Buffer, start: int, end: int, name: str) -> tuple[dict[str, str], list[str]]:
-    """Keywords of the TEXT segment ``buf[start:end + 1]``.
-
-    Keys are lower case without the leading ``$`` (flowio's convention); values
-    are kept as written. Bytes are decoded as UTF-8, or Latin-1 when that fails
-    (FCS 2.0 and Mac OS files).
-    """
-    raw = bytes(buf[start : end + 1])
-    if len(raw) < 2:
-        raise ReadError(f"{name}: TEXT segment at bytes {start}-{end} is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    delim = text[0]
-    if delim.isalnum() or delim in " \x00":
-        raise ReadError(
-            f"{name}: TEXT segment does not start with a delimiter (it starts with a letter, digit, blank or NUL); "
-            "not an FCS file or wrong HEADER offsets"
-        )
-    kw, quirks = _pairs(_split_text(text[1:], delim, escapes=True))
-    if any(delim in k for k in kw):
-        # FCS 2.0 writers may leave values empty ("/$P1S//"), which reads as an
-        # escaped delimiter under FCS 3 rules; re-split without escapes.
-        kw2, quirks2 = _pairs(_split_text(text[1:], delim, escapes=False))
-        if sum(k.startswith("p") for k in kw2) > sum(k.startswith("p") for k in kw):
-            kw, quirks = kw2, [*quirks2, "text_empty_values"]
-    if "text_odd_token_count" in quirks and any(not any(c.isalpha() for c in k) for k in kw):
-        # A keyword left without its value shifts every later pair: values ("1024", "0.01") become
-        # keywords. The corpus's odd TEXTs (data1.fcs) end with one valueless keyword: all keys have letters.
-        raise ReadError(
-            f"{name}: TEXT has an odd number of keywords and values, and values where keywords should be "
-            "(a delimiter damaged?): its keywords cannot be paired; re-export the file"
-        )
-    return kw, quirks
 
 
 def _parse_one(buf: Buffer, offset: int, index: int, name: str) -> RawDataset:
@@ -358,7 +280,7 @@ def lmd_companion_keywords(first: RawDataset, chosen: RawDataset) -> tuple[dict[
         if key not in kw and not _LAYOUT_KEYS.match(key):
             kw[key] = value
     has_spill = any(k in kw for k in ("spillover", "spill", "comp"))
-    dfc = {k: v for k, v in first.keywords.items() if _DFC_KEY.match(k)}
+    dfc = {k: v for k, v in first.keywords.items() if DFC_KEY.match(k)}
     if dfc and not has_spill:
         kw.update(dfc)
         quirks.append("lmd_dfc_from_fcs2_dataset")
@@ -385,9 +307,9 @@ def _kw_float(kw: Mapping[str, str], key: str, name: str) -> float | None:
     try:
         value = float(raw.strip())
     except ValueError:
-        raise ReadError(f"{name}: ${key.upper()} is not a number ({_clip(raw)})") from None
+        raise ReadError(f"{name}: ${key.upper()} is not a number ({quote_value(raw)})") from None
     if not math.isfinite(value):
-        raise ReadError(f"{name}: ${key.upper()} is not a finite number ({_clip(raw)})")
+        raise ReadError(f"{name}: ${key.upper()} is not a finite number ({quote_value(raw)})")
     return value
 
 
@@ -416,10 +338,10 @@ def _parse_pne(raw: str | None, key: str, name: str) -> tuple[float, float]:
         decades, log0 = (float(p) for p in parts)
     except ValueError:
         raise ReadError(
-            f"{name}: ${key.upper()} must be 'decades,offset' ({_clip(raw)})"
+            f"{name}: ${key.upper()} must be 'decades,offset' ({quote_value(raw)})"
         ) from None
     if not (math.isfinite(decades) and math.isfinite(log0)) or decades > 20:
-        raise ReadError(f"{name}: ${key.upper()} is out of range ({_clip(raw)})")
+        raise ReadError(f"{name}: ${key.upper()} is out of range ({quote_value(raw)})")
     if decades > 0 and log0 == 0:
         log0 = 1.0  # the FCS standard: f2 = 0 means 1
     return decades, log0
@@ -441,14 +363,14 @@ def channel_table(kw: Mapping[str, str], n_par: int, name: str) -> tuple[list[Ch
         pnr = _kw_float(kw, f"p{n}r", name)
         assert pnr is not None
         if pnr <= 0:
-            raise ReadError(f"{name}: $P{n}R must be positive ({_clip(pnr_raw)})")
+            raise ReadError(f"{name}: $P{n}R must be positive ({quote_value(pnr_raw)})")
         decades, log0 = _parse_pne(kw.get(f"p{n}e"), f"p{n}e", name)
         png = _kw_float(kw, f"p{n}g", name)
         if png is not None and png != 0 and not GAIN_LIMITS[0] <= png <= GAIN_LIMITS[1]:
             # the gain divides every value of the channel: a negative or absurd one would give
             # negative or vanishing intensities without a word (0 means "no gain", as for flowio)
             raise ReadError(
-                f"{name}: $P{n}G={_clip(kw[f'p{n}g'])} is not a plausible gain "
+                f"{name}: $P{n}G={quote_value(kw[f'p{n}g'])} is not a plausible gain "
                 f"({GAIN_LIMITS[0]:g} to {GAIN_LIMITS[1]:g}); re-export the file"
             )
         channels.append(

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ReadError
-from ._parse import _DFC_KEY
+from ._parse import DFC_KEY
 
 __all__ = ["parse_spillover_keywords"]
 
@@ -101,7 +101,7 @@ def _dfc_matrix(kw: Mapping[str, str], pnn: Sequence[str]) -> tuple[list[str], n
     """
     entries: dict[tuple[int, int], float] = {}
     for key, value in kw.items():
-        m = _DFC_KEY.match(key)
+        m = DFC_KEY.match(key)
         if not m:
             continue
         try:

@@ -33,7 +33,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ReadError
-from ._parse import RawDataset, _clip, kw_opt_int, parse_text
+from ._parse import RawDataset, kw_opt_int, quote_value
+from ._text import parse_text
 
 __all__ = [
     "PLAUSIBILITY", "REPAIR_QUIRKS", "text_overrun", "padding_overrun", "shifted_dataset", "check_plausible",
@@ -205,7 +206,7 @@ def check_plausible(
             j = int(np.argmax(share))
             if share[j] > PLAUSIBILITY["max_impossible_share"]:
                 raise ReadError(
-                    f"{name}: {share[j]:.0%} of the values of channel {_clip(pnn[j])} are NaN, infinite or "
+                    f"{name}: {share[j]:.0%} of the values of channel {quote_value(pnn[j])} are NaN, infinite or "
                     f"beyond {PLAUSIBILITY['range_multiple']:g}x its range: DATA is not read as "
                     "written (wrong offsets, $BYTEORD or $DATATYPE?)"
                 )
@@ -219,7 +220,7 @@ def check_plausible(
             back = float(np.mean(np.diff(col) < 0))
             if back > PLAUSIBILITY["max_time_backsteps"]:
                 raise ReadError(
-                    f"{name}: the time channel {_clip(label)} runs backwards at {back:.0%} of the events: "
+                    f"{name}: the time channel {quote_value(label)} runs backwards at {back:.0%} of the events: "
                     "DATA is not read as written (shifted offsets or a wrong layout?)"
                 )
 
@@ -246,7 +247,7 @@ def _check_counters(data: np.ndarray, pnn: Sequence[str], limits: Sequence[float
         broken = np.flatnonzero((step != 1) & ~wrap)
         if broken.size:
             raise ReadError(
-                f"{name}: the event counter {_clip(label)} counts +1 per event, then jumps at event "
+                f"{name}: the event counter {quote_value(label)} counts +1 per event, then jumps at event "
                 f"{int(broken[0]) + 2}: the events from there are not read as written (bytes cut from or "
                 "inserted into DATA?); re-export the file"
             )

@@ -57,6 +57,7 @@ from . import _parse as fp
 from . import _spillover as fs
 from . import _verify as fv
 from ._load import BackgroundDigest, load, one_line, sha256_file, threads_beside
+from .datasets import DatasetSummary, list_datasets, summarise_datasets
 
 __all__ = [
     "read_events",
@@ -80,23 +81,6 @@ _IN_PLACE_SLACK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
-class DatasetSummary:
-    """One dataset of a file, as listed by :func:`list_datasets`.
-
-    ``events``/``channels`` are $TOT/$PAR as written (None when missing or not a
-    number); ``offset`` is the byte position of the dataset's HEADER.
-    """
-
-    index: int
-    offset: int
-    fcs_version: str
-    events: int | None
-    channels: int | None
-    datatype: str | None
-    instrument: str | None
-
-
-@dataclass(frozen=True)
 class ReadReport:
     """How a dataset was read: which reader, where DATA was, what it held."""
 
@@ -109,37 +93,6 @@ class ReadReport:
     data_offset: int
     data_bytes: int
     flowio_error: str | None
-
-
-def _summaries(datasets: Sequence[fp.RawDataset]) -> tuple[DatasetSummary, ...]:
-    out = []
-    for ds in datasets:
-        kw = ds.keywords
-        cyt = kw.get("cyt", "").strip()
-        out.append(
-            DatasetSummary(
-                index=ds.index,
-                offset=ds.offset,
-                fcs_version=ds.version,
-                events=fp.kw_opt_int(kw, "tot"),
-                channels=fp.kw_opt_int(kw, "par"),
-                datatype=kw.get("datatype", "").strip().upper() or None,
-                instrument=cyt or None,
-            )
-        )
-    return tuple(out)
-
-
-def list_datasets(path: str | os.PathLike) -> list[DatasetSummary]:
-    """Datasets of an FCS/LMD file, in file order (HEADER and TEXT only, no DATA).
-
-    Raises
-    ------
-    ReadError
-        The file is missing or its first HEADER/TEXT cannot be parsed.
-    """
-    p, buf, _ = load(path, digest_wanted=False)
-    return list(_summaries(fp.scan_datasets(buf, p.name)))
 
 
 def read_fcs(
@@ -332,7 +285,7 @@ def _read_dataset(
     report = ReadReport(
         reader=reader,
         reader_reason=reason,
-        datasets=_summaries(datasets),
+        datasets=summarise_datasets(datasets),
         fcs_version=ds.version,
         datatype=layout.datatype,
         byteorder=byteorder,

@@ -29,9 +29,8 @@ E-step are NumPy's (SIMD; Numba's scalar ``exp`` is ~20 times slower per value a
 be most of an iteration), so :func:`e_step` and :func:`em_fit` are Python functions
 around the kernels :func:`log_scores` and :func:`m_step`. Four features (the panels with
 CD45) take written-out loops with every coefficient and sum in registers, 3-5 times faster
-than the loops over ``d``. The fitted gate is scored with the same layout
-(:func:`mahalanobis_scores`, :func:`best_of`; the k-means check's assignment,
-:func:`nearest_centre`).
+than the loops over ``d``. A fitted mixture is scored with the same layout
+(:mod:`hladr.gating._mixture_scores`).
 """
 
 from __future__ import annotations
@@ -41,10 +40,10 @@ import math
 import numpy as np
 
 from .._jit import njit
+from ._mixture_scores import best_of
 
 __all__ = ["precision_cholesky", "precision_cholesky_ref", "log_scores", "log_scores_ref",
-           "m_step", "m_step_ref", "e_step", "em_fit", "predict", "mahalanobis_scores", "mahalanobis_scores_ref",
-           "best_of", "best_of_ref", "nearest_centre", "nearest_centre_ref"]
+           "m_step", "m_step_ref", "e_step", "em_fit", "predict"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _EPS10 = 10.0 * float(np.finfo(np.float64).eps)  # scikit-learn's guard against empty components
@@ -144,116 +143,6 @@ def _log_scores4(Xt, weights, means, prec, log_det, out):  # pragma: no cover - 
             o[r] = base - 0.5 * (((y0 * y0 + y1 * y1) + y2 * y2) + y3 * y3)
 
 
-@njit(cache=True, nogil=True)
-def mahalanobis_scores(Xt, means, precs, log_norm, lp, d2):  # pragma: no cover - compiled
-    """``d2[c, r]``: squared Mahalanobis distance of row ``r`` (column of ``Xt``) to component ``c`` with
-    the full precision matrices ``precs``; ``lp[c, r] = log_norm[c] - d2[c, r] / 2``.
-
-    The scores of a fitted gate (:func:`hladr.gating.populations.component_scores`): the same
-    quadratic form, term for term, as the gate's kernel ``monocyte_chain``.
-    """
-    if Xt.shape[0] == 4:
-        _mahalanobis_scores4(Xt, means, precs, log_norm, lp, d2)
-        return
-    d, n = Xt.shape
-    k = means.shape[0]
-    diff = np.empty((d, n))
-    row = np.empty(n)
-    for c in range(k):
-        for a in range(d):
-            m = means[c, a]
-            for r in range(n):
-                diff[a, r] = Xt[a, r] - m
-        q = d2[c]
-        q[:] = 0.0
-        for a in range(d):
-            row[:] = 0.0
-            for b in range(d):
-                p = precs[c, a, b]
-                for r in range(n):
-                    row[r] += p * diff[b, r]
-            for r in range(n):
-                q[r] += diff[a, r] * row[r]
-        for r in range(n):
-            lp[c, r] = log_norm[c] - 0.5 * q[r]
-
-
-@njit(cache=True, nogil=True)
-def _mahalanobis_scores4(Xt, means, precs, log_norm, lp, d2):  # pragma: no cover - compiled
-    """:func:`mahalanobis_scores` for four features, the same operations in the same order."""
-    n = Xt.shape[1]
-    x0, x1, x2, x3 = Xt[0], Xt[1], Xt[2], Xt[3]
-    for c in range(means.shape[0]):
-        m0, m1, m2, m3 = means[c, 0], means[c, 1], means[c, 2], means[c, 3]
-        P = precs[c]
-        p00, p01, p02, p03 = P[0, 0], P[0, 1], P[0, 2], P[0, 3]
-        p10, p11, p12, p13 = P[1, 0], P[1, 1], P[1, 2], P[1, 3]
-        p20, p21, p22, p23 = P[2, 0], P[2, 1], P[2, 2], P[2, 3]
-        p30, p31, p32, p33 = P[3, 0], P[3, 1], P[3, 2], P[3, 3]
-        ln = log_norm[c]
-        for r in range(n):
-            a0 = x0[r] - m0
-            a1 = x1[r] - m1
-            a2 = x2[r] - m2
-            a3 = x3[r] - m3
-            q = a0 * (((p00 * a0 + p01 * a1) + p02 * a2) + p03 * a3)
-            q += a1 * (((p10 * a0 + p11 * a1) + p12 * a2) + p13 * a3)
-            q += a2 * (((p20 * a0 + p21 * a1) + p22 * a2) + p23 * a3)
-            q += a3 * (((p30 * a0 + p31 * a1) + p32 * a2) + p33 * a3)
-            d2[c, r] = q
-            lp[c, r] = ln - 0.5 * q
-
-
-@njit(cache=True, nogil=True)
-def best_of(scores, allowed):  # pragma: no cover - compiled; tested against best_of_ref
-    """Per column of ``scores`` ``(k, n)``: the row (component) of the largest score among the ``allowed``
-    ones, the first of ties (``np.argmax`` over axis 0, which copies a ``(k, n)`` array row by row)."""
-    k, n = scores.shape
-    best = np.zeros(n, dtype=np.int64)
-    first = -1
-    for c in range(k):
-        if allowed[c]:
-            first = c
-            break
-    if first < 0:
-        return best
-    top = scores[first].copy()
-    best[:] = first
-    for c in range(first + 1, k):
-        if not allowed[c]:
-            continue
-        row = scores[c]
-        for r in range(n):
-            if row[r] > top[r]:
-                top[r] = row[r]
-                best[r] = c
-    return best
-
-
-@njit(cache=True, nogil=True)
-def nearest_centre(Xt, centres):  # pragma: no cover - compiled; tested against nearest_centre_ref
-    """Per row (column of ``Xt`` ``(d, n)``): the nearest of ``centres`` ``(k, d)`` in squared Euclidean
-    distance, the first of ties (k-means' assignment; scikit-learn's ``KMeans.predict`` without its
-    per-call validation and thread set-up)."""
-    d, n = Xt.shape
-    k = centres.shape[0]
-    best = np.zeros(n, dtype=np.int64)
-    top = np.full(n, np.inf)
-    dist = np.empty(n)
-    for c in range(k):
-        dist[:] = 0.0
-        for i in range(d):
-            m = centres[c, i]
-            for r in range(n):
-                v = Xt[i, r] - m
-                dist[r] += v * v
-        for r in range(n):
-            if dist[r] < top[r]:
-                top[r] = dist[r]
-                best[r] = c
-    return best
-
-
 # sums in any order (vectorised): the rounding differs from BLAS's by ~1e-16 relative, as BLAS's own does
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def m_step(Xt, resp, reg_covar):  # pragma: no cover - compiled; tested against m_step_ref
@@ -346,7 +235,7 @@ def _m_step4(Xt, resp, reg_covar):  # pragma: no cover - compiled; tested throug
 # --------------------------------------------------------------------------- NumPy twins
 def precision_cholesky_ref(covs: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """Twin of :func:`precision_cholesky` (scikit-learn's ``_compute_precision_cholesky``)."""
-    from scipy.linalg import solve_triangular
+    from scipy.linalg import solve_triangular  # heavy (~0.2 s to import); only this twin (the tests) needs it
 
     k, d, _ = covs.shape
     prec = np.zeros((k, d, d))
@@ -366,28 +255,6 @@ def log_scores_ref(Xt, weights, means, prec, log_det, out) -> None:
     for c in range(means.shape[0]):
         q = np.sum(np.square(X @ prec[c] - means[c] @ prec[c]), axis=1)
         out[c] = -0.5 * (d * _LOG_2PI + q) + log_det[c] + np.log(weights[c])
-
-
-def mahalanobis_scores_ref(Xt, means, precs, log_norm, lp, d2) -> None:
-    """Twin of :func:`mahalanobis_scores`."""
-    for c in range(means.shape[0]):
-        diff = Xt.T - means[c]
-        d2[c] = np.einsum("ni,ij,nj->n", diff, precs[c], diff)
-        lp[c] = log_norm[c] - 0.5 * d2[c]
-
-
-def best_of_ref(scores, allowed) -> np.ndarray:
-    """Twin of :func:`best_of`."""
-    allowed = np.asarray(allowed, dtype=bool)
-    if not allowed.any():
-        return np.zeros(scores.shape[1], dtype=np.int64)
-    return np.argmax(np.where(allowed[:, None], scores, -np.inf), axis=0)
-
-
-def nearest_centre_ref(Xt, centres) -> np.ndarray:
-    """Twin of :func:`nearest_centre`."""
-    X = Xt.T
-    return np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
 
 
 def m_step_ref(Xt, resp, reg_covar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 Calling contract: ``kmeans(X, k, seed)`` returns ``(labels, centres)`` as
 ``KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X)`` gives ``labels_`` and
 ``cluster_centers_``; :func:`lloyd` (Numba) and :func:`lloyd_ref` (its NumPy twin, used by
-the tests) are the iterations.
+the tests) are the iterations. :func:`nearest_centre` assigns other rows (the check pool) to
+the centres, as ``KMeans.predict`` does.
 
 Why our own iterations: on the gate's 10,000 x 4 sample ``KMeans.fit`` costs ~12 ms, most of
 it validation and OpenMP set-up, and its OpenMP threads add up the cluster sums in an order
@@ -23,7 +24,7 @@ import numpy as np
 
 from .._jit import njit
 
-__all__ = ["kmeans", "lloyd", "lloyd_ref"]
+__all__ = ["kmeans", "lloyd", "lloyd_ref", "nearest_centre", "nearest_centre_ref"]
 
 _TOL = 1e-4  # scikit-learn's default, relative to the mean variance of the features
 _MAX_ITER = 300
@@ -34,7 +35,7 @@ def kmeans(X: np.ndarray, k: int, seed: int, *, reference: bool = False) -> tupl
 
     The caller limits BLAS threads if it wants (the start uses BLAS through scikit-learn).
     """
-    from sklearn.cluster import kmeans_plusplus
+    from sklearn.cluster import kmeans_plusplus  # heavy (~1.5 s to import): loaded only when a gate is fitted
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
@@ -167,3 +168,34 @@ def lloyd_ref(X: np.ndarray, centres: np.ndarray, tol: float, max_iter: int) -> 
     if not strict:
         labels, _ = assign(C)
     return labels, C
+
+
+# --------------------------------------------------------------------------- assignment of other rows
+@njit(cache=True, nogil=True)
+def nearest_centre(Xt, centres):  # pragma: no cover - compiled; tested against nearest_centre_ref
+    """Per row (column of ``Xt`` ``(d, n)``): the nearest of ``centres`` ``(k, d)`` in squared Euclidean
+    distance, the first of ties (k-means' assignment; scikit-learn's ``KMeans.predict`` without its
+    per-call validation and thread set-up)."""
+    d, n = Xt.shape
+    k = centres.shape[0]
+    best = np.zeros(n, dtype=np.int64)
+    top = np.full(n, np.inf)
+    dist = np.empty(n)
+    for c in range(k):
+        dist[:] = 0.0
+        for i in range(d):
+            m = centres[c, i]
+            for r in range(n):
+                v = Xt[i, r] - m
+                dist[r] += v * v
+        for r in range(n):
+            if dist[r] < top[r]:
+                top[r] = dist[r]
+                best[r] = c
+    return best
+
+
+def nearest_centre_ref(Xt, centres) -> np.ndarray:
+    """Twin of :func:`nearest_centre`."""
+    X = Xt.T
+    return np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)

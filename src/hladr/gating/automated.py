@@ -7,6 +7,7 @@ a sample of the tube, or returns a falsy ``GateFailure`` -- with the figures of
 its self-checks -- when the data do not support a gate or the gate fails its
 checks; ``gate.apply(events)`` evaluates it on every event with one fused Numba
 pass and returns a ``GateResult`` (final mask and the events kept by each step).
+The records and ``apply`` are in :mod:`hladr.gating.monocyte_gate`.
 
 Notes
 -----
@@ -34,17 +35,23 @@ Notes
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
-from .. import _kernels
-from .._parallel import blas_threads, map_slices, thread_count
+from .._parallel import blas_threads, thread_count
 from .._stats import density_peaks, robust_sd
 from ..channels import Panel
 from ..events import Events
+from ..rules import load_rules
+from . import _kernels
+from . import mixture as gm
+from . import populations as gp
+from . import robust as gr
+from .check import check_gate, kmeans_monocytes
+from .monocyte_gate import GateFailure, MonocyteGate
 
-__all__ = ["MonocyteGate", "GateFailure", "GateResult", "fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
+__all__ = ["fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
 _SINGLET_SD = 4.0
 _POOL = 40_000  # on-scale events drawn for the fits
@@ -54,145 +61,6 @@ _CHECK_POOL = 100_000
 # failures of the first fit that a second fit without the debris may resolve (see fit_monocyte_gate)
 _SECOND_LOOK = ("monocytes_not_identified", "monocytes_implausible", "monocytes_not_separated",
                 "monocytes_hladr_negative", "gates_disagree")
-
-
-@dataclass(frozen=True)
-class GateFailure:
-    """The data do not support a gate, or the gate failed its self-check (falsy); ``reason`` is one line."""
-
-    code: str
-    reason: str
-    counts: dict = field(default_factory=dict)
-    checks: dict = field(default_factory=dict)
-    populations: tuple = ()
-    flags: tuple[str, ...] = ()  # the panel's gating flags (no CD45, no singlet channel, ...)
-
-    def __bool__(self) -> bool:
-        return False
-
-    def to_dict(self) -> dict:
-        """Plain record of what the failed gate computed (stored with the result, as MonocyteGate.to_dict)."""
-        return {"method": "mixture", "failed": self.code, "checks": dict(self.checks),
-                "populations": list(self.populations)}
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """Outcome of applying a gate to a tube."""
-
-    mask: np.ndarray
-    counts: dict
-    flags: tuple[str, ...] = ()
-
-    @property
-    def n_monocytes(self) -> int:
-        return int(self.counts["monocytes"])
-
-
-@dataclass(frozen=True, eq=False)
-class MonocyteGate:
-    """Fitted gate chain. Scatter, singlet and CD45 limits are on the tube's raw scale; the
-    mixture lives in ``asinh(value / cofactor)`` of the ``features`` channels."""
-
-    panel: Panel
-    fsc_range: tuple[float, float]
-    ssc_range: tuple[float, float]
-    singlet_channel: str | None
-    singlet_is_ratio: bool
-    singlet_range: tuple[float, float]
-    cd45_min: float | None
-    features: tuple[str, ...]
-    cofactors: tuple[float, ...]
-    means: np.ndarray
-    precisions: np.ndarray
-    log_norm: np.ndarray
-    is_monocyte: np.ndarray
-    d2max: float
-    odds: float
-    box: tuple[tuple[float, ...], tuple[float, ...]]
-    checks: dict = field(default_factory=dict)
-    populations: tuple = ()
-    flags: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return True
-
-    @property
-    def cof_cd14(self) -> float:
-        return self.cofactors[0]
-
-    @property
-    def cof_ssc(self) -> float:
-        return self.cofactors[1]
-
-    def to_dict(self) -> dict:
-        """Plain record of the fitted parameters and self-check figures (stored with each result).
-
-        A side of a range without a limit (no pile-up at the top of a scatter channel; no
-        singlet channel at all) is ``None``, not an infinity: the record is strict JSON.
-        """
-        return {
-            "method": "mixture",
-            "fsc_range": _limits(self.fsc_range),
-            "ssc_range": _limits(self.ssc_range),
-            "singlet_channel": self.singlet_channel,
-            "singlet_is_ratio": self.singlet_is_ratio,
-            "singlet_range": _limits(self.singlet_range) if self.singlet_channel else None,
-            "cd45_min": self.cd45_min,
-            "features": list(self.features),
-            "cofactors": list(self.cofactors),
-            "mixture": {"means": self.means.tolist(), "precisions": self.precisions.tolist(),
-                        "log_norm": self.log_norm.tolist(), "monocyte_components": self.is_monocyte.tolist(),
-                        "d2max": self.d2max, "odds": self.odds},
-            "populations": list(self.populations),
-            "checks": dict(self.checks),
-        }
-
-    def _args(self, events: Events) -> tuple:
-        p = self.panel
-        i_sing = events.index(self.singlet_channel) if self.singlet_channel else -1
-        i_cd45 = events.index(p.cd45) if (p.cd45 and self.cd45_min is not None) else -1
-        return (
-            events.index(p.fsc_a), i_sing, events.index(p.ssc_a), i_cd45,
-            np.array([events.index(c) for c in self.features], dtype=np.int64),
-            self.fsc_range[0], self.fsc_range[1], self.ssc_range[0], self.ssc_range[1],
-            self.singlet_range[0], self.singlet_range[1], self.singlet_is_ratio,
-            self.cd45_min if self.cd45_min is not None else -np.inf,
-            np.asarray(self.cofactors, dtype=np.float64),
-            np.asarray(self.box[0], dtype=np.float64), np.asarray(self.box[1], dtype=np.float64),
-            self.means, self.precisions, self.log_norm, self.is_monocyte, self.d2max, self.odds,
-        )
-
-    def apply(self, events: Events, *, reference: bool = False, threads: int | None = 1) -> GateResult:
-        """Evaluate the chain on every event (``reference=True``: the NumPy twin).
-
-        ``threads``: slices of rows evaluated at once by that many threads (None: by the cores this
-        process may use and the number of events, as the template path; ``hladr._parallel``). Each
-        event is judged on its own, so the merged result is that of one pass.
-        """
-        data = np.ascontiguousarray(events.data, dtype=np.float32)
-        fn = _kernels.monocyte_chain_ref if reference else _kernels.monocyte_chain
-        args = self._args(events)
-        parts = map_slices(lambda lo, hi: fn(data[lo:hi], *args), data.shape[0],
-                           1 if reference else thread_count(data.shape[0], threads))
-        if len(parts) == 1:
-            mask, c = parts[0][2]
-        else:
-            mask = np.concatenate([p[2][0] for p in parts])
-            c = np.sum([p[2][1] for p in parts], axis=0)
-        counts = {
-            "events": events.n_events,
-            "cells": int(c[0]),
-            "singlets": int(c[1]),
-            "leukocytes": int(c[2]) if self.cd45_min is not None else None,
-            "monocytes": int(c[3]),
-        }
-        return GateResult(mask=np.asarray(mask, dtype=bool), counts=counts, flags=self.flags)
-
-
-def _limits(pair: tuple[float, float]) -> list[float | None]:
-    """A (low, high) range for a record: an infinite side (no limit there) becomes None."""
-    return [float(v) if np.isfinite(v) else None for v in pair]
 
 
 # --------------------------------------------------------------------------- density helpers
@@ -257,13 +125,7 @@ def fit_monocyte_gate(
     MonocyteGate or GateFailure
         A failure carries the self-check figures that were computed.
     """
-    from . import populations as gp
-    from . import robust as gr
-    from .check import check_gate, kmeans_monocytes
-
     if rules is None:
-        from ..rules import load_rules
-
         rules = load_rules()
     rng = np.random.default_rng(seed)
     flags = list(panel.flags)
@@ -353,7 +215,7 @@ def fit_monocyte_gate(
     def attempt(Xc: np.ndarray):
         """Mixture, naming, robust monocyte components and the self-check on the cells ``Xc``:
         (the mixture as fitted, its naming, the gate or its failure)."""
-        keep, p = gp.density_sample(Xc, rng, max_fit_events)
+        keep, p = gm.density_sample(Xc, rng, max_fit_events)
         Xs, inv_p = Xc[keep], 1.0 / p
         # one BLAS limit for both threads, set here only: threadpoolctl's limits are process-wide, and
         # two threads setting and restoring them would leave them wrong
@@ -367,7 +229,7 @@ def fit_monocyte_gate(
         second = None
         if pool is not None:
             second = pool.submit(kmeans_monocytes, Xs, inv_p, seed=seed, has_cd45=has_cd45, gating=g, rows=Xk).result
-        fit = gp.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
+        fit = gm.fit_mixture(Xs, inv_p, k=g.mixture_components, seed=seed)
         pops = gp.merge_components(fit, max_distance=g.merge_distance)
         naming = gp.name_populations(pops, has_cd45=has_cd45, gating=g)
         pop_records = _population_records(naming, pops, tuple(names))
@@ -380,10 +242,10 @@ def fit_monocyte_gate(
         is_mono[list(mono.components)] = True
         fit0 = fit
         fit = gr.robust_components(fit, is_mono, Xs)
-        best = gp.likeliest(Xs, fit)  # of the robust fit: both steps below judge the rows by it
+        best = gm.likeliest(Xs, fit)  # of the robust fit: both steps below judge the rows by it
         is_mono = gr.scatter_consistent(fit, is_mono, Xs, best)
         fit, is_mono = gr.cd14_dim_component(fit, is_mono, Xs, inv_p, naming, best, has_cd45=has_cd45)
-        d2max = float(gp.chi2_ppf(g.ellipsoid_quantile, X.shape[1]))
+        d2max = float(gm.chi2_ppf(g.ellipsoid_quantile, X.shape[1]))
         box_lo, box_hi = _box(fit, is_mono, d2max, cof)
         # CD45 gate: the CD45-negative valley, never above the monocytes' lower tail
         cd45_min = None
@@ -430,7 +292,7 @@ def fit_monocyte_gate(
     # granulocytes. The cells are fitted again without the rows the first mixture put in debris;
     # the new gate must pass every check on its own, or the first failure stands
     debris_comps = [j for p in naming.debris for j in p.components]
-    cells = ~np.isin(gp.likeliest(Xc, fit), debris_comps)
+    cells = ~np.isin(gm.likeliest(Xc, fit), debris_comps)
     if cells.sum() < 200 or cells.all():
         return gate
     _, _, second = attempt(Xc[cells])

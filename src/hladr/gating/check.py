@@ -37,8 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._stats import robust_sd
+from . import mixture as gm
 from . import populations as gp
-from ._em import best_of
+from ._kmeans import kmeans, nearest_centre
+from ._mixture_scores import best_of
+from .robust import cd14_dim_component, mahalanobis, trimmed_gaussian
 
 __all__ = ["Verdict", "check_gate", "sample_members", "kmeans_monocytes"]
 
@@ -59,7 +62,7 @@ def sample_members(gate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     The same rule as the kernel ``monocyte_chain`` (whose box only skips work).
     """
-    lp, d2 = (a.T for a in gp.component_scores(X, gate.means, gate.precisions, gate.log_norm))  # (k, n)
+    lp, d2 = (a.T for a in gm.component_scores(X, gate.means, gate.precisions, gate.log_norm))  # (k, n)
     with np.errstate(under="ignore"):
         t = np.exp(lp - lp.max(axis=0))
     mono = gate.is_monocyte
@@ -101,12 +104,12 @@ def check_gate(gate, naming, sample: tuple[np.ndarray, np.ndarray], pool: tuple[
     fig["pool_monocytes"] = int(inA.sum())
     fig["model_contamination"] = round(float(np.mean(1.0 - post[inA_box])), 4) if inA.any() else None
     others = [p for p in naming.cells if p is not A and p not in naming.candidates and p.weight >= 0.01 * cw]
-    sep = min((gp.bhattacharyya(A.mean, A.cov, p.mean, p.cov) for p in others), default=math.inf)
+    sep = min((gm.bhattacharyya(A.mean, A.cov, p.mean, p.cov) for p in others), default=math.inf)
     fig["separation"] = round(sep, 3) if math.isfinite(sep) else None
     # each row's likeliest component (sample_members' likeliest, without the rest), on a part of the
     # pool: the reference populations' medians and spreads need no more
     step = max(1, X.shape[0] // _REFERENCE_ROWS)
-    lp = gp.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
+    lp = gm.component_scores(X[::step], gate.means, gate.precisions, gate.log_norm)[0].T
     assigned = best_of(lp, np.ones(lp.shape[0], dtype=bool))
     spread = _scatter_spread(X[inA], X[::step][np.isin(assigned, L.components)])
     fig["scatter_spread_fsc"], fig["scatter_spread_ssc"] = spread
@@ -198,9 +201,6 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     relations (k-means cuts one population into several clusters: those of the
     monocytes' CD14 band that keep every relation are joined, as for the mixture).
     """
-    from ._kmeans import kmeans
-    from .robust import cd14_dim_component, mahalanobis, trimmed_gaussian
-
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     k = min(gating.kmeans_clusters, max(1, X.shape[0] // 30))
@@ -222,11 +222,9 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
 
     # a Voronoi cell reaches as far as the next centroid: each monocyte cluster is trimmed to the
     # ellipsoid of its core (MCD), as the mixture's components are (robust_components)
-    d2max = gp.chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
+    d2max = gm.chi2_ppf(gating.ellipsoid_quantile, X.shape[1])
     R = X if rows is None else rows
     if rows is not None:
-        from ._em import nearest_centre
-
         pred = nearest_centre(np.ascontiguousarray((rows / scale).T), centres)
     else:
         pred = labels
@@ -252,16 +250,16 @@ def kmeans_monocytes(X: np.ndarray, inv_p: np.ndarray, *, seed: int, has_cd45: b
     ids = np.array([p.components[0] for p in pops])
     pos = np.full(k, -1)
     pos[ids] = np.arange(ids.size)
-    kfit = gp.MixtureFit(weights=np.array([p.weight for p in pops]), means=np.array([p.mean for p in pops]),
+    kfit = gm.MixtureFit(weights=np.array([p.weight for p in pops]), means=np.array([p.mean for p in pops]),
                          covariances=np.array([p.cov for p in pops]))
     is_mono = np.isin(ids, naming.monocytes.components)
-    best = gp.likeliest(X, kfit)
+    best = gm.likeliest(X, kfit)
     best[np.isin(best, np.flatnonzero(is_mono)) != core_x] = -1
     named = _as_positions(naming, pos)
     wider, with_dim = cd14_dim_component(kfit, is_mono, X, inv_p, named, best, has_cd45=has_cd45)
     if with_dim.size > is_mono.size:  # its rows: those it holds rather than any cluster, in its ellipsoid
         near = np.flatnonzero(mahalanobis(R, wider.means[-1], wider.covariances[-1]) <= d2max)
-        out[near[gp.likeliest(R[near], wider) == with_dim.size - 1]] = True
+        out[near[gm.likeliest(R[near], wider) == with_dim.size - 1]] = True
     return out
 
 

@@ -19,10 +19,10 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
    local density (SPADE's density-dependent downsampling), so that a
    population of 1 % keeps enough events to get its own components; every kept
    event carries the weight 1/p, and the mixture's weights are re-estimated with
-   those weights, so they are shares of the tube again.
-3. A Gaussian mixture (scikit-learn's start, our EM: :mod:`hladr.gating._em`) is fitted to the sample; components whose
-   Bhattacharyya distance is small are one population (a skewed population
-   takes several components).
+   those weights, so they are shares of the tube again (:mod:`hladr.gating.mixture`).
+3. A Gaussian mixture (scikit-learn's start, our EM: :mod:`hladr.gating.mixture`) is fitted to the sample;
+   components whose Bhattacharyya distance is small are one population (a skewed population
+   takes several components: :func:`merge_components`).
 4. Populations are named by their relations, never by positions: lymphocytes
    are the CD45-bright, low-SSC, CD14-negative population (without CD45: the
    lowest SSC among full-size cells); debris is several-fold smaller in FSC than the
@@ -46,32 +46,25 @@ down-regulated CD14, and debris, dead cells and aggregates abound. So:
 
 from __future__ import annotations
 
-import functools
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import mixture as gm
+from ._em import predict
+
 __all__ = [
     "Population",
     "Naming",
-    "MixtureFit",
-    "component_scores",
-    "density_sample",
     "coarse_debris_mask",
-    "fit_mixture",
     "merge_components",
     "name_populations",
     "cd14_dim_monocytes",
-    "bhattacharyya",
-    "weighted_median",
     "I_CD14",
     "I_SSC",
     "I_FSC",
     "I_CD45",
 ]
-
-logger = logging.getLogger(__name__)
 
 I_CD14, I_SSC, I_FSC, I_CD45 = 0, 1, 2, 3  # feature columns (CD45 only when the panel has it)
 
@@ -121,140 +114,7 @@ class Naming:
         return out
 
 
-@dataclass(frozen=True, eq=False)
-class MixtureFit:
-    """A fitted mixture: weights (shares of the tube), means, covariances and precisions."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-
-    @functools.cached_property
-    def precisions(self) -> np.ndarray:
-        return np.linalg.inv(self.covariances)
-
-    @functools.cached_property
-    def log_norm(self) -> np.ndarray:
-        """log(weight) - log(normaliser) of each component."""
-        d = self.means.shape[1]
-        logdet = np.linalg.slogdet(self.covariances)[1]
-        return np.log(np.maximum(self.weights, 1e-300)) - 0.5 * logdet - 0.5 * d * np.log(2.0 * np.pi)
-
-
-def component_scores(X: np.ndarray, means: np.ndarray, precisions: np.ndarray,
-                     log_norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k) log of weight x density of each component at each row of ``X``, and the squared
-    Mahalanobis distances they come from.
-
-    Both are transposed views of C-contiguous ``(k, n)`` arrays (``.T`` gives those back): the
-    Numba kernel :func:`hladr.gating._em.mahalanobis_scores` runs along the rows, 10 times NumPy's einsum.
-    """
-    from ._em import mahalanobis_scores
-
-    k = means.shape[0]
-    lp, d2 = np.empty((k, X.shape[0])), np.empty((k, X.shape[0]))
-    mahalanobis_scores(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(means, dtype=np.float64),
-                       np.ascontiguousarray(precisions, dtype=np.float64),
-                       np.ascontiguousarray(log_norm, dtype=np.float64), lp, d2)
-    return lp.T, d2.T
-
-
-def likeliest(X: np.ndarray, fit: MixtureFit) -> np.ndarray:
-    """The component of ``fit`` with the largest weight x density at each row of ``X``."""
-    from ._em import best_of
-
-    lp = component_scores(X, fit.means, fit.precisions, fit.log_norm)[0].T
-    return best_of(lp, np.ones(lp.shape[0], dtype=bool))
-
-
-def chi2_ppf(q: float, df: int) -> float:
-    """``scipy.stats.chi2.ppf(q, df)``, the same formula without its per-call argument handling (~0.1 ms)."""
-    from scipy.special import gammaincinv
-
-    return 2.0 * gammaincinv(df / 2, q)
-
-
-def chi2_cdf(x: float, df: int) -> float:
-    """``scipy.stats.chi2.cdf(x, df)``, the same formula without its per-call argument handling."""
-    from scipy.special import chdtr
-
-    return chdtr(df, x)
-
-
-# --------------------------------------------------------------------------- sampling
-def density_sample(
-    X: np.ndarray, rng: np.random.Generator, target: int, *, bins: int = 8,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows kept by density-dependent downsampling, and their probabilities of being kept.
-
-    The local density of a row is the count of its cell in a ``bins``-per-dimension grid;
-    a row is kept with probability ``min(1, t / count)``, ``t`` set so that about ``target``
-    rows are kept (SPADE, Qiu et al. 2011). Rare populations keep all their rows.
-    """
-    n, d = X.shape
-    if n <= target:
-        return np.arange(n), np.ones(n)
-    lo = np.percentile(X, 0.5, axis=0)
-    hi = np.percentile(X, 99.5, axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    cell = np.zeros(n, dtype=np.int64)
-    for j in range(d):
-        cell = cell * bins + np.clip(((X[:, j] - lo[j]) / span[j] * bins).astype(np.int64), 0, bins - 1)
-    per_cell = np.bincount(cell, minlength=bins**d)  # at most 8^4 cells: counting, not sorting
-    c = per_cell[cell].astype(np.float64)
-    cnt = per_cell[per_cell > 0].astype(np.float64)  # the occupied cells' counts: the sum below over cells
-    lo_t, hi_t = 1.0, float(cnt.max())
-    for _ in range(50):  # bisection on t: sum over rows of min(1, t/c) = target
-        t = 0.5 * (lo_t + hi_t)
-        if cnt @ np.minimum(1.0, t / cnt) > target:
-            hi_t = t
-        else:
-            lo_t = t
-    p = np.minimum(1.0, lo_t / c)
-    keep = np.flatnonzero(rng.random(n) < p)
-    return keep, p[keep]
-
-
-# --------------------------------------------------------------------------- mixtures
-@dataclass(frozen=True, eq=False)
-class _Gmm:
-    """A fitted mixture as EM left it: weights, means, covariances and the sample's responsibilities."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    covariances: np.ndarray
-    resp: np.ndarray
-    n_iter: int
-
-
-def _gmm(X: np.ndarray, k: int, seed: int, tol: float) -> _Gmm:
-    """``GaussianMixture(k, covariance_type="full", reg_covar=1e-3, init_params="k-means++", tol=tol,
-    max_iter=300, random_state=seed).fit(X)``: scikit-learn's own start, our EM (:mod:`hladr.gating._em`).
-
-    scikit-learn's EM costs ~6 ms per iteration at this size, nearly all of it overhead around
-    the arithmetic (see :mod:`hladr.gating._em`); the start is the same k-means++ draw and one M-step on
-    its one-hot responsibilities, so the fit is scikit-learn's up to rounding.
-    """
-    from sklearn.cluster import kmeans_plusplus
-
-    from .._parallel import blas_threads
-    from . import _em
-
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    n = X.shape[0]
-    if n < k:
-        raise ValueError(f"Gaussian mixture: {n} rows for {k} components")
-    # a small draw gains nothing from threads; with them it stalls on a busy machine
-    with blas_threads().limit(limits=1):
-        _, centres = kmeans_plusplus(X, k, random_state=seed)
-    resp = np.zeros((n, k))
-    resp[centres, np.arange(k)] = 1.0
-    w, m, c, resp, n_iter, converged = _em.em_fit(X, resp, reg_covar=1e-3, tol=tol, max_iter=300)
-    if not converged:
-        logger.debug("Gaussian mixture of %d rows, %d components: not converged in %d iterations", n, k, n_iter)
-    return _Gmm(w, m, c, resp, n_iter)
-
-
+# --------------------------------------------------------------------------- debris
 def _lymphocyte_index(means: np.ndarray, weights: np.ndarray, has_cd45: bool) -> int:
     """The lymphocytes among major components or populations.
 
@@ -285,32 +145,15 @@ def coarse_debris_mask(X: np.ndarray, *, seed: int, debris_fsc_ratio: float, n_f
     rng = np.random.default_rng(seed)
     sub = X[rng.choice(X.shape[0], min(X.shape[0], n_fit), replace=False)]
     k = min(6, max(1, sub.shape[0] // 50))
-    g = _gmm(sub, k, seed, 1e-2)
+    g = gm.gaussian_mixture(sub, k, seed, 1e-2)  # by the module: tests and benchmarks record the fits
     lym = _lymphocyte_index(g.means, g.weights, X.shape[1] > I_CD45)
     debris = [j for j in range(k) if g.means[j, I_FSC] < g.means[lym, I_FSC] - np.log(debris_fsc_ratio)]
     if not debris:
         return np.zeros(X.shape[0], dtype=bool)
-    from ._em import predict
-
     return np.isin(predict(X, g.weights, g.means, g.covariances), debris)
 
 
-def fit_mixture(X: np.ndarray, inv_p: np.ndarray, *, k: int, seed: int) -> MixtureFit:
-    """Gaussian mixture of the sample ``X``; weights re-estimated with the rows' weights ``inv_p``."""
-    k = min(k, max(1, X.shape[0] // 30))
-    g = _gmm(X, k, seed, 1e-3)
-    w = inv_p @ g.resp
-    return MixtureFit(weights=w / w.sum(), means=g.means, covariances=g.covariances)
-
-
-def bhattacharyya(m1: np.ndarray, c1: np.ndarray, m2: np.ndarray, c2: np.ndarray) -> float:
-    """Bhattacharyya distance between two Gaussians (0: identical; > 1: well apart)."""
-    c = 0.5 * (c1 + c2)
-    dm = m1 - m2
-    ld = np.linalg.slogdet(c)[1] - 0.5 * (np.linalg.slogdet(c1)[1] + np.linalg.slogdet(c2)[1])
-    return float(0.125 * dm @ np.linalg.solve(c, dm) + 0.5 * ld)
-
-
+# --------------------------------------------------------------------------- components -> populations
 def _pool(weights, means, covs, comps) -> Population:
     w = np.asarray([weights[j] for j in comps])
     W = float(w.sum())
@@ -319,7 +162,7 @@ def _pool(weights, means, covs, comps) -> Population:
     return Population(tuple(int(j) for j in comps), W, m, c)
 
 
-def merge_components(fit: MixtureFit, *, max_distance: float) -> list[Population]:
+def merge_components(fit: gm.MixtureFit, *, max_distance: float) -> list[Population]:
     """Components closer than ``max_distance`` (Bhattacharyya) are one population (single linkage)."""
     k = fit.weights.size
     parent = list(range(k))
@@ -331,7 +174,7 @@ def merge_components(fit: MixtureFit, *, max_distance: float) -> list[Population
 
     for a in range(k):
         for b in range(a + 1, k):
-            if bhattacharyya(fit.means[a], fit.covariances[a], fit.means[b], fit.covariances[b]) < max_distance:
+            if gm.bhattacharyya(fit.means[a], fit.covariances[a], fit.means[b], fit.covariances[b]) < max_distance:
                 parent[root(a)] = root(b)
     groups: dict[int, list[int]] = {}
     for j in range(k):
@@ -430,11 +273,3 @@ def below_granulocytes(p: Population, G: Population | None, has_cd45: bool, main
         return False
     ref = G if main is None else main
     return not (has_cd45 and p.mean[I_CD45] <= ref.mean[I_CD45] + ref.sd[I_CD45])
-
-
-# --------------------------------------------------------------------------- second estimate
-def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
-    """Median of ``x`` with weights ``w`` (the sample's 1/p: a median of the tube, not of the sample)."""
-    o = np.argsort(x)
-    c = np.cumsum(w[o])
-    return float(x[o][np.searchsorted(c, 0.5 * c[-1])])

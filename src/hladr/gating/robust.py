@@ -1,7 +1,7 @@
 """The monocyte components made robust: aggregates out, a joined part with the wrong scatter out,
 the CD14-dim CD16+ monocytes in.
 
-Calling contract: every function takes a fitted mixture (:class:`hladr.gating.populations.MixtureFit`),
+Calling contract: every function takes a fitted mixture (:class:`hladr.gating.mixture.MixtureFit`),
 which components are monocytes and the density-dependent sample it was fitted on (features
 ``asinh(value / cofactor)``, one row per event), and returns the mixture and monocyte
 components to gate with; nothing here reads files, prints or keeps state.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import mixture as gm
 from . import populations as gp
 
 __all__ = ["mahalanobis", "trimmed_gaussian", "robust_components", "scatter_consistent", "cd14_dim_component"]
@@ -28,7 +29,7 @@ __all__ = ["mahalanobis", "trimmed_gaussian", "robust_components", "scatter_cons
 
 def mahalanobis(rows: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of each row to (``mean``, ``cov``)."""
-    return gp.component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
+    return gm.component_scores(rows, np.asarray(mean)[None], np.linalg.inv(cov)[None], np.zeros(1))[1][:, 0]
 
 
 def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.ndarray | None = None, *,
@@ -57,16 +58,16 @@ def trimmed_gaussian(rows: np.ndarray, mean: np.ndarray | None = None, cov: np.n
             break
         keep = new
         m, C = rows[keep].mean(axis=0), np.cov(rows[keep].T, bias=True) + 1e-9 * np.eye(d)
-    C = C * (k / n) / gp.chi2_cdf(gp.chi2_ppf(k / n, d), d + 2)  # consistency at the normal
-    q = gp.chi2_ppf(0.975, d)
+    C = C * (k / n) / gm.chi2_cdf(gm.chi2_ppf(k / n, d), d + 2)  # consistency at the normal
+    q = gm.chi2_ppf(0.975, d)
     good = mahalanobis(rows, m, C) <= q
     if good.sum() > d:
         m = rows[good].mean(axis=0)
-        C = np.cov(rows[good].T, bias=True) * 0.975 / gp.chi2_cdf(q, d + 2)
+        C = np.cov(rows[good].T, bias=True) * 0.975 / gm.chi2_cdf(q, d + 2)
     return m, C
 
 
-def robust_components(fit: gp.MixtureFit, which: np.ndarray, X: np.ndarray) -> gp.MixtureFit:
+def robust_components(fit: gm.MixtureFit, which: np.ndarray, X: np.ndarray) -> gm.MixtureFit:
     """``fit`` with the mean and covariance of each component in ``which`` re-estimated robustly
     (minimum covariance determinant, :func:`trimmed_gaussian`) from the rows of ``X`` it holds.
 
@@ -74,7 +75,7 @@ def robust_components(fit: gp.MixtureFit, which: np.ndarray, X: np.ndarray) -> g
     SSC of two cells -- gets no component of its own; EM then stretches the nearest component
     over it and its ellipsoid takes it in. The MCD estimate is that of the population's core.
     """
-    best = gp.likeliest(X, fit)
+    best = gm.likeliest(X, fit)
     means, covs = fit.means.copy(), fit.covariances.copy()
     d = X.shape[1]
     for j in np.flatnonzero(which):
@@ -83,10 +84,10 @@ def robust_components(fit: gp.MixtureFit, which: np.ndarray, X: np.ndarray) -> g
             continue
         m, C = trimmed_gaussian(rows, fit.means[j], fit.covariances[j])
         means[j], covs[j] = m, C + 1e-3 * np.eye(d)
-    return gp.MixtureFit(weights=fit.weights, means=means, covariances=covs)
+    return gm.MixtureFit(weights=fit.weights, means=means, covariances=covs)
 
 
-def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, best: np.ndarray) -> np.ndarray:
+def scatter_consistent(fit: gm.MixtureFit, is_mono: np.ndarray, X: np.ndarray, best: np.ndarray) -> np.ndarray:
     """``is_mono`` without the monocyte components whose scatter is not the monocytes'.
 
     A component joined by its CD14 can be mostly aggregates (two cells' FSC and SSC, no
@@ -115,8 +116,8 @@ def scatter_consistent(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, b
     return out
 
 
-def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_p: np.ndarray,
-                       naming: gp.Naming, best: np.ndarray, *, has_cd45: bool) -> tuple[gp.MixtureFit, np.ndarray]:
+def cd14_dim_component(fit: gm.MixtureFit, is_mono: np.ndarray, X: np.ndarray, inv_p: np.ndarray,
+                       naming: gp.Naming, best: np.ndarray, *, has_cd45: bool) -> tuple[gm.MixtureFit, np.ndarray]:
     """``fit`` and ``is_mono`` with one more monocyte component for the CD14-dim CD16+ monocytes
     that the mixture left inside another component, when the sample shows them.
 
@@ -148,7 +149,7 @@ def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, i
                  and not gp.cd14_dim_monocytes(p, naming.monocytes, has_cd45) for j in p.components]
     scatter = [gp.I_SSC, gp.I_FSC]
     core = trimmed_gaussian(X[in_a][:, scatter])
-    win = (~in_a & ~np.isin(best, held) & (mahalanobis(X[:, scatter], *core) <= gp.chi2_ppf(0.99, 2))
+    win = (~in_a & ~np.isin(best, held) & (mahalanobis(X[:, scatter], *core) <= gm.chi2_ppf(0.99, 2))
            & (X[:, gp.I_CD45] >= np.median(X[in_a, gp.I_CD45]))
            & (X[:, gp.I_CD14] > naming.lymphocytes.mean[gp.I_CD14]) & (X[:, gp.I_CD14] < np.median(X[in_a, gp.I_CD14])))
     if win.sum() < 10 * d:
@@ -158,7 +159,7 @@ def cd14_dim_component(fit: gp.MixtureFit, is_mono: np.ndarray, X: np.ndarray, i
     cov = cov + 1e-3 * np.eye(d)
     if not gp.cd14_dim_monocytes(gp.Population((), w, loc, cov), naming.monocytes, has_cd45):
         return fit, is_mono
-    return (gp.MixtureFit(weights=np.append(fit.weights * (1.0 - w), w),
+    return (gm.MixtureFit(weights=np.append(fit.weights * (1.0 - w), w),
                        means=np.vstack([fit.means, loc]),
                        covariances=np.concatenate([fit.covariances, cov[None]])),
             np.append(is_mono, True))

@@ -2,7 +2,8 @@
 
 :func:`blood_events` turns a drawn picture into the cells of one tube (scatter
 as fractions of the instrument's scatter range, dyes in molecules) with one
-label and one subset per event; :mod:`hladr.simulate.simulator` acquires and writes them.
+label and one subset per event; :mod:`hladr.simulate.tube_events` acquires them and
+:mod:`hladr.simulate.tube_files` writes them.
 
 Populations (label, subsets): ``lymphocyte`` (``t``, ``nk``), ``b_cell``,
 ``monocyte`` (``classical``, ``intermediate``, ``non_classical``: all three are

@@ -18,15 +18,18 @@ matrix when compensated), optionally a ratio of two such values
 Kernels take only primitive arrays and scalars. Each public ``name`` has a
 ``name_ref`` written with NumPy for clarity; the tests check that both agree,
 including on empty, NaN, negative and saturated input. The callers are
-``engine.py`` and ``_compile.py``, which also hashes this file into the
-digest of its cache of static arrays. The per-cell kernels of the automated
-pipeline live in ``hladr/_kernels.py``, so that module and this one can change
-(and their Numba caches be rebuilt) independently.
+``engine.py``, ``_compile.py`` and ``_static.py``; ``_static_cache.py`` hashes
+this file into the digest of its cache of static arrays. The per-event kernels of
+the automated gate live in :mod:`hladr.gating._kernels`, so that module and this
+one can change (and their Numba caches be rebuilt) independently.
 
-The transforms stay in this file with the gates that call them: Numba's cache
-is checked against the file of the function it holds only, so a kernel that
-called a kernel of another file would keep its old compiled code (and the old
-values of that file's constants) after that other file changed.
+Why one file of ~780 lines (the project aims at ~400): ``gml_evaluate`` calls the
+kernel of every gate shape, and those call the transforms; Numba's cache is
+checked against the file of the function it holds only, so a kernel that called a
+kernel of another file would keep its old compiled code (and the old values of
+that file's constants, such as the slots of a transform's parameter row) after
+that other file changed. The kernels therefore share this file, and each NumPy
+twin stays beside its kernel.
 
 Conventions
 -----------

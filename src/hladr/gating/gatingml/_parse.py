@@ -1,13 +1,12 @@
 """Gating-ML 2.0 template -> plain frozen numbers (parsed with flowkit).
 
 ``load_template(path)`` reads a Gating-ML 2.0 file (first checked against the
-limits of ``_check`` while streamed, then parsed into flowkit's gate and
+limits of ``_check.py`` while streamed, then parsed into flowkit's gate and
 transform objects, without flowkit's ``GatingStrategy``) and returns a frozen
-``GateTemplate`` holding what the engine (``engine.py``, ``_compile.py``) needs
-as small frozen dataclasses: per gate its kind, parent, dimensions (channel name
-or ratio, compensation reference, scale transform, limits), vertices, ellipsoid
-and Boolean operands. Nothing of flowkit's object model survives the call, so a
-template holds exactly the numbers that were applied (STYLE habit 3).
+``GateTemplate`` (``_template.py``) holding what the engine in ``engine.py`` needs
+as small frozen dataclasses: per gate its kind, parent, dimensions (channel name or
+ratio, compensation reference, scale transform, limits), vertices, ellipsoid and
+Boolean operands.
 
 Quadrant gates are flattened: each quadrant becomes a rectangle gate (the
 divider values around its location give the limits) whose ``quadrant_of`` names
@@ -15,9 +14,11 @@ the quadrant gate; the quadrant gate itself selects nothing and is not listed.
 Every problem raises ``GateError`` with one line naming the file.
 
 When the caller names a cache folder (``load_template(path, cache_dir=...)``), the
-parsed gates are kept there as JSON (``_cache`` stores the bytes); ``_write_cache``
+parsed gates are kept there as JSON (``_cache.py`` stores the bytes); ``_write_cache``
 and ``_read_cache`` here turn the dataclasses into JSON and back, so a later run
 with the same template skips flowkit.
+flowkit is imported inside the functions that use it: its import alone takes ~1.5 s,
+which a run with a cached template never pays.
 """
 
 from __future__ import annotations
@@ -27,89 +28,18 @@ import io
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import GateError
-from ._cache import _cache_key, _write_cache_file
+from . import _kernels as K
+from ._cache import cache_key, write_cache_file
 from ._check import precheck, read_template
+from ._template import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform
 
-__all__ = [
-    "Transform", "Ratio", "Dimension", "SpectrumMatrix", "TemplateGate", "GateTemplate",
-    "load_template", "parse_template",
-]
-
-
-
-@dataclass(frozen=True)
-class Transform:
-    """A Gating-ML scale transform: ``kind`` is linear, log, asinh, logicle or hyperlog."""
-
-    id: str
-    kind: str
-    t: float
-    w: float = 0.0
-    m: float = 0.0
-    a: float = 0.0
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """A ``fratio`` new dimension: ``a * ((numerator - b) / (denominator - c))``."""
-
-    id: str
-    numerator: str
-    denominator: str
-    a: float
-    b: float
-    c: float
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One gate dimension: a channel (or a ratio), its compensation, transform and limits."""
-
-    channel: str | None
-    ratio: Ratio | None
-    compensation_ref: str
-    transform: Transform | None
-    min: float | None = None
-    max: float | None = None
-
-
-@dataclass(frozen=True)
-class SpectrumMatrix:
-    """A ``spectrumMatrix``: row i is the spectrum of fluorochrome i over the detectors."""
-
-    id: str
-    fluorochromes: tuple[str, ...]
-    detectors: tuple[str, ...]
-    spectrum: tuple[tuple[float, ...], ...]
-
-
-@dataclass(frozen=True)
-class TemplateGate:
-    """One gate of a template, as plain numbers.
-
-    ``kind`` is ``rectangle`` (also each quadrant of a quadrant gate),
-    ``polygon``, ``ellipsoid`` or ``boolean``; ``parent`` is the id of the parent
-    gate (None at the root); ``refs`` are the Boolean operands
-    ``(gate id, use as complement)`` combined by ``operator`` (and, or, not).
-    """
-
-    id: str
-    kind: str
-    parent: str | None
-    dimensions: tuple[Dimension, ...] = ()
-    vertices: tuple[tuple[float, float], ...] = ()
-    mean: tuple[float, ...] = ()
-    covariance: tuple[tuple[float, ...], ...] = ()
-    distance_square: float = 0.0
-    operator: str = ""
-    refs: tuple[tuple[str, bool], ...] = ()
-    quadrant_of: str | None = None
+__all__ = ["load_template", "parse_template"]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -120,7 +50,7 @@ def _first_line(exc: BaseException) -> str:
 def _schema_error() -> str:
     """The first complaint of flowkit's Gating-ML 2.0 schema about the file it last validated ('' if none)."""
     try:
-        from flowkit._utils.xml_common import gml_schema
+        from flowkit._utils.xml_common import gml_schema  # heavy (~1.5 s): only for a template not yet cached
 
         err = gml_schema.error_log[0]
     except (ImportError, AttributeError, IndexError):
@@ -137,7 +67,7 @@ def _flowkit_parse(raw: bytes) -> tuple[dict, dict, dict]:
     29 s); the checks that tree made (parents exist, no cycle, unique ids) are
     ``precheck``'s and ``_parse_bytes``'s. The schema validation is flowkit's.
     """
-    from flowkit._utils import xml_common, xml_utils
+    from flowkit._utils import xml_common, xml_utils  # heavy (~1.5 s): only for a template not yet cached
 
     doc_type, root, gating_ns, data_type_ns, xform_ns = xml_common._get_xml_type(io.BytesIO(raw))
     if doc_type != "gatingml":
@@ -149,7 +79,7 @@ def _flowkit_parse(raw: bytes) -> tuple[dict, dict, dict]:
 
 
 def _convert_transform(name: str, xf_id: str, xf) -> Transform | Ratio:
-    from flowkit import transforms as fkt
+    from flowkit import transforms as fkt  # heavy (~1.5 s): only for a template not yet cached
 
     def num(*values) -> tuple[float, ...]:
         out = tuple(float(v) for v in values)
@@ -186,8 +116,6 @@ def _convert_transform(name: str, xf_id: str, xf) -> Transform | Ratio:
 
 def _computable(xf: Transform) -> bool:
     """Whether the engine's constants of ``xf`` are finite numbers (huge M or T make them overflow)."""
-    from . import _kernels as K
-
     codes = {"linear": K.XF_LINEAR, "log": K.XF_LOG, "asinh": K.XF_ASINH, "logicle": K.XF_LOGICLE,
              "hyperlog": K.XF_HYPERLOG}
     try:
@@ -213,7 +141,7 @@ def parse_template(path: str | Path) -> tuple[tuple[TemplateGate, ...], tuple[Sp
 def _parse_bytes(raw: bytes, name: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...], str]:
     """``parse_template`` on a template's bytes (``read_template``), ``name`` naming it in messages."""
     order = precheck(raw, name)  # limits first: flowkit's parse of a huge template would take minutes
-    from flowkit._models import dimension as fk_dim
+    from flowkit._models import dimension as fk_dim  # heavy (~1.5 s): only for a template not yet cached
     from flowkit._models import gates as fk_gates
 
     try:
@@ -324,72 +252,6 @@ def _parse_bytes(raw: bytes, name: str) -> tuple[tuple[TemplateGate, ...], tuple
     return tuple(gates), tuple(matrices), hashlib.sha256(raw).hexdigest()
 
 
-@dataclass(frozen=True)
-class GateTemplate:
-    """A parsed Gating-ML 2.0 template.
-
-    Parameters
-    ----------
-    path : str
-        The template file.
-    sha256 : str
-        SHA-256 of the file, hex (provenance).
-    gates : tuple of TemplateGate
-        Every gate in file order; each quadrant of a quadrant gate is one gate.
-    matrices : tuple of SpectrumMatrix
-        The template's compensation matrices.
-    cache_dir : str, optional
-        The cache folder it was loaded with (``load_template``): the engine keeps the
-        compiled arrays of its gates there too. None: nothing is kept on disk. Not
-        part of what the template is (equality ignores it).
-    """
-
-    path: str
-    sha256: str
-    gates: tuple[TemplateGate, ...]
-    matrices: tuple[SpectrumMatrix, ...] = ()
-    cache_dir: str | None = field(default=None, compare=False)
-
-    @property
-    def gate_ids(self) -> tuple[str, ...]:
-        """Ids of all gates, in file order."""
-        return tuple(g.id for g in self.gates)
-
-    def gate(self, gate_id: str) -> TemplateGate:
-        """The gate with exactly this id; ``GateError`` if there is none."""
-        for g in self.gates:
-            if g.id == gate_id:
-                return g
-        raise GateError(f"{Path(self.path).name}: no gate with id {gate_id!r} (gates: {', '.join(self.gate_ids)})")
-
-    def find(self, gate_id: str, case_insensitive: bool = True) -> TemplateGate | None:
-        """The gate with id ``gate_id`` (any case by default), or None.
-
-        Raises
-        ------
-        GateError
-            Several gates match when case is ignored.
-        """
-        key = gate_id.casefold() if case_insensitive else gate_id
-        hits = [g for g in self.gates if (g.id.casefold() if case_insensitive else g.id) == key]
-        if len(hits) > 1:
-            exact = [g for g in hits if g.id == gate_id]
-            if len(exact) == 1:
-                return exact[0]
-            raise GateError(
-                f"{Path(self.path).name}: several gates match {gate_id!r}: {', '.join(g.id for g in hits)}"
-            )
-        return hits[0] if hits else None
-
-    def path_to(self, gate_id: str) -> tuple[str, ...]:
-        """Gate ids from the root down to ``gate_id`` (its ancestors, then itself)."""
-        chain = [self.gate(gate_id)]
-        while chain[-1].parent is not None:
-            if len(chain) > len(self.gates):
-                raise GateError(f"{Path(self.path).name}: the parents of gate {gate_id!r} form a cycle")
-            chain.append(self.gate(chain[-1].parent))
-        return tuple(g.id for g in reversed(chain))
-
 
 def _gate_from_dict(d: dict) -> TemplateGate:
     dims = []
@@ -413,7 +275,7 @@ def _gate_from_dict(d: dict) -> TemplateGate:
 
 
 def _read_cache(folder: Path, sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
-    f = folder / f"{_cache_key(sha)}.json"
+    f = folder / f"{cache_key(sha)}.json"
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
         gates = tuple(_gate_from_dict(g) for g in doc["gates"])
@@ -429,7 +291,7 @@ def _read_cache(folder: Path, sha: str) -> tuple[tuple[TemplateGate, ...], tuple
 
 def _write_cache(folder: Path, sha: str, gates, matrices) -> None:
     text = json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]})
-    _write_cache_file(folder, f"{_cache_key(sha)}.json", text.encode("utf-8"))
+    write_cache_file(folder, f"{cache_key(sha)}.json", text.encode("utf-8"))
 
 
 def load_template(path: str | Path, *, cache_dir: str | Path | None = None) -> GateTemplate:

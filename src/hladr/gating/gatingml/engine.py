@@ -35,10 +35,12 @@ slices evaluated by several threads at once (``threads``; every event is judged
 on its own, so the result is the same). Speed against FlowKit:
 benchmarks/README.md.
 
-Modules: ``_parse`` reads a template, ``_compile`` turns its gates into the
-engine's arrays (and caches what does not depend on the file, via ``_cache``),
-``_kernels`` is the engine (transforms and gates); ``_check`` holds the limits a
-template must keep; this module is the public API and the evaluation.
+Modules: ``_check`` bounds a template's size while it is read, ``_parse`` parses it
+into the frozen records of ``_template``, ``_static`` computes what a gate needs
+whatever the file (kept by ``_static_cache`` in memory and, in the folder the caller
+named, on disk through ``_cache``), ``_compile`` adds what depends on the file and packs it all into the
+engine's arrays, ``_kernels`` is the engine (transforms and gates); this module is
+the public API and the evaluation.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ from ..._parallel import map_slices, thread_count
 from ...errors import GateError
 from ...events import Events
 from . import _kernels as K
-from ._compile import _Compiler
-from ._parse import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform, load_template
+from ._compile import Compiler
+from ._parse import load_template
+from ._template import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform
 
 __all__ = [
     "GateTemplate",
@@ -135,7 +138,7 @@ def _run(
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     gates = _closure(template, list(gate_ids) + ([target] if target else []))
-    args = _Compiler(template, events).program(gates, gate_ids, target)
+    args = Compiler(template, events).program(gates, gate_ids, target)
     run = K.gml_evaluate_ref if reference else K.gml_evaluate
     parts = map_slices(lambda lo, hi: run(data[lo:hi], *args), data.shape[0],
                        1 if reference else thread_count(data.shape[0], threads))
