@@ -66,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     rss["after_auto"] = maxrss_mb()
 
     # ---- phase 2: template path alternated with the automated path
+    from hladr.cli import template_cache_dir
     from hladr.compensate import compensate
     from hladr.fcs.read import read_events, spillover_of
     from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
     from hladr.quantify import summarise_monocytes
 
-    template = load_template(args.template)
+    template = load_template(args.template, cache_dir=template_cache_dir())  # as `hladr run` does
     rss["after_template_load"] = maxrss_mb()
 
     def templ() -> tuple[float, dict, dict]:

@@ -32,6 +32,7 @@ from _common import GATE_IDS, PE_CHANNEL, TEMPLATE, maxrss_mb
 
 def _hladr(path: str, template_path: str, rss: dict, threads: int | None = None, sha256: bool = True):
     t = time.perf_counter()
+    from hladr.cli import template_cache_dir
     from hladr.compensate import compensated_channel
     from hladr.fcs.read import read_fcs, spillover_of
     from hladr.gating.gatingml.engine import apply_monocyte_template, load_template
@@ -39,7 +40,7 @@ def _hladr(path: str, template_path: str, rss: dict, threads: int | None = None,
     import_s = time.perf_counter() - t
     rss["after_import"] = maxrss_mb()
     t = time.perf_counter()
-    template = load_template(template_path)
+    template = load_template(template_path, cache_dir=template_cache_dir())  # as `hladr run` does
     template_s = time.perf_counter() - t
 
     def once(rss: dict | None = None) -> tuple[dict, float, dict]:

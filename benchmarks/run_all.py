@@ -235,7 +235,8 @@ IMPORTS = {
     "hladr.fcs.read": "import hladr.fcs.read",
     "hladr.gating.gatingml.engine": "import hladr.gating.gatingml.engine",
     "hladr.gating.gatingml.engine + load_template":
-        f"import hladr.gating.gatingml.engine as g; g.load_template({str(TEMPLATE)!r})",
+        f"import hladr.gating.gatingml.engine as g; from hladr.cli import template_cache_dir; "
+        f"g.load_template({str(TEMPLATE)!r}, cache_dir=template_cache_dir())",
     "hladr.batch.daily (hladr run)": "import hladr.batch.daily",
 }
 

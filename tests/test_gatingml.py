@@ -303,29 +303,27 @@ def test_bad_template_is_a_one_line_gate_error(tmp_path, case):
     assert "\n" not in msg and path.name in msg
 
 
-def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path, monkeypatch):
+def test_cached_templates_equal_freshly_parsed_ones(corpus, tmp_path):
     import subprocess
     import sys
 
     from hladr.gating.gatingml import _parse as _gml_parse
 
-    monkeypatch.setenv("HLADR_CACHE", str(tmp_path))
     checked = 0
     for xml in sorted((corpus / "FlowKit" / "gate_ref" / "gml").glob("*.xml")):
         try:
-            fresh = _gml_parse.load_template(xml)          # parsed by flowkit, then cached
+            fresh = _gml_parse.load_template(xml, cache_dir=tmp_path)  # parsed by flowkit, then cached
         except GateError:
             continue
-        assert _gml_parse._read_cache(fresh.sha256) is not None
-        cached = _gml_parse.load_template(xml)             # from the cache
+        assert _gml_parse._read_cache(tmp_path, fresh.sha256) is not None
+        cached = _gml_parse.load_template(xml, cache_dir=tmp_path)  # from the cache
         assert cached.gates == fresh.gates and cached.matrices == fresh.matrices, xml.name
         checked += 1
     assert checked >= 40
     # a process that finds the template in the cache never imports flowkit
-    code = (f"import sys; from hladr.gating.gatingml.engine import load_template; load_template({str(xml)!r}); "
-            "print('flowkit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "HLADR_CACHE": str(tmp_path)})
+    code = (f"import sys; from hladr.gating.gatingml.engine import load_template; "
+            f"load_template({str(xml)!r}, cache_dir={str(tmp_path)!r}); print('flowkit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
@@ -342,12 +340,11 @@ _STATIC_IDS = ["Monocytes", "Blob"]  # polygons (one on a logicle scale), a logi
 
 
 @pytest.fixture
-def static_cache(tmp_path, monkeypatch):
+def static_cache(tmp_path):
     """An empty cache directory, with the in-process caches of static arrays cleared before and after."""
     from hladr.gating.gatingml import _static as gst
     from hladr.gating.gatingml import _static_cache as gsc
 
-    monkeypatch.setenv("HLADR_CACHE", str(tmp_path / "cache"))
     gst.static_arrays.cache_clear()
     gsc._stored_statics.cache_clear()
     yield tmp_path / "cache" / "templates"
@@ -355,7 +352,7 @@ def static_cache(tmp_path, monkeypatch):
     gsc._stored_statics.cache_clear()
 
 
-def _static_program(tmp_path: Path) -> tuple[GateTemplate, tuple]:
+def _static_program(tmp_path: Path, cache: Path | None) -> tuple[GateTemplate, tuple]:
     """(template, ``program`` of its gates ``_STATIC_IDS``), from a fresh process's point of view."""
     from hladr.gating.gatingml import _compile as gmc
     from hladr.gating.gatingml import _static as gst
@@ -366,7 +363,7 @@ def _static_program(tmp_path: Path) -> tuple[GateTemplate, tuple]:
     gsc._stored_statics.cache_clear()
     path = _monocyte_template(tmp_path)
     path.write_text(path.read_text().replace("</gating:Gating-ML>", _ELLIPSE + "</gating:Gating-ML>"))
-    tpl = load_template(path)
+    tpl = load_template(path, cache_dir=cache)
     gates = gml._closure(tpl, _STATIC_IDS)
     return tpl, gmc.Compiler(tpl, _monocyte_events()).program(gates, _STATIC_IDS, None)
 
@@ -384,19 +381,19 @@ def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
     from hladr.gating.gatingml import _static_cache as gsc
     from hladr.gating.gatingml import engine as gml
 
-    tpl, fresh = _static_program(tmp_path)
+    tpl, fresh = _static_program(tmp_path, static_cache)
     assert gst.static_arrays.cache_info().misses == 5  # Cells, Singlets, CD45pos, Monocytes, Blob
     key = _gml_cache.cache_key(tpl.sha256)
     assert [p.name for p in static_cache.glob("*.static.npz")] == [f"{key}.static.npz"]
     # +-inf limits, 3 band tables (uint8 classes), an ellipse row
     assert np.isposinf(fresh[19]).any() and np.isneginf(fresh[19]).any() and np.isinf(fresh[23]).any()
     assert len(fresh[21]) == 3 and fresh[24].dtype == np.uint8 and np.count_nonzero(fresh[26]) == 4
-    _, cached = _static_program(tmp_path)
+    _, cached = _static_program(tmp_path, static_cache)
     assert gst.static_arrays.cache_info().misses == 0  # all read from the cache
     _assert_identical(cached, fresh)
     # what _static_arrays returns is what the cache gives back (params read-only as computed)
     gates = gml._closure(tpl, _STATIC_IDS)
-    from_cache = gsc.statics(tpl.sha256, gates)
+    from_cache = gsc.statics(tpl.cache_dir, tpl.sha256, gates)
     gst.static_arrays.cache_clear()
     for g in gates:
         (st, table), (st0, table0) = from_cache[g], gst.static_arrays(g)
@@ -412,7 +409,7 @@ def test_cached_static_arrays_are_bit_identical(tmp_path, static_cache):
 def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
     from hladr.gating.gatingml import _static as gst
 
-    _, fresh = _static_program(tmp_path)
+    _, fresh = _static_program(tmp_path, static_cache)
     f = next(static_cache.glob("*.static.npz"))
     if damage == "garbage":
         f.write_bytes(b"\x00\x01 not an npz file" * 10)
@@ -431,24 +428,23 @@ def test_corrupt_static_cache_is_recomputed(tmp_path, static_cache, damage):
             arrays["keys"] = np.array(list(arrays["keys"]), dtype=object)
         with open(f, "wb") as fh:
             np.savez(fh, **arrays)
-    _, again = _static_program(tmp_path)
+    _, again = _static_program(tmp_path, static_cache)
     assert gst.static_arrays.cache_info().misses == 5  # recomputed
     _assert_identical(again, fresh)
-    _, third = _static_program(tmp_path)  # and the cache was repaired
+    _, third = _static_program(tmp_path, static_cache)  # and the cache was repaired
     assert gst.static_arrays.cache_info().misses == 0
     _assert_identical(third, fresh)
 
 
-def test_unwritable_static_cache_is_no_error(tmp_path, monkeypatch):
+def test_unwritable_static_cache_is_no_error(tmp_path):
     from hladr.gating.gatingml import _static as gst
     from hladr.gating.gatingml import _static_cache as gsc
 
-    _, fresh = _static_program(tmp_path)
+    _, fresh = _static_program(tmp_path, tmp_path / "cache")
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
-    monkeypatch.setenv("HLADR_CACHE", str(blocker))
     try:
-        _, again = _static_program(tmp_path)
+        _, again = _static_program(tmp_path, blocker)
     finally:
         gst.static_arrays.cache_clear()
         gsc._stored_statics.cache_clear()

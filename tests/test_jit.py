@@ -1,4 +1,8 @@
-"""The Numba loader (``hladr._jit``): the collector's state is restored and no garbage is kept.
+"""The Numba loader (``hladr._jit``): importing it changes no interpreter state.
+
+The collector is paused only while Numba loads; its state is restored after, nothing is frozen,
+and a cycle the caller holds is collected once it becomes garbage. Only the ``hladr`` command,
+which owns its process, freezes the heap just before it exits (``cli.main_cli``).
 
 Each check runs in a fresh interpreter, because this test process has imported Numba already.
 """
@@ -8,6 +12,8 @@ import sys
 import textwrap
 
 import pytest
+
+from hladr import __version__
 
 
 def _run(code: str) -> str:
@@ -39,7 +45,7 @@ def test_garbage_from_before_is_collected_and_later_garbage_still_is():
             a.other, b.other = b, a
             return weakref.ref(a)
 
-        gc.disable()  # so only the loader's own collection can free the first cycle
+        gc.disable()  # nothing may collect the first cycle during the import, and nothing keeps it either
         before = cycle()
         import hladr._kernels  # noqa: F401
         gc.enable()
@@ -48,6 +54,47 @@ def test_garbage_from_before_is_collected_and_later_garbage_still_is():
         print(before() is None, after() is None)
     """)
     assert out == "True True"
+
+
+def test_importing_freezes_nothing():
+    out = _run("""
+        import gc
+        import hladr.pipeline  # every kernel module
+        print(gc.get_freeze_count(), gc.isenabled())
+    """)
+    assert out == "0 True"
+
+
+def test_a_cycle_held_during_the_import_is_collected_once_dropped():
+    # a frozen object is never collected: a loader that froze the heap would keep this cycle forever
+    out = _run("""
+        import gc, weakref
+
+        class Node:
+            pass
+
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        held = weakref.ref(a)
+        import hladr._kernels  # noqa: F401
+        del a, b
+        gc.collect()
+        print(held() is None)
+    """)
+    assert out == "True"
+
+
+def test_the_command_freezes_only_as_its_process_ends():
+    out = _run("""
+        import atexit, gc, sys
+        from hladr import cli
+        print("main", cli.main(["--version"]), gc.get_freeze_count())  # main itself: nothing frozen
+        atexit.register(lambda: print("exit", gc.get_freeze_count() > 0))
+        sys.argv = ["hladr", "--version"]
+        cli.main_cli()
+    """)
+    version = f"hladr {__version__}"
+    assert out.splitlines() == [version, "main 0 0", version, "exit True"]
 
 
 def test_kernels_use_numbas_njit_and_still_run():

@@ -96,7 +96,8 @@ def blas_threads():
     ``threadpool_limits(...)`` would scan the loaded libraries at every call (3 ms, an
     eighth of a 100k-event fit); the libraries do not change once scikit-learn is in.
     """
-    # heavy, and only the automated gate needs them: imported on first use
+    # scikit-learn is heavy and only the automated gate needs it: imported on first use, before
+    # threadpoolctl (scikit-learn's own dependency), which lists the BLAS libraries loaded when it is built
     from sklearn.mixture import GaussianMixture  # noqa: F401 - its BLAS libraries are loaded first
     from threadpoolctl import ThreadpoolController
 

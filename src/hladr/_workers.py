@@ -18,6 +18,7 @@ differences, each for a caller (lab automation) that reads hladr's output throug
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -37,8 +38,6 @@ def _die_with_parent(parent_pid: int) -> None:
     """Exit this process when ``parent_pid`` is no longer its parent (kernel signal and a watchdog)."""
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass

@@ -103,14 +103,19 @@ def _spec_counts(res, n_events: int) -> dict:
     return {"cells": cells, "singlets": singlets, "leukocytes": leuk, "monocytes": res.n_monocytes}
 
 
-def gate_file(path: str, *, as_json: bool, gates_file: str | None) -> int:
-    """``hladr gate``: the monocyte gating of one tube alone."""
+def gate_file(path: str, *, as_json: bool, gates_file: str | None,
+              template_cache: str | Path | None = None) -> int:
+    """``hladr gate``: the monocyte gating of one tube alone.
+
+    ``template_cache``: the folder keeping parsed Gating-ML templates between runs
+    (chosen by the CLI); None keeps nothing on disk.
+    """
     events = read_events(path)
     panel = find_panel(events, require=("cd14",))
     template_counts = None
     checks: dict = {}
     if gates_file:
-        res = apply_monocyte_template(load_template(gates_file), events)
+        res = apply_monocyte_template(load_template(gates_file, cache_dir=template_cache), events)
         counts, flags, status = _spec_counts(res, events.n_events), list(panel.flags) + ["template_gates"], 0
         template_counts = dict(res.counts)
         gate = None

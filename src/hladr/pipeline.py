@@ -92,7 +92,7 @@ class _Gated:
 
 def analyze_sample(
     inp: SampleInput, calibration: Calibration | None, config: RunConfig | None = None, *,
-    threads: int | None = None,
+    threads: int | None = None, template_cache: str | Path | None = None,
 ) -> SampleResult:
     """Analyse one sample tube: read -> channels -> compensate -> gate -> quantify -> phenotype.
 
@@ -107,6 +107,9 @@ def analyze_sample(
     threads : int, optional
         Threads for the per-event work of this one tube (default: by cores and
         size; a batch running one tube per core passes 1). Never changes a result.
+    template_cache : path, optional
+        Folder keeping parsed Gating-ML templates between processes (chosen by the
+        shell); None keeps nothing on disk. Never changes a result.
 
     Returns
     -------
@@ -136,7 +139,8 @@ def analyze_sample(
         clock.lap("compensate")
         _check_calibration(calibration, events, panel, spill, rules, flags)
         if template_path:
-            gated = _gate_by_template(template_path, events, raw, clock, threads=threads)
+            gated = _gate_by_template(template_path, events, raw, clock, threads=threads,
+                                      template_cache=template_cache)
         else:
             gated = _gate_automated(events, panel, config, rules, flags, clock, threads=threads)
         pe = None
@@ -236,9 +240,13 @@ def _check_calibration(
 
 def _gate_by_template(
     template_path: str, events: Events, raw: Events, clock: _Clock, *, threads: int | None,
+    template_cache: str | Path | None = None,
 ) -> _Gated:
-    """The monocytes of a Gating-ML template; it compensates per gate dimension itself: it gets the raw values."""
-    template = load_template(template_path)
+    """The monocytes of a Gating-ML template; it compensates per gate dimension itself: it gets the raw values.
+
+    ``template_cache``: the folder the shell keeps parsed templates in (None: nothing kept on disk).
+    """
+    template = load_template(template_path, cache_dir=template_cache)
     clock.lap("template_load")
     tres = apply_monocyte_template(template, raw, threads=threads)
     clock.lap("gate_apply")

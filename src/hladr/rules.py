@@ -1,18 +1,23 @@
-"""The versioned rule table: phenotype thresholds, QC limits, calibration acceptance.
+"""The versioned rule table: phenotype thresholds, QC limits, the automated gate's limits, calibration acceptance.
 
 Every number that decides a call lives in one TOML table under ``data/rules/``;
 code reads it through :func:`load_rules` and never repeats a threshold as a literal.
+:func:`rules_from_table` checks every key of a table (present, of its type, finite)
+and refuses one that is not with a ``ConfigError`` naming the key.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["RuleSet", "GatingRules", "load_rules", "DEFAULT_RULESET"]
+__all__ = ["RuleSet", "GatingRules", "load_rules", "rules_from_table", "DEFAULT_RULESET"]
 
 DEFAULT_RULESET = "immunosep-2025"
 
@@ -68,52 +73,102 @@ class RuleSet:
 
 
 def load_rules(ruleset_id: str = DEFAULT_RULESET) -> RuleSet:
-    """Load and validate a rule table shipped with hladr."""
+    """Load and validate a rule table shipped with hladr (``data/rules/<ruleset_id>.toml``).
+
+    Raises
+    ------
+    ConfigError
+        No such rule set, or its table is not valid (see :func:`rules_from_table`).
+    """
     try:
         text = resources.files("hladr").joinpath(f"data/rules/{ruleset_id}.toml").read_text()
     except FileNotFoundError:
         raise ConfigError(f"unknown rule set {ruleset_id!r}") from None
-    t = tomllib.loads(text)
     try:
-        p, f, q, c, gt = t["phenotype"], t["followup"], t["qc"], t["calibration"], t["gating"]
-        rules = RuleSet(
-            id=str(t["ruleset"]["id"]),
-            version=str(t["ruleset"]["version"]),
-            mals_ferritin_ng_ml=float(p["mals_ferritin_ng_ml"]),
-            immunoparalysis_hladr_abc=float(p["immunoparalysis_hladr_abc"]),
-            ferritin_pmol_per_ng=float(p["ferritin_pmol_per_ng"]),
-            ferritin_max_ng_ml=float(p["ferritin_max_ng_ml"]),
-            reversal_hladr_abc=float(f["reversal_hladr_abc"]),
-            reversal_ferritin_ng_ml=float(f["reversal_ferritin_ng_ml"]),
-            mals_improving_drop=float(f["mals_improving_drop"]),
-            monocytes_fail_below=int(q["monocytes_fail_below"]),
-            monocytes_warn_below=int(q["monocytes_warn_below"]),
-            gating=GatingRules(
-                max_monocyte_fraction=float(gt["max_monocyte_fraction"]),
-                min_separation=float(gt["min_separation"]),
-                max_scatter_spread=float(gt["max_scatter_spread"]),
-                min_hladr_ratio=float(gt["min_hladr_ratio"]),
-                max_median_disagreement=float(gt["max_median_disagreement"]),
-                min_agreement_jaccard=float(gt["min_agreement_jaccard"]),
-                min_monocyte_share=float(gt["min_monocyte_share"]),
-                debris_fsc_ratio=float(gt["debris_fsc_ratio"]),
-                granulocyte_ssc_ratio=float(gt["granulocyte_ssc_ratio"]),
-                mixture_components=int(gt["mixture_components"]),
-                merge_distance=float(gt["merge_distance"]),
-                kmeans_clusters=int(gt["kmeans_clusters"]),
-                min_posterior=float(gt["min_posterior"]),
-                ellipsoid_quantile=float(gt["ellipsoid_quantile"]),
-            ),
-            cal_r2_min=float(c["r2_min"]),
-            cal_slope_min=float(c["slope_min"]),
-            cal_slope_max=float(c["slope_max"]),
-            cal_saturation_sd=float(c["saturation_sd"]),
-            cal_min_levels=int(c["min_levels"]),
-            cal_max_days=int(c["max_days_beads_to_sample"]),
-            cal_expired_lot=str(c["expired_lot"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"rule set {ruleset_id!r} is invalid: {exc}") from None
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rule set {ruleset_id!r} is not valid TOML: {exc}") from None
+    return rules_from_table(table, name=ruleset_id)
+
+
+def rules_from_table(table: Mapping[str, Any], *, name: str) -> RuleSet:
+    """A ``RuleSet`` from a parsed rule table (the TOML's sections and keys), every key checked.
+
+    A threshold must be a finite number (an integer or a float, not a boolean or text:
+    ``"4420"`` or ``nan`` would compare wrongly or silently never), a count a whole number
+    (``1000.5`` monocytes is refused, not truncated), the id and version text. Keys
+    the loader does not use (``source``, comments) are allowed.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the rule set and the key (``section.key``) that is missing or
+        has the wrong type, or a value outside what the key allows.
+    """
+    def get(section: str, key: str, kind: type) -> Any:
+        return _value(table, section, key, kind, name)
+
+    def num(section: str, key: str) -> float:
+        return get(section, key, float)
+
+    rules = RuleSet(
+        id=get("ruleset", "id", str),
+        version=get("ruleset", "version", str),
+        mals_ferritin_ng_ml=num("phenotype", "mals_ferritin_ng_ml"),
+        immunoparalysis_hladr_abc=num("phenotype", "immunoparalysis_hladr_abc"),
+        ferritin_pmol_per_ng=num("phenotype", "ferritin_pmol_per_ng"),
+        ferritin_max_ng_ml=num("phenotype", "ferritin_max_ng_ml"),
+        reversal_hladr_abc=num("followup", "reversal_hladr_abc"),
+        reversal_ferritin_ng_ml=num("followup", "reversal_ferritin_ng_ml"),
+        mals_improving_drop=num("followup", "mals_improving_drop"),
+        monocytes_fail_below=get("qc", "monocytes_fail_below", int),
+        monocytes_warn_below=get("qc", "monocytes_warn_below", int),
+        gating=GatingRules(
+            max_monocyte_fraction=num("gating", "max_monocyte_fraction"),
+            min_separation=num("gating", "min_separation"),
+            max_scatter_spread=num("gating", "max_scatter_spread"),
+            min_hladr_ratio=num("gating", "min_hladr_ratio"),
+            max_median_disagreement=num("gating", "max_median_disagreement"),
+            min_agreement_jaccard=num("gating", "min_agreement_jaccard"),
+            min_monocyte_share=num("gating", "min_monocyte_share"),
+            debris_fsc_ratio=num("gating", "debris_fsc_ratio"),
+            granulocyte_ssc_ratio=num("gating", "granulocyte_ssc_ratio"),
+            mixture_components=get("gating", "mixture_components", int),
+            merge_distance=num("gating", "merge_distance"),
+            kmeans_clusters=get("gating", "kmeans_clusters", int),
+            min_posterior=num("gating", "min_posterior"),
+            ellipsoid_quantile=num("gating", "ellipsoid_quantile"),
+        ),
+        cal_r2_min=num("calibration", "r2_min"),
+        cal_slope_min=num("calibration", "slope_min"),
+        cal_slope_max=num("calibration", "slope_max"),
+        cal_saturation_sd=num("calibration", "saturation_sd"),
+        cal_min_levels=get("calibration", "min_levels", int),
+        cal_max_days=get("calibration", "max_days_beads_to_sample", int),
+        cal_expired_lot=get("calibration", "expired_lot", str),
+    )
     if rules.cal_expired_lot not in ("warn", "fail"):
-        raise ConfigError(f"rule set {ruleset_id!r}: calibration.expired_lot must be 'warn' or 'fail'")
+        raise ConfigError(f"rule set {name!r}: calibration.expired_lot must be 'warn' or 'fail'")
     return rules
+
+
+_KINDS = {float: "a finite number", int: "a whole number", str: "text"}
+
+
+def _value(table: Mapping[str, Any], section: str, key: str, kind: type, name: str) -> Any:
+    """``table[section][key]`` checked to be of ``kind`` (float: any finite int or float; never a bool)."""
+    part = table.get(section)
+    if not isinstance(part, Mapping):
+        what = "is missing" if part is None else "must be a table"
+        raise ConfigError(f"rule set {name!r}: section [{section}] {what}")
+    if key not in part:
+        raise ConfigError(f"rule set {name!r}: {section}.{key} is missing")
+    value = part[key]
+    if kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+    if not ok:
+        shown = repr(value) if isinstance(value, int | float | str) else type(value).__name__
+        raise ConfigError(f"rule set {name!r}: {section}.{key} must be {_KINDS[kind]}, not {shown[:40]}")
+    return kind(value)

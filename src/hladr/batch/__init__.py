@@ -1,1 +1,1 @@
-"""hladr.batch."""
+"""The daily run (shell): the worklist, the run itself, checks across tubes, the output set."""

@@ -85,19 +85,20 @@ class _Progress:
 # --------------------------------------------------------------------------- the run
 def _analyse_all(
     inputs: list[SampleInput], calibration: Calibration | None, config: RunConfig, workers: int,
-    on_done: Callable[[SampleResult], None],
+    on_done: Callable[[SampleResult], None], template_cache: Path | None = None,
 ) -> list[SampleResult]:
     if workers <= 1 or len(inputs) <= 1:
         out = []
         for inp in inputs:
-            r = analyze_sample(inp, calibration, config)
+            r = analyze_sample(inp, calibration, config, template_cache=template_cache)
             on_done(r)
             out.append(r)
         return out
     results: list[SampleResult | None] = [None] * len(inputs)
     with worker_pool(workers) as pool:  # workers die with the run and do not hold its stdout
         # one tube per core already: a tube's own work stays on one thread
-        futures = {pool.submit(analyze_sample, inp, calibration, config, threads=1): k for k, inp in enumerate(inputs)}
+        futures = {pool.submit(analyze_sample, inp, calibration, config, threads=1, template_cache=template_cache): k
+                   for k, inp in enumerate(inputs)}
         for fut in as_completed(futures):
             r = fut.result()
             results[futures[fut]] = r
@@ -147,14 +148,19 @@ def run_folder(
     quiet: bool = False,
     config: RunConfig | None = None,
     allow_outside_run_dir: bool = False,
+    template_cache: str | Path | None = None,
 ) -> int:
     """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5.
 
     Only files inside ``run_dir`` are read (worklist ``file`` and ``gates``, links in the
     folder) unless ``allow_outside_run_dir``; a worklist that fails its checks
-    (:mod:`hladr.batch.worklist`) stops the run before any work.
+    (:mod:`hladr.batch.worklist`) stops the run before any work. ``template_cache`` is
+    the folder where parsed Gating-ML templates are kept between runs (the ``hladr``
+    command passes ``$HLADR_CACHE/templates`` or ``~/.cache/hladr/templates``); None
+    keeps nothing on disk.
     """
     config = config or RunConfig()
+    template_cache = Path(template_cache) if template_cache is not None else None
     rd = Path(run_dir)
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
@@ -165,7 +171,7 @@ def run_folder(
     if scheduler:
         raise ConfigError(f"--scheduler (Dask) is not available in hladr {__version__} yet; use --workers N")
     if gates_file:
-        load_monocyte_template(gates_file)  # a template that cannot be used stops the run before any work
+        load_monocyte_template(gates_file, cache_dir=template_cache)  # one that cannot be used stops the run now
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
@@ -197,7 +203,7 @@ def run_folder(
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
     if row_templates:  # so do the worklist's per-tube templates
         for row_gates in row_templates:
-            load_monocyte_template(rd / row_gates)
+            load_monocyte_template(rd / row_gates, cache_dir=template_cache)
 
     calibration: Calibration | None = None  # the curve the samples are quantified with
     outcome: Calibration | CalibrationFailure  # what calibration.json and the report show
@@ -240,7 +246,8 @@ def run_folder(
     started = _dt.datetime.now(_dt.UTC)
     run_id = new_run_id(started)  # shared by every file of the output set
     t0 = time.perf_counter()
-    results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id))
+    results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id),
+                           template_cache)
     progress.close()
     results = flag_run(results, config)  # checks across tubes: shared sample ids, the same file twice
     timings["analyse"] = 1000.0 * (time.perf_counter() - t0)

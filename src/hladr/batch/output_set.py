@@ -38,7 +38,9 @@ After a kill
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
+import errno
 import json
 import logging
 import os
@@ -170,8 +172,6 @@ def _exchange(a: str | os.PathLike, b: str | os.PathLike) -> None:
     """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); ``NotImplementedError`` elsewhere."""
     if not sys.platform.startswith("linux"):
         raise NotImplementedError("no atomic exchange on this platform")
-    import ctypes
-
     try:
         fn = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
@@ -179,8 +179,6 @@ def _exchange(a: str | os.PathLike, b: str | os.PathLike) -> None:
     at_fdcwd, rename_exchange = -100, 2
     if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
         err = ctypes.get_errno()
-        import errno
-
         if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise NotImplementedError(os.strerror(err))
         raise OSError(err, os.strerror(err), os.fspath(b))

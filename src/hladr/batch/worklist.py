@@ -20,7 +20,7 @@ results, so it is checked before any work starts (``hladr run`` exits 2):
   it after resolving ``..`` and symlinks (unless ``allow_outside``).
 
 Two tubes may share a ``sample_id`` (a repeated acquisition of one sample); that
-is not refused here: :mod:`hladr.batch.daily` flags both results ``duplicate_sample_id``.
+is not refused here: :mod:`hladr.batch.checks` flags both results ``duplicate_sample_id``.
 """
 
 from __future__ import annotations

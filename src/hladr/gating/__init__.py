@@ -1,1 +1,2 @@
-"""hladr.gating."""
+"""Monocyte gating: the automated gate and its self-check (``automated``), and Gating-ML 2.0 templates
+(``gatingml.engine``)."""

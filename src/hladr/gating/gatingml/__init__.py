@@ -1,1 +1,2 @@
-"""hladr.gating.gatingml."""
+"""Gating-ML 2.0 templates: ``engine`` is the public face; the private modules check, parse, compile,
+cache and evaluate them."""

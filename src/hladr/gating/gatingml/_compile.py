@@ -7,7 +7,8 @@ its (compensated) value, ratio, transform parameters, limits and the raw-scale
 shortcuts. Only the columns and compensation weights depend on the file; the
 rest of a gate (its static arrays: transform parameters, limits mapped back to
 raw values, band tables of polygons) depends on the gate alone: ``_static.py``
-computes it, ``_static_cache.py`` keeps it in the template cache. The evaluation
+computes it, ``_static_cache.py`` keeps it (on disk in the template's cache folder,
+``GateTemplate.cache_dir``, when it has one). The evaluation
 itself (``evaluate``, ``apply_monocyte_template``) is in ``engine.py``, the only
 user of this module.
 """
@@ -104,7 +105,8 @@ class Compiler:
         g_d2 = np.array([g.distance_square for g in gates], dtype=np.float64)
         g_dim_ptr, g_vert_ptr, g_ref_ptr, term_ptr = [0], [0], [0], [0]
         cols, weights, refs, verts, tables, dims = [], [], [], [], [], []
-        gate_statics = statics(self.template.sha256, [g for g in gates if g.kind != "boolean"])
+        gate_statics = statics(self.template.cache_dir, self.template.sha256,
+                               [g for g in gates if g.kind != "boolean"])
         for i, g in enumerate(gates):
             if g.kind == "boolean":
                 g_kind[i] = K.KIND_BOOLEAN

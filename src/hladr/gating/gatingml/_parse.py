@@ -13,9 +13,10 @@ divider values around its location give the limits) whose ``quadrant_of`` names
 the quadrant gate; the quadrant gate itself selects nothing and is not listed.
 Every problem raises ``GateError`` with one line naming the file.
 
-The parsed gates are kept as JSON in the template cache (``_cache.py``, which
-stores the bytes); ``_write_cache`` and ``_read_cache`` here turn the dataclasses
-into JSON and back, so a later run with the same template skips flowkit.
+When the caller names a cache folder (``load_template(path, cache_dir=...)``), the
+parsed gates are kept there as JSON (``_cache.py`` stores the bytes); ``_write_cache``
+and ``_read_cache`` here turn the dataclasses into JSON and back, so a later run
+with the same template skips flowkit.
 flowkit is imported inside the functions that use it: its import alone takes ~1.5 s,
 which a run with a cached template never pays.
 """
@@ -34,7 +35,7 @@ import numpy as np
 
 from ...errors import GateError
 from . import _kernels as K
-from ._cache import cache_dir, cache_key, write_cache_file
+from ._cache import cache_key, write_cache_file
 from ._check import precheck, read_template
 from ._template import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform
 
@@ -273,8 +274,8 @@ def _gate_from_dict(d: dict) -> TemplateGate:
     )
 
 
-def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
-    f = cache_dir() / f"{cache_key(sha)}.json"
+def _read_cache(folder: Path, sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatrix, ...]] | None:
+    f = folder / f"{cache_key(sha)}.json"
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
         gates = tuple(_gate_from_dict(g) for g in doc["gates"])
@@ -288,18 +289,21 @@ def _read_cache(sha: str) -> tuple[tuple[TemplateGate, ...], tuple[SpectrumMatri
     return gates, matrices
 
 
-def _write_cache(sha: str, gates, matrices) -> None:
+def _write_cache(folder: Path, sha: str, gates, matrices) -> None:
     text = json.dumps({"gates": [asdict(g) for g in gates], "matrices": [asdict(m) for m in matrices]})
-    write_cache_file(f"{cache_key(sha)}.json", text.encode("utf-8"))
+    write_cache_file(folder, f"{cache_key(sha)}.json", text.encode("utf-8"))
 
 
-def load_template(path: str | Path) -> GateTemplate:
+def load_template(path: str | Path, *, cache_dir: str | Path | None = None) -> GateTemplate:
     """Parse a Gating-ML 2.0 template into a frozen ``GateTemplate``.
 
-    flowkit (whose import alone takes ~1.5 s) parses a template the first time it is
-    seen; the plain-number result is cached as JSON under ``$HLADR_CACHE`` (default
-    ``~/.cache/hladr``), keyed by the file's SHA-256 and the hladr version, so later
-    runs with the same template do not import flowkit at all.
+    flowkit (whose import alone takes ~1.5 s) parses a template. With a ``cache_dir``
+    (chosen by the shell: ``hladr run`` and ``hladr gate`` pass ``$HLADR_CACHE/templates``
+    or ``~/.cache/hladr/templates``) the plain-number result is kept there as JSON,
+    keyed by the file's SHA-256 and the hladr version, so later runs with the same
+    template do not import flowkit at all; the returned template carries the folder,
+    where the engine keeps its compiled arrays too. Without one (None) nothing is read
+    from or written to disk besides the template itself.
 
     Raises
     ------
@@ -310,9 +314,12 @@ def load_template(path: str | Path) -> GateTemplate:
     """
     raw = read_template(path)
     sha = hashlib.sha256(raw).hexdigest()
-    cached = _read_cache(sha)
+    folder = None if cache_dir is None else Path(cache_dir)
+    kept = None if folder is None else str(folder)
+    cached = _read_cache(folder, sha) if folder is not None else None
     if cached is not None:
-        return GateTemplate(str(path), sha, cached[0], cached[1])
+        return GateTemplate(str(path), sha, cached[0], cached[1], cache_dir=kept)
     gates, matrices, sha = _parse_bytes(raw, Path(path).name)
-    _write_cache(sha, gates, matrices)
-    return GateTemplate(str(path), sha, gates, matrices)
+    if folder is not None:
+        _write_cache(folder, sha, gates, matrices)
+    return GateTemplate(str(path), sha, gates, matrices, cache_dir=kept)

@@ -1,8 +1,9 @@
 """A template's static arrays kept in the template cache, and read back bit for bit.
 
 A fresh process would spend ~70 ms of pure Python in ``static_arrays`` (mostly the band tables of
-polygons), so what it returns is also kept in the template cache of ``_cache.py``
-(``<key>.static.npz``), for each gate by a digest of the gate: per dimension a float64 row (code,
+polygons), so what it returns is also kept, when the template was loaded with a cache folder
+(``GateTemplate.cache_dir``), in that folder (``_cache.py``: ``<key>.static.npz``), for each gate
+by a digest of the gate: per dimension a float64 row (code,
 flags, mean, lim, rej, acc, params, ellipsoid row), then the band table (raw edges, info, zones;
 classes in a uint8 array), packed into a few arrays that round-trip bit for bit. The file also
 holds a digest of the code that computes the arrays (:func:`_code_digest`), so a cache written by
@@ -105,18 +106,22 @@ def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Static]:
 
 
 @functools.lru_cache(maxsize=64)
-def _stored_statics(sha: str) -> dict[str, Static]:
-    """``static_arrays`` results by gate key cached for template ``sha`` ({} when none); updated in place."""
-    arrays = _cache.read_arrays(sha, "static")
+def _stored_statics(folder: str | None, sha: str) -> dict[str, Static]:
+    """``static_arrays`` results by gate key cached in ``folder`` for template ``sha`` ({} when none, or no
+    folder); updated in place, so it also keeps this process's results when nothing is kept on disk."""
+    arrays = _cache.read_arrays(Path(folder), sha, "static") if folder is not None else None
     try:
         return _unpack(arrays) if arrays is not None else {}
     except (ValueError, TypeError, IndexError):  # arrays that do not fit together: recompute
         return {}
 
 
-def statics(sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, Static]:
-    """``static_arrays`` of each gate, read from the template cache when there; computed (and cached) otherwise."""
-    stored = _stored_statics(sha) if sha else {}
+def statics(folder: str | None, sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, Static]:
+    """``static_arrays`` of each gate, read from the cache folder when there; computed (and cached) otherwise.
+
+    ``folder`` is the template's cache folder (None: nothing read from or written to disk).
+    """
+    stored = _stored_statics(folder, sha) if sha else {}
     out, new = {}, False
     for g in gates:
         key = _gate_key(g)
@@ -125,7 +130,7 @@ def statics(sha: str, gates: Sequence[TemplateGate]) -> dict[TemplateGate, Stati
             hit = stored[key] = static_arrays(g)
             new = True
         out[g] = hit
-    if new and sha:
-        _cache.write_arrays(sha, "static", _pack(dict(stored)))
+    if new and sha and folder is not None:
+        _cache.write_arrays(Path(folder), sha, "static", _pack(dict(stored)))
     return out
 

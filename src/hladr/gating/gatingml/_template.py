@@ -12,7 +12,7 @@ records, so a template holds exactly the numbers that were applied (STYLE habit 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import GateError
@@ -103,12 +103,17 @@ class GateTemplate:
         Every gate in file order; each quadrant of a quadrant gate is one gate.
     matrices : tuple of SpectrumMatrix
         The template's compensation matrices.
+    cache_dir : str, optional
+        The cache folder it was loaded with (``load_template``): the engine keeps the
+        compiled arrays of its gates there too. None: nothing is kept on disk. Not
+        part of what the template is (equality ignores it).
     """
 
     path: str
     sha256: str
     gates: tuple[TemplateGate, ...]
     matrices: tuple[SpectrumMatrix, ...] = ()
+    cache_dir: str | None = field(default=None, compare=False)
 
     @property
     def gate_ids(self) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Gating-ML 2.0 templates: a lab's own gates instead of the automated ones.
 
-Calling contract: ``load_template(path)`` parses a template once into a frozen
-``GateTemplate`` (plain numbers, parsed with flowkit); ``evaluate(template,
+Calling contract: ``load_template(path, cache_dir=None)`` parses a template once
+into a frozen ``GateTemplate`` (plain numbers, parsed with flowkit; with a cache
+folder, chosen by the caller, the parse and the compiled gates are kept there for
+the next process); ``evaluate(template,
 events)`` returns one N-long bool mask per gate; ``apply_monocyte_template(
 template, events)`` returns a ``TemplateGateResult`` for the gate whose id is
 ``monocytes`` (any case), as ``hladr run --gates`` and ``hladr gate --gates`` use
@@ -35,8 +37,8 @@ benchmarks/README.md.
 
 Modules: ``_check`` bounds a template's size while it is read, ``_parse`` parses it
 into the frozen records of ``_template``, ``_static`` computes what a gate needs
-whatever the file (kept in the template cache by ``_static_cache``, on disk through
-``_cache``), ``_compile`` adds what depends on the file and packs it all into the
+whatever the file (kept by ``_static_cache`` in memory and, in the folder the caller
+named, on disk through ``_cache``), ``_compile`` adds what depends on the file and packs it all into the
 engine's arrays, ``_kernels`` is the engine (transforms and gates); this module is
 the public API and the evaluation.
 """
@@ -219,15 +221,17 @@ def monocyte_gate(template: GateTemplate) -> TemplateGate:
     return hits[0]
 
 
-def load_monocyte_template(path: str | Path) -> GateTemplate:
+def load_monocyte_template(path: str | Path, *, cache_dir: str | Path | None = None) -> GateTemplate:
     """``load_template``, then ``monocyte_gate``: what ``hladr run`` checks before it analyses any tube.
+
+    ``cache_dir`` as in :func:`load_template` (None: nothing kept on disk).
 
     Raises
     ------
     GateError
         The template cannot be used, or has no single ``monocytes`` gate.
     """
-    template = load_template(path)
+    template = load_template(path, cache_dir=cache_dir)
     monocyte_gate(template)
     return template
 
