@@ -78,7 +78,7 @@ HLADR_DATA_BYTES = 4 << 20
 
 def read_flowio(buf: fp.Buffer, ds: fp.RawDataset, layout: fl.Layout) -> np.ndarray:
     """DATA through flowio; raises whatever flowio raises, or ValueError on a shape mismatch."""
-    import flowio
+    import flowio  # loaded only when flowio decodes (small standard files): our decoder needs none of it
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

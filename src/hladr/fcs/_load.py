@@ -49,6 +49,7 @@ import numpy as np
 
 from .._parallel import map_slices, thread_count
 from ..errors import ReadError
+from ..safe_text import printable
 from . import _extent as fx
 
 __all__ = ["BackgroundDigest", "load", "one_line", "sha256_file", "threads_beside"]
@@ -68,8 +69,6 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def one_line(text: object, limit: int = 200) -> str:
     """``text`` on one line, control characters shown as ``?``, at most ``limit`` characters."""
-    from ..safe_text import printable
-
     line = printable(" ".join(str(text).split()))
     return line if len(line) <= limit else line[: limit - 3] + "..."
 

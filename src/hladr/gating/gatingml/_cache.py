@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import __version__
 from ..._atomic import write_atomic
 
 __all__ = ["cache_key", "write_cache_file", "read_arrays", "write_arrays"]
@@ -35,8 +36,6 @@ _CACHE_FORMAT = 2  # bump when the cached dataclasses (``_template``) change sha
 
 def cache_key(sha: str) -> str:
     """The name of template ``sha``'s cache files, less their suffix."""
-    from ... import __version__  # at call time: the package may still be importing when this module loads
-
     return f"{sha}-{__version__}-v{_CACHE_FORMAT}"
 
 

@@ -217,7 +217,7 @@ def precheck(raw: bytes, name: str) -> tuple[str, ...]:
         dimension with min > max, a parent or operand that is not defined, a
         cycle. One line naming the file and the gate at fault.
     """
-    from lxml import etree
+    from lxml import etree  # heavy: only a template not yet cached is checked while it streams
 
     scan = _Scan(name)
     depth = elements = 0
