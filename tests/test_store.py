@@ -12,12 +12,11 @@ import pytest
 
 from calibration_records import make_calibration
 from hladr.beads.record import Calibration
-from hladr.errors import CalibrationError
+from hladr.errors import CalibrationError, StoreError
 from hladr.events import parse_fcs_date
 from hladr.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
-    StoreError,
     calibration_series,
     default_db_path,
     open_store,

@@ -34,8 +34,9 @@ from pathlib import Path
 
 from .._atomic import write_atomic
 from ..beads.lots import LEVEL_NAMES
+from ..errors import StoreError
 from ..safe_text import printable
-from ..store import CalibrationPoint, StoreError, calibration_series, default_db_path
+from ..store import CalibrationPoint, calibration_series, default_db_path
 from .chart import ChartMetric, levey_jennings_png
 from .westgard import BASELINE_N, DEFAULT_RULES, WESTGARD_RULES, QCLimits, Violation, estimate_limits, evaluate_westgard
 

@@ -1,35 +1,13 @@
-"""The results store: one SQLite file, a versioned schema, append-only rows.
+"""Calibrations in the store: kept once each, read back as a series for the history.
 
 ``store_calibration(db, calibration, *, source) -> StoredCalibration`` keeps a
 ``Calibration`` (its record, the ``calibration.json`` of SPEC.md section 5, and the
 columns the history reads); ``calibration_series(db, ...) -> list[CalibrationPoint]``
 reads them back, oldest first, as frozen points for the Levey-Jennings chart and the
 Westgard rules. Every function takes the path of the store and opens and closes its own
-connection.
-
-Where the store is
-    ``--db FILE`` where a command has it; otherwise ``$HLADR_DB``; otherwise
-    ``~/.local/share/hladr/hladr.sqlite`` (see :func:`default_db_path`). Parent
-    folders are created when a record is written; reading never creates a store.
-
-Schema
-    ``schema_version(version, applied_utc, description, software_version)``
-    holds one row per migration applied. ``MIGRATIONS`` is an ordered list;
-    opening a store applies the ones it lacks, each in its own transaction, so
-    a later release (sample results, hash-chained audit trail) appends a
-    migration and never rewrites an old one. Migrations only add: nothing is
-    ever dropped or deleted. A store written by a newer hladr is refused.
-
-    ``calibrations`` holds one row per calibration (``calibration_id`` is
-    unique), with the columns the history needs and the whole record as JSON;
-    ``calibration_levels`` one row per bead level.
-
-Concurrency and safety
-    WAL journal (readers do not block the writer), ``BEGIN IMMEDIATE``
-    transactions, foreign keys on. A store locked by another process is waited
-    for (a warning says so) for ``$HLADR_STORE_WAIT`` seconds in all, default 60,
-    then ``StoreBusyError`` (see ``_store_wait``); other SQLite errors become
-    ``StoreError``: one line for the user, never a traceback.
+connection. ``calibrations`` holds one row per calibration (``calibration_id`` is
+unique), with the columns the history needs and the whole record as JSON;
+``calibration_levels`` one row per bead level.
 """
 
 from __future__ import annotations
@@ -40,85 +18,23 @@ import logging
 import math
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from ._store_wait import is_locked, patiently
-from .errors import StoreError
-from .events import parse_fcs_date
-from .safe_text import dumps_strict
+from ..errors import StoreError
+from ..events import parse_fcs_date
+from ..safe_text import dumps_strict
+from ._wait import is_locked, patiently
+from .schema import default_db_path, open_once, transaction, utc_now
 
 if TYPE_CHECKING:  # only a type here: importing the bead fit would load Numba for `hladr calibration history`
-    from .beads.record import Calibration
+    from ..beads.record import Calibration
 
-__all__ = [
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
-    "StoredCalibration",
-    "LevelPoint",
-    "CalibrationPoint",
-    "default_db_path",
-    "open_store",
-    "schema_version",
-    "record_calibration",
-    "store_calibration",
-    "calibration_series",
-    "json_default",
-]
+__all__ = ["StoredCalibration", "LevelPoint", "CalibrationPoint", "json_default", "store_calibration",
+           "record_calibration", "calibration_series"]
 
 log = logging.getLogger(__name__)
-
-
-# Ordered, append-only: (version, description, statements). Never edit a released entry.
-MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
-    (
-        1,
-        "calibrations and their bead levels",
-        (
-            """CREATE TABLE calibrations (
-                id INTEGER PRIMARY KEY,
-                calibration_id TEXT NOT NULL UNIQUE,
-                recorded_utc TEXT NOT NULL,
-                acquired_date TEXT,
-                acquired_date_text TEXT,
-                instrument TEXT,
-                serial TEXT,
-                lot_id TEXT NOT NULL,
-                pe_channel TEXT,
-                pe_voltage TEXT,
-                slope REAL,
-                intercept REAL,
-                r2 REAL,
-                accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
-                software_version TEXT,
-                source TEXT NOT NULL,
-                record_json TEXT NOT NULL
-            )""",
-            "CREATE INDEX calibrations_by_serial_date ON calibrations (serial, acquired_date)",
-            "CREATE INDEX calibrations_by_instrument_date ON calibrations (instrument, acquired_date)",
-            """CREATE TABLE calibration_levels (
-                calibration_row_id INTEGER NOT NULL REFERENCES calibrations (id),
-                position INTEGER NOT NULL,
-                level TEXT NOT NULL,
-                pe_per_bead REAL,
-                mfi REAL,
-                rcv_pct REAL,
-                events INTEGER,
-                used INTEGER NOT NULL CHECK (used IN (0, 1)),
-                saturated INTEGER NOT NULL CHECK (saturated IN (0, 1)),
-                residual_pct REAL,
-                PRIMARY KEY (calibration_row_id, position)
-            )""",
-        ),
-    ),
-]
-
-SCHEMA_VERSION = MIGRATIONS[-1][0]
-"""Schema version this hladr writes (the last migration)."""
 
 
 @dataclass(frozen=True)
@@ -189,143 +105,6 @@ class CalibrationPoint:
         return next((lv for lv in self.levels if lv.name == level), None)
 
 
-def default_db_path() -> Path:
-    """``$HLADR_DB``, else ``~/.local/share/hladr/hladr.sqlite``."""
-    env = os.environ.get("HLADR_DB")
-    return Path(env) if env else Path.home() / ".local" / "share" / "hladr" / "hladr.sqlite"
-
-
-# ---------------------------------------------------------------- connection
-
-
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    try:
-        con = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open the results store ({exc})") from None
-    try:
-        con.execute("PRAGMA foreign_keys = ON")
-        con.execute("PRAGMA journal_mode = WAL")
-    except sqlite3.DatabaseError as exc:
-        con.close()
-        if is_locked(exc):
-            raise  # waited for by the caller
-        raise StoreError(f"{path}: not an hladr results store ({exc})") from None
-    return con
-
-
-@contextmanager
-def _transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
-
-
-def _current_version(con: sqlite3.Connection) -> int:
-    row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
-
-
-def _migrate(con: sqlite3.Connection, path: Path) -> None:
-    has_table = con.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
-    if has_table and _current_version(con) == SCHEMA_VERSION:  # up to date: no write lock needed
-        return
-    with _transaction(con):
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version ("
-            "version INTEGER PRIMARY KEY, applied_utc TEXT NOT NULL, "
-            "description TEXT NOT NULL, software_version TEXT NOT NULL)"
-        )
-    if _current_version(con) > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path}: results store has schema version {_current_version(con)}, newer than this "
-            f"hladr {__version__} knows ({SCHEMA_VERSION}); upgrade hladr"
-        )
-    for version, description, statements in MIGRATIONS:
-        with _transaction(con):
-            if _current_version(con) >= version:  # re-read inside the lock: another process may have migrated
-                continue
-            for sql in statements:
-                con.execute(sql)
-            con.execute(
-                "INSERT INTO schema_version (version, applied_utc, description, software_version) "
-                "VALUES (?, ?, ?, ?)",
-                (version, _utc_now(), description, __version__),
-            )
-            log.info("%s: results store migrated to schema version %d (%s)", path, version, description)
-
-
-def open_store(db: str | os.PathLike | None = None, *, create: bool = True) -> sqlite3.Connection:
-    """Open (and, with ``create``, create) the store and bring its schema up to date.
-
-    Parameters
-    ----------
-    db : path, optional
-        The SQLite file; :func:`default_db_path` when ``None``.
-    create : bool
-        Create the file and its parent folders when missing. With ``False`` a
-        missing store raises ``StoreError``: reading must not leave empty stores behind.
-
-    Returns
-    -------
-    sqlite3.Connection
-        In autocommit mode; the caller closes it.
-
-    Raises
-    ------
-    StoreError
-        Missing (with ``create=False``), not SQLite, or written by a newer hladr.
-    """
-    path = Path(db) if db is not None else default_db_path()
-    return patiently(path, lambda timeout: _open(path, create, timeout), doing="open the results store")
-
-
-def _open(path: Path, create: bool, timeout: float) -> sqlite3.Connection:
-    """One attempt of :func:`open_store` (a locked store raises ``sqlite3.OperationalError``)."""
-    if not path.exists():
-        if not create:
-            raise StoreError(
-                f"{path}: no results store here; record calibrations with 'hladr calibrate ... --db {path}'"
-            )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot create the results store's folder ({exc.strerror})") from None
-    con = _connect(path, timeout)
-    try:
-        _migrate(con, path)
-    except sqlite3.DatabaseError as exc:
-        con.close()
-        if is_locked(exc):
-            raise
-        raise StoreError(f"{path}: not an hladr results store ({exc})") from None
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
-def schema_version(db: str | os.PathLike | None = None) -> int:
-    """Schema version of an existing store (after any pending migration)."""
-    con = open_store(db, create=False)
-    try:
-        return _current_version(con)
-    finally:
-        con.close()
-
-
-# ---------------------------------------------------------------- writing
-
-
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def json_default(o: object) -> object:
     """``json.dumps(default=...)`` for numpy values, dates and paths in records."""
     if hasattr(o, "item"):  # numpy scalars
@@ -384,8 +163,8 @@ def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *,
     path = Path(db) if db is not None else default_db_path()
 
     def once(timeout: float) -> StoredCalibration:
-        return _insert_calibration(_open(path, True, timeout), path, cal_id, text, levels, values=(
-            cal_id, _utc_now(), acquired.isoformat() if acquired else None, settings.date,
+        return _insert_calibration(open_once(path, True, timeout), path, cal_id, text, levels, values=(
+            cal_id, utc_now(), acquired.isoformat() if acquired else None, settings.date,
             settings.instrument, settings.serial, calibration.lot.id, c.pe_channel or settings.pe_channel,
             settings.pe_voltage, _num(c.slope), _num(c.intercept), _num(c.r2), int(c.accepted),
             calibration.software_version, source, text,
@@ -398,7 +177,7 @@ def _insert_calibration(con: sqlite3.Connection, path: Path, cal_id: str, text: 
                         *, values: tuple) -> StoredCalibration:
     """One transaction of :func:`store_calibration`; closes ``con``."""
     try:
-        with _transaction(con):
+        with transaction(con):
             row = con.execute(
                 "SELECT id, record_json FROM calibrations WHERE calibration_id = ?", (cal_id,)
             ).fetchone()
@@ -435,9 +214,6 @@ def record_calibration(db_path: str | os.PathLike | None, calibration: Calibrati
     existing row id (logged at INFO level: "already stored; not stored again").
     """
     return store_calibration(db_path, calibration, source=source).row_id
-
-
-# ---------------------------------------------------------------- reading
 
 
 def calibration_series(
@@ -494,7 +270,7 @@ def calibration_series(
         "ORDER BY COALESCE(acquired_date, substr(recorded_utc, 1, 10)), id"
     )
     path = Path(db) if db is not None else default_db_path()
-    return patiently(path, lambda timeout: _read_series(_open(path, False, timeout), path, sql, cond, params),
+    return patiently(path, lambda timeout: _read_series(open_once(path, False, timeout), path, sql, cond, params),
                      doing="read the results store")
 
 

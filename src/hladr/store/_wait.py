@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import ConfigError, StoreBusyError, StoreError
+from ..errors import ConfigError, StoreBusyError, StoreError
 
 __all__ = ["WAIT_ENV", "DEFAULT_WAIT_S", "store_wait_s", "is_locked", "patiently"]
 
