@@ -20,7 +20,7 @@ per iteration, the same start included); coarse fit 24 ms and 3.1 ms. The
 initialisation stays scikit-learn's (:func:`hladr.gating.populations` calls its
 ``kmeans_plusplus`` with the same random state, then one M-step on the one-hot
 responsibilities, as ``GaussianMixture(init_params="k-means++")`` does), so both start
-from the same point and take the same steps up to rounding: tests/test_em.py finds the
+from the same point and take the same steps up to rounding: tests/gating/test_em.py finds the
 same iteration count and parameters equal to ~1e-13, and the same gate.
 
 Layout: rows are columns here (``Xt`` is ``(d, n)``, responsibilities ``(k, n)``), so

@@ -16,7 +16,7 @@ from hladr.simulate.simulator import simulate_bead_tube
 
 INSTRUMENTS = ["canto", "cytoflex", "navios"]
 LOT = find_lot("96597")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _fit(tmp_path, inst, seed=5, **kw):

@@ -12,7 +12,7 @@ from hladr.beads.lots import find_lot
 from hladr.events import Events
 from hladr.simulate.simulator import simulate_bead_tube, simulate_sample_tube
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOT = find_lot("96597")
 LEVELS = (2.0, 3.0, 4.0, 4.7)  # log10 PE of four bead levels
 

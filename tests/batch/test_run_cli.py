@@ -258,7 +258,7 @@ def test_expired_lot(small_run, tmp_path, monkeypatch, policy, status):
         assert all(r["qc"] == "fail" and r["hladr_abc"] == "" for r in rows)
 
 
-TEMPLATE = Path(__file__).parent / "data" / "monocytes_template.xml"
+TEMPLATE = Path(__file__).parents[1] / "data" / "monocytes_template.xml"
 
 
 def test_run_with_a_gating_ml_template(small_run, tmp_path):

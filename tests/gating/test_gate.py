@@ -17,7 +17,7 @@ from hladr.gating.populations import Population, name_populations
 from hladr.rules import load_rules
 
 RULES = load_rules()
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def _gate(path):

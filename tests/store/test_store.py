@@ -25,7 +25,7 @@ from hladr.store import (
     store_calibration,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LEVELS = ("low", "med-low", "med-high", "high")
 
 

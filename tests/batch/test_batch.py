@@ -24,7 +24,7 @@ from hladr.gating.gatingml import _static_cache
 from hladr.gating.gatingml._cache import cache_key
 from hladr.simulate.simulator import simulate_run
 
-TEMPLATE = Path(__file__).parent / "data" / "monocytes_template.xml"
+TEMPLATE = Path(__file__).parents[1] / "data" / "monocytes_template.xml"
 
 
 @pytest.fixture(scope="module")
