@@ -60,8 +60,8 @@ def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
     from hladr.channels import find_panel
     from hladr.compensate import compensate
     from hladr.fcs.read import read_events, spillover_of
+    from hladr.gating import automated
     from hladr.gating import check as gate_check
-    from hladr.gating.automated import fit_monocyte_gate
     from hladr.simulate._truth_events import read_truth_events
 
     judged = gate_check.check_gate
@@ -72,11 +72,11 @@ def _unchecked_error(fcs: Path, truth_npz: Path) -> float | None:
     ev = read_events(str(fcs))
     panel = find_panel(ev)
     ev = compensate(ev, spillover_of(ev))
-    gate_check.check_gate = passing
+    automated.check_gate = passing  # the name the gate calls (imported from gating.check)
     try:
-        gate = fit_monocyte_gate(ev, panel)
+        gate = automated.fit_monocyte_gate(ev, panel)
     finally:
-        gate_check.check_gate = judged
+        automated.check_gate = judged
     if not gate:
         return None
     mask = gate.apply(ev).mask
