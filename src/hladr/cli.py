@@ -96,7 +96,12 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=1, metavar="N")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
     r.add_argument("--db", metavar="FILE",
-                   help="results store (SQLite) keeping the run's calibration; default $HLADR_DB if set")
+                   help="results store (SQLite) keeping the run, its calibration and every result "
+                        "(default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
+    r.add_argument("--reason", metavar="TEXT",
+                   help="why the tubes are analysed again: required to keep a result that differs from the "
+                        "sample's kept one (new gates, lot, rule set, ...) as its new version")
+    r.add_argument("--user", metavar="NAME", help="who runs it, for the audit trail (default: the OS user)")
     r.add_argument("--quiet", action="store_true", help="no table, no progress")
     r.add_argument("--allow-outside-run-dir", action="store_true",
                    help="let the worklist name files outside RUN_DIR (by default only files inside it are read)")
@@ -168,6 +173,40 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="field mapping (TOML) for redcap and odm, e.g. examples/mappings/redcap.toml")
     e.add_argument("--force", action="store_true", help="replace an existing --out")
 
+    db_help = "results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)"
+    res = sub.add_parser("results", help="results kept in the store: list, show, amend")
+    res_sub = res.add_subparsers(dest="results_command", metavar="{list,show,amend}", required=True,
+                                 parser_class=_ArgumentParser)
+    ls = res_sub.add_parser("list", help="the current result of every sample (or of one run, or kept since a day)")
+    which = ls.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="RUN", help="the results of one run (its run id)")
+    which.add_argument("--since", metavar="DATE", type=_iso_date, help="kept on or after this UTC day (YYYY-MM-DD)")
+    ls.add_argument("--db", metavar="FILE", help=db_help)
+    show = res_sub.add_parser("show", help="every version of one sample's result, with its provenance")
+    show.add_argument("sample", metavar="SAMPLE")
+    show.add_argument("--db", metavar="FILE", help=db_help)
+    am = res_sub.add_parser(
+        "amend", help="a corrected ferritin: a new version of the sample's result, the phenotype called again",
+        description="Keep the sample's current result with a corrected ferritin as its next version; the "
+                    "phenotype is called again with the rule table the result was made with. Earlier versions "
+                    "stay as they were; the audit trail keeps who, when, old -> new and the reason.")
+    am.add_argument("sample", metavar="SAMPLE")
+    am.add_argument("--ferritin", required=True, metavar="TEXT", help="the ferritin as the lab reports it, e.g. >10000")
+    am.add_argument("--ferritin-unit", metavar="U", help="ng/mL, ug/L or pmol/L (default: the current version's)")
+    am.add_argument("--reason", required=True, metavar="TEXT", help="why (required; kept in the audit trail)")
+    am.add_argument("--user", metavar="NAME", help="who amends (default: the OS user)")
+    am.add_argument("--db", metavar="FILE", help=db_help)
+
+    au = sub.add_parser("audit", help="the store's audit trail: verify, show")
+    au_sub = au.add_subparsers(dest="audit_command", metavar="{verify,show}", required=True,
+                               parser_class=_ArgumentParser)
+    ver = au_sub.add_parser("verify", help="check the hash chain and every result against it",
+                            epilog="exit status: 0 intact; 1 broken (the first broken entry is named); 2 no store")
+    ver.add_argument("--db", metavar="FILE", help=db_help)
+    ash = au_sub.add_parser("show", help="the audit trail, or its entries about one sample")
+    ash.add_argument("sample", metavar="SAMPLE", nargs="?")
+    ash.add_argument("--db", metavar="FILE", help=db_help)
+
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
     s.add_argument("out_dir", metavar="OUT_DIR")
     s.add_argument("--seed", type=_int_at_least(0), default=0)
@@ -202,6 +241,7 @@ def _iso_date(text: str) -> dt.date:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .batch.daily import run_folder  # NumPy, Numba, SciPy: ~1 s, only for this command
+    from .store import default_db_path  # with the store's modules: only for the commands that use it
 
     return run_folder(
         args.run_dir,
@@ -213,11 +253,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
         gates_file=args.gates,
         workers=args.workers,
         scheduler=args.scheduler,
-        db=args.db,
+        db=args.db or str(default_db_path()),  # every run is kept: the shell chooses where
         quiet=args.quiet,
         allow_outside_run_dir=args.allow_outside_run_dir,
         template_cache=template_cache_dir(),
+        user=args.user,
+        reason=args.reason,
     )
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from .store import commands, current_user, default_db_path  # SQLite and the store: only for this command
+
+    db = args.db or default_db_path()
+    if args.results_command == "list":
+        return commands.results_list(db, run=args.run, since=args.since)
+    if args.results_command == "show":
+        return commands.results_show(db, args.sample)
+    return commands.results_amend(db, args.sample, ferritin=args.ferritin, ferritin_unit=args.ferritin_unit,
+                                  reason=args.reason, user=args.user or current_user())
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .store import commands, default_db_path  # SQLite and the store: only for this command
+
+    db = args.db or default_db_path()
+    if args.audit_command == "verify":
+        return commands.audit_verify(db)
+    return commands.audit_show(db, args.sample)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -316,6 +379,8 @@ _COMMANDS = {
     "lots": _cmd_lots,
     "calibration": _cmd_calibration,
     "export": _cmd_export,
+    "results": _cmd_results,
+    "audit": _cmd_audit,
 }
 
 

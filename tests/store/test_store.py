@@ -53,8 +53,8 @@ def test_new_store_has_the_schema_and_wal(tmp_path):
 
 
 # the one form in which a migration may name DELETE: a trigger that refuses it
-_GUARD = re.compile(r"CREATE TRIGGER \w+ BEFORE (UPDATE|DELETE) ON \w+ (WHEN .+ )?BEGIN SELECT RAISE\(ABORT, '[^']*'\); END",
-                    re.DOTALL)
+_GUARD = re.compile(r"CREATE TRIGGER \w+ BEFORE (UPDATE|DELETE) ON \w+ (WHEN .+ )?"
+                    r"BEGIN SELECT RAISE\(ABORT, '[^']*'\); END", re.DOTALL)
 
 
 def test_migrations_are_ordered_and_never_drop_or_delete():

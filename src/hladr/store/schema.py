@@ -308,7 +308,7 @@ def open_once(path: Path, create: bool, timeout: float) -> sqlite3.Connection:
     if not path.exists():
         if not create:
             raise StoreError(
-                f"{path}: no results store here; record calibrations with 'hladr calibrate ... --db {path}'"
+                f"{path}: no results store here; 'hladr run' and 'hladr calibrate' keep one (--db FILE, $HLADR_DB)"
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -346,13 +346,14 @@ def read_store(db: str | os.PathLike | None, doing: str, fn: Callable[[sqlite3.C
     return patiently(path, once, doing=doing)
 
 
-def write_store(db: str | os.PathLike | None, doing: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """``fn(con)`` in one ``BEGIN IMMEDIATE`` transaction on the store (created when missing): all of it
-    commits or none; a store that another process holds is waited for and the whole transaction retried."""
+def write_store(db: str | os.PathLike | None, doing: str, fn: Callable[[sqlite3.Connection], T], *,
+                create: bool = True) -> T:
+    """``fn(con)`` in one ``BEGIN IMMEDIATE`` transaction on the store (with ``create``, made when missing):
+    all of it commits or none; a store another process holds is waited for and the whole transaction retried."""
     path = Path(db) if db is not None else default_db_path()
 
     def once(timeout: float) -> T:
-        con = open_once(path, True, timeout)
+        con = open_once(path, create, timeout)
         try:
             with transaction(con):
                 return fn(con)
