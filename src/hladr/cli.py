@@ -161,12 +161,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "export", help="export a run's results for a trial's eCRF (csv, redcap, odm, fhir)",
-        description="Export the results of one run as one file: csv (results.csv plus the ferritin as reported), "
+        description="Export results as one file: csv (results.csv plus the ferritin as reported), "
                     "redcap (a REDCap data import), odm (a CDISC ODM 1.3.2 snapshot) or fhir (a FHIR R4 Bundle). "
-                    "RUN is, for now, an output folder of 'hladr run' (its results.json and calibration.json); "
-                    "the results store will be the other source. An existing --out is not replaced without --force.",
+                    "RUN is an output folder of 'hladr run' (its results.json and calibration.json) or the id of "
+                    "a run kept in the results store (its results, as later amended); --since DATE exports the "
+                    "current result of every sample kept since that day. An existing --out is not replaced "
+                    "without --force.",
     )
-    e.add_argument("run", metavar="RUN", help="an output folder of 'hladr run'")
+    e.add_argument("run", metavar="RUN", nargs="?", help="an output folder of 'hladr run', or a run id in the store")
+    e.add_argument("--since", metavar="DATE", type=_iso_date,
+                   help="instead of RUN: the current results kept in the store on or after this UTC day")
+    e.add_argument("--db", metavar="FILE",
+                   help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
     e.add_argument("--format", required=True, choices=("csv", "redcap", "odm", "fhir"))
     e.add_argument("--out", required=True, metavar="FILE")
     e.add_argument("--mapping", metavar="FILE",
@@ -364,8 +370,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .exports import export_run  # NumPy and the formats' libraries (~0.2 s): only for this command
+    from .store import default_db_path  # with the store's modules: only for the commands that use it
 
-    path = export_run(args.run, args.format, args.out, mapping=args.mapping, force=args.force)
+    path = export_run(args.run, args.format, args.out, mapping=args.mapping, force=args.force,
+                      db=args.db or default_db_path(), since=args.since)
     print(printable(f"wrote {path}"))
     return EXIT_OK
 

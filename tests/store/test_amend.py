@@ -53,7 +53,7 @@ def test_an_amendment_is_a_new_version_and_the_first_stays_readable(db, capsys):
     assert old == dataclasses.replace(v1, latest_version=2)  # version 1 unchanged
     assert (new.version, new.kind, new.user, new.reason) == (2, "amendment", "dm1",
                                                              "lab report corrected: ferritin above the assay range")
-    assert new.based_on == old.row and new.run_id is None and new.current and not old.current
+    assert new.based_on == old.row and new.run_id == old.run_id and new.current and not old.current
     assert (new.ferritin_text, new.ferritin_unit, new.ferritin_ng_ml, new.phenotype) == (">10000", "ng/mL",
                                                                                           10000.0, "MALS")
     assert new.hladr_abc == old.hladr_abc and new.sha256 == old.sha256 and new.calibration_id == old.calibration_id

@@ -97,8 +97,8 @@ def amend_result(db: str | os.PathLike, sample_id: str, *, ferritin_text: str, f
         text = canonical_json(content)
         result_id = hashlib.sha256(text.encode("utf-8")).hexdigest()
         _, version = insert_version(con, content=content, text=text, result_id=result_id, kind="amendment",
-                                    run_row=None, based_on=current["id"], user=user, reason=reason, current=current,
-                                    run_id=None)
+                                    run_row=current["run_row"], based_on=current["id"], user=user, reason=reason,
+                                    current=current, run_id=None)
         return old, Kept(sample_id, result_id, version, True)
 
     return write_store(db, f"amend sample {sample_id} in the results store", fn, create=False)

@@ -34,8 +34,9 @@ def format_result_table(results: Sequence[StoredResult]) -> str:
     """One line per result: sample, version, result id (12 hex digits), run, when kept, by whom, and its values."""
     head = ("sample", "version", "result", "run", "kept (UTC)", "by", "qc", "phenotype", "HLA-DR AB/C", "ferritin")
     rows = [head] + [(r.sample_id, str(r.version) + ("" if r.current else " (not current)"), r.result_id[:12],
-                      r.run_id or "amendment", r.recorded_utc, r.user, r.qc, r.phenotype, _abc(r.hladr_abc),
-                      _ferritin(r.ferritin_text, r.ferritin_unit)) for r in results]
+                      (r.run_id or "-") + (" (amended)" if r.kind == "amendment" else ""), r.recorded_utc, r.user,
+                      r.qc, r.phenotype, _abc(r.hladr_abc), _ferritin(r.ferritin_text, r.ferritin_unit))
+                     for r in results]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -71,7 +72,7 @@ def format_versions(versions: Sequence[StoredResult]) -> str:
     out = [f"sample {first.sample_id}: {len(versions)} version{'s' * (len(versions) != 1)}, "
            f"current: version {first.latest_version}"]
     for r in versions:
-        made = f"run {r.run_id}" if r.kind == "analysis" else "amendment"
+        made = f"run {r.run_id}" if r.kind == "analysis" else f"amendment of version {r.version - 1}"
         out.append("")
         out.append(f"version {r.version}  result {r.result_id}  {made}  kept {r.recorded_utc} by {r.user}"
                    + ("  (current)" if r.current else ""))

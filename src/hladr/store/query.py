@@ -30,8 +30,8 @@ _FROM = " FROM results r JOIN samples s ON s.id = r.sample_row"
 
 @dataclass(frozen=True)
 class StoredResult:
-    """One version of a sample's result as kept (``run_id``: the run that analysed it; ``None`` for an
-    amendment, whose ``based_on`` is the row of the version it corrects)."""
+    """One version of a sample's result as kept. ``run_id``: the run whose analysis it is (for an
+    amendment, that of the version it corrects, whose row is ``based_on``)."""
 
     row: int
     result_id: str
@@ -78,14 +78,15 @@ def sample_versions(db: str | os.PathLike | None, sample_id: str) -> list[Stored
 
 
 def current_results(db: str | os.PathLike | None, *, since: _dt.date | None = None) -> list[StoredResult]:
-    """The current version of every sample, in the order they were kept; ``since``: kept on or after that (UTC) day."""
+    """The current version of every sample, in the order the samples were first kept; ``since``: kept on or
+    after that (UTC) day."""
     sql = (f"SELECT {_COLUMNS}{_FROM} WHERE r.version = "
            "(SELECT MAX(version) FROM results x WHERE x.sample_row = r.sample_row)")
     params: tuple = ()
     if since is not None:
         sql, params = sql + " AND r.recorded_utc >= ?", (since.isoformat(),)
     return read_store(db, "read the results store",
-                      lambda con: [_result(r) for r in con.execute(sql + " ORDER BY r.id", params)])
+                      lambda con: [_result(r) for r in con.execute(sql + " ORDER BY r.sample_row", params)])
 
 
 @dataclass(frozen=True)

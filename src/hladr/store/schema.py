@@ -124,7 +124,8 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
                 recorded_utc TEXT NOT NULL
             )""",
             "CREATE TABLE samples (id INTEGER PRIMARY KEY, sample_id TEXT NOT NULL UNIQUE, recorded_utc TEXT NOT NULL)",
-            # one row per version of a sample's result; content_json is what result_id is the SHA-256 of
+            # one row per version of a sample's result; content_json is what result_id is the SHA-256 of;
+            # run_row: the run whose analysis it is (an amendment: that of the version it corrects, based_on)
             """CREATE TABLE results (
                 id INTEGER PRIMARY KEY,
                 result_id TEXT NOT NULL UNIQUE,
