@@ -1,8 +1,9 @@
 """``--format fhir``: a FHIR R4 (4.0.1) Bundle, validated with the ``fhir.resources`` R4 models.
 
 A ``collection`` Bundle (a snapshot of one run, like the ODM export; identifier: the
-run id) holding a Device for the software (hladr and its version) and one for the
-cytometer (model and serial, from the calibration), then per sample tube:
+run id; for the results kept since a day, ``urn:hladr:export``, each sample with its own
+run) holding a Device for the software (hladr and its version) and one for the
+cytometer (model and serial, from the calibration) of each run, then per sample tube:
 
 - an Observation of **monocyte HLA-DR**: AB/C as results.csv reports it (a whole
   number) in ``valueQuantity`` with a UCUM unit (``{AB}/{cell}``, shown ``AB/C``),

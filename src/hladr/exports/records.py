@@ -3,7 +3,7 @@
 The input of every format is the same pair: the plain per-sample records that
 ``hladr run`` writes in results.json (``samples[...]``, the dicts of
 ``SampleResult.to_dict``) and a :class:`RunRecord` (run id, times, the calibration
-record). The results store will hold the same records; an exporter never sees
+record). The results store holds the same records; an exporter never sees
 where they came from.
 
 :data:`FIELDS` names what a mapping file may send to an eCRF field or item, with
