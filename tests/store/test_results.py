@@ -139,3 +139,16 @@ def test_a_file_that_is_not_a_store_stops_the_run_before_any_work(run_a, tmp_pat
     assert main(["run", str(run_a), "--out", str(out), "--quiet", "--db", str(db)]) == 2
     assert "not an hladr results store" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_reused_calibration_is_kept_with_the_results(kept, run_a, tmp_path):
+    db = tmp_path / "s.sqlite"
+    cal = kept[1] / "calibration.json"
+    assert main(["run", str(run_a), "--out", str(tmp_path / "out"), "--quiet", "--calibration", str(cal),
+                 "--db", str(db)]) in (0, 1)
+    cal_id = json.loads(cal.read_text())["id"]
+    ((row, source),) = _rows(db, "SELECT id, source FROM calibrations WHERE calibration_id = ?", (cal_id,))
+    assert source.startswith("hladr run --calibration")
+    assert _rows(db, "SELECT calibration_row FROM runs") == [(row,)]
+    assert _rows(db, "SELECT DISTINCT calibration_row FROM results") == [(row,)]
+    assert verify_audit(db).ok

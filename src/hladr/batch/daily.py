@@ -225,6 +225,9 @@ def run_folder(
         calibration = outcome = Calibration.from_dict(cal_record, where=calibration_file)
         if not calibration.accepted:
             raise CalibrationError(f"{calibration_file}: this calibration was rejected; it cannot be used")
+        if keeper is not None:  # the results' provenance: once in the store (already there when made here)
+            keeper.keep_calibration(calibration, source=f"hladr run --calibration {Path(calibration_file).resolve()}",
+                                    notes=notes)
     else:
         if not bead_paths:
             raise CalibrationError(
