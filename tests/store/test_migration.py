@@ -53,3 +53,16 @@ def test_migrating_twice_or_concurrently_applies_each_migration_once(old_store):
     for _ in range(2):
         open_store(old_store).close()
     assert _rows(old_store, "SELECT COUNT(*) FROM schema_version") == [(len(MIGRATIONS),)]
+
+
+def test_a_run_is_kept_in_a_migrated_store(old_store, run_a, tmp_path):
+    from hladr.cli import main
+    from hladr.store import current_results, verify_audit
+
+    assert main(["run", str(run_a), "--out", str(tmp_path / "out"), "--quiet", "--db", str(old_store)]) in (0, 1)
+    assert len(current_results(old_store)) == 3
+    ids = [p.calibration_id for p in calibration_series(old_store)]
+    assert len(ids) == 4 and set(OLD_IDS) < set(ids)  # the old ones and the run's
+    check = verify_audit(old_store)  # the old calibrations predate the trail; what came after is in it
+    assert check.ok and check.results == 3 and check.runs == 1
+    assert _rows(old_store, "PRAGMA integrity_check") == [("ok",)]
