@@ -152,3 +152,19 @@ def test_a_reused_calibration_is_kept_with_the_results(kept, run_a, tmp_path):
     assert _rows(db, "SELECT calibration_row FROM runs") == [(row,)]
     assert _rows(db, "SELECT DISTINCT calibration_row FROM results") == [(row,)]
     assert verify_audit(db).ok
+
+
+def test_a_result_the_store_cannot_hold_never_costs_the_outputs(run_a, tmp_path, monkeypatch, capsys):
+    import hladr.batch.keeping as keeping
+
+    def broken(result, **kw):
+        raise TypeError("object of type Thing is not JSON serialisable")
+
+    monkeypatch.setattr(keeping, "analysis_content", broken)
+    out = tmp_path / "out"
+    assert main(["run", str(run_a), "--out", str(out), "--quiet", "--db", str(tmp_path / "s.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert f"results are complete in {out}" in err and "TypeError" in err and "Traceback" not in err
+    assert (out / "results.csv").is_file()
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    assert any("not kept in the results store" in n for n in notes)

@@ -97,6 +97,11 @@ class RunKeeper:
             except StoreError as exc:
                 self._failed(exc, f"results from sample {r.sample_id} on are", notes)
                 return
+            except (TypeError, ValueError) as exc:  # a record the store cannot hold: the outputs still come
+                self._failed(StoreError(f"{self.db}: could not keep the result of sample {r.sample_id} "
+                                        f"({type(exc).__name__}: {exc})"), f"results from sample {r.sample_id} on are",
+                             notes)
+                return
             self._kept.append(kept)
             if kept.refused:
                 self.refused.append(kept)
