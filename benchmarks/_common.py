@@ -59,6 +59,8 @@ def child_env(single_thread: bool, extra: dict[str, str] | None = None) -> dict[
     # developer's environment would make every child recompile hladr's (editable) sources,
     # while FlowKit's were compiled when pip installed them.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # `hladr run` keeps every result in a store: a benchmark's, never the user's ($HLADR_DB, ~/.local/share)
+    env["HLADR_DB"] = str(OUT / "stores" / "hladr.sqlite")
     if single_thread:
         env.update(SINGLE_THREAD_ENV)
     env.update(extra or {})

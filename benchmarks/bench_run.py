@@ -33,8 +33,8 @@ def whole_run(run_dir: Path, *, repeats: int) -> dict:
     for k in range(repeats):
         out = OUT / "runs" / f"{run_dir.name}_{k}"
         shutil.rmtree(out, ignore_errors=True)
-        r = run_child([HLADR, "run", str(run_dir), "--out", str(out), "--quiet"], env=child_env(False),
-                      parse_json=False, cwd=ROOT)
+        r = run_child([HLADR, "run", str(run_dir), "--out", str(out), "--quiet"], env=child_env(False, {
+                      "HLADR_DB": str(OUT / "stores" / f"{run_dir.name}.sqlite")}), parse_json=False, cwd=ROOT)
         if r["returncode"] not in (0, 1):
             raise RuntimeError(f"hladr run failed ({r['returncode']}): {r.get('stderr')}")
         doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -96,7 +96,7 @@ def _run_on_pty(argv: list[str], env: dict[str, str], marker: bytes, timeout: fl
 def numba_cache(run_dir: Path) -> dict:
     """First and second ``hladr run`` of ``run_dir`` with an empty Numba cache to start with."""
     with tempfile.TemporaryDirectory(prefix="hladr-bench-numba-") as cache:
-        env = child_env(False, {"NUMBA_CACHE_DIR": cache})
+        env = child_env(False, {"NUMBA_CACHE_DIR": cache, "HLADR_DB": str(OUT / "stores" / f"{run_dir.name}.sqlite")})
         n = sum(1 for _ in run_dir.glob("*.fcs")) - 1
         marker = f" 1/{n} ".encode()
         runs = []

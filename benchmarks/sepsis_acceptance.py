@@ -41,7 +41,8 @@ INSTRUMENTS = ("canto", "cytoflex", "navios")
 def _analyse(run_dir: Path, out_dir: Path, workers: int) -> dict[str, dict]:
     from hladr.cli import main
 
-    main(["run", str(run_dir), "--out", str(out_dir), "--quiet", "--workers", str(workers)])
+    store = out_dir.parent / f"{out_dir.name}.sqlite"  # each run its own results store, never the user's
+    main(["run", str(run_dir), "--out", str(out_dir), "--quiet", "--workers", str(workers), "--db", str(store)])
     results = json.loads((out_dir / "results.json").read_text())
     return {r["sample_id"]: r for r in results["samples"]}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,37 @@ def _private_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HLADR_CACHE", str(tmp_path_factory.mktemp("hladr_cache")))
         yield
+
+
+# Every `hladr run` keeps its results in a store ($HLADR_DB, else ~/.local/share/hladr): tests never write into
+# the user's, and each test and each fixture wider than a test (a module's or the session's run) has its own, so
+# that two runs of different tubes under the same sample ids (P001, ...) never meet as two versions of one sample.
+@pytest.fixture(autouse=True)
+def _private_store(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HLADR_DB", str(tmp_path_factory.mktemp("hladr_store") / "hladr.sqlite"))
+
+
+def _new_store(config) -> str:
+    folder = tempfile.mkdtemp(prefix="hladr_store_")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return os.path.join(folder, "hladr.sqlite")
+
+
+class _StorePerFixture:
+    """A plugin, not a conftest hook: a conftest's hooks do not see the session's fixtures."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        """A fixture of a module, class or the session is made with a results store of its own."""
+        if fixturedef.scope == "function":
+            return (yield)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("HLADR_DB", _new_store(request.config))
+            return (yield)
+
+
+def pytest_configure(config):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HLADR_DB", _new_store(config))  # outside any fixture too, never the user's store
+    config.add_cleanup(mp.undo)
+    config.pluginmanager.register(_StorePerFixture(), "hladr-store-per-fixture")

@@ -19,7 +19,7 @@ from hladr import __version__, cli
 from hladr.cli import main, template_cache_dir
 from hladr.errors import ConfigError
 
-COMMANDS = ("run", "calibrate", "inspect", "gate", "lots", "calibration", "simulate", "export")
+COMMANDS = ("run", "calibrate", "inspect", "gate", "lots", "calibration", "simulate", "export", "results", "audit")
 
 
 def _err_lines(capsys) -> tuple[str, list[str]]:
@@ -76,6 +76,13 @@ def test_help_loads_none_of_the_heavy_modules():
     (["simulate", "o", "--events", "99"], "argument --events: must be at least 100, not 99"),
     (["simulate", "o", "--seed", "x"], "argument --seed: 'x' is not a whole number"),
     (["calibration", "history", "--since", "2026-13-01"], "'2026-13-01' is not a date (YYYY-MM-DD)"),
+    (["results"], "the following arguments are required: {list,show,amend}"),
+    (["results", "list", "--run", "R", "--since", "2026-01-01"], "not allowed with argument"),
+    (["results", "list", "--since", "yesterday"], "'yesterday' is not a date (YYYY-MM-DD)"),
+    (["results", "amend", "P001", "--ferritin", "10"], "the following arguments are required: --reason"),
+    (["results", "amend", "P001", "--reason", "typo"], "the following arguments are required: --ferritin"),
+    (["audit", "check"], "invalid choice: 'check'"),
+    (["export", "--since", "2026-02-30", "--format", "csv", "--out", "x"], "'2026-02-30' is not a date"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, words, capsys):
     assert main(argv) == 2

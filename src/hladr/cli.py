@@ -32,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from ._cli_args import UsageError, build_parser
 from .batch.output_set import check_output_file, writable_path
 from .beads import lots
 from .errors import ConfigError, HladrError
@@ -42,18 +42,6 @@ __all__ = ["main", "main_cli", "template_cache_dir"]
 
 EXIT_OK, EXIT_FAIL, EXIT_CANNOT_RUN = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-SIMULATE_MIN_EVENTS = 100  # the simulator's own floor for a sample tube
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so bad arguments map to exit 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-class _UsageError(Exception):
-    pass
 
 
 class _Terminated(BaseException):
@@ -64,128 +52,6 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
-def _int_at_least(low: int):
-    """argparse type: an integer >= ``low``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
-        return value
-    return parse
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="hladr", description=__doc__.split("\n")[0])
-    p.add_argument("--version", action="version", version=f"hladr {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
-
-    r = sub.add_parser("run", help="analyse a day's run folder (bead tube + sample tubes)")
-    r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--out", required=True, metavar="OUT_DIR")
-    r.add_argument("--worklist", metavar="FILE")
-    lot = r.add_mutually_exclusive_group()
-    lot.add_argument("--lot", metavar="ID")
-    lot.add_argument("--lot-file", metavar="FILE")
-    r.add_argument("--calibration", metavar="CAL.json",
-                   help="an accepted calibration record instead of a bead tube")
-    r.add_argument("--gates", metavar="FILE", help="Gating-ML 2.0 template replacing automated gates")
-    r.add_argument("--workers", type=int, default=1, metavar="N")
-    r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
-    r.add_argument("--db", metavar="FILE",
-                   help="results store (SQLite) keeping the run's calibration; default $HLADR_DB if set")
-    r.add_argument("--quiet", action="store_true", help="no table, no progress")
-    r.add_argument("--allow-outside-run-dir", action="store_true",
-                   help="let the worklist name files outside RUN_DIR (by default only files inside it are read)")
-
-    c = sub.add_parser("calibrate", help="fit a QuantiBRITE bead tube")
-    c.add_argument("beads", metavar="BEADS.fcs")
-    lot = c.add_mutually_exclusive_group(required=True)
-    lot.add_argument("--lot", metavar="ID")
-    lot.add_argument("--lot-file", metavar="FILE")
-    c.add_argument("--out", metavar="CAL.json")
-    c.add_argument("--db", metavar="FILE",
-                   help="also keep the calibration in this results store (SQLite); default: not stored")
-
-    i = sub.add_parser("inspect", help="describe an FCS file")
-    i.add_argument("file", metavar="FILE")
-    i.add_argument("--json", action="store_true")
-    i.add_argument("--dataset", type=int, default=None, metavar="N",
-                   help="1-based dataset of a multi-dataset file (default: the first; FCS 3.0 of an LMD pair)")
-
-    g = sub.add_parser("gate", help="gate the monocytes of one tube")
-    g.add_argument("file", metavar="FILE")
-    g.add_argument("--json", action="store_true")
-    g.add_argument("--gates", metavar="TEMPLATE.xml")
-
-    lots = sub.add_parser("lots", help="QuantiBRITE bead lots: list, show, add")
-    lots_sub = lots.add_subparsers(dest="lots_command", metavar="{list,show,add}", required=True,
-                                   parser_class=_ArgumentParser)
-    lots_sub.add_parser("list", help="list the bundled and user lots with their expiry")
-    show = lots_sub.add_parser("show", help="show one lot")
-    show.add_argument("lot_id", metavar="ID")
-    add = lots_sub.add_parser(
-        "add", help="validate a lot file and copy it into the user lot folder",
-        description="Validate a lot TOML file (four positive increasing PE values, a unique id, an expiry "
-                    "that is a date) and copy it into the user lot folder ($HLADR_LOTS or ~/.config/hladr/lots).",
-    )
-    add.add_argument("file", metavar="FILE")
-
-    cal = sub.add_parser("calibration", help="calibration quality control over time")
-    cal_sub = cal.add_subparsers(dest="calibration_command", metavar="{history}", required=True,
-                                parser_class=_ArgumentParser)
-    h = cal_sub.add_parser(
-        "history", help="calibration series, Westgard rules and Levey-Jennings chart",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Print the calibrations kept in the results store (one instrument), evaluate the\n"
-                    "Westgard rules 1-3s, 2-2s, R-4s, 4-1s and 10x on the slope, the intercept and each\n"
-                    "bead level's MFI, and write a Levey-Jennings chart (PNG). Limits: mean and SD of the\n"
-                    "first 20 accepted calibrations shown (--since restarts the baseline).",
-        epilog="exit status:\n  0  no Westgard violation\n  1  at least one violation (each one is printed)\n"
-               "  2  no store, no calibration to show, several instruments without --instrument, bad arguments",
-    )
-    h.add_argument("--instrument", metavar="SN", help="instrument serial ($CYTSN) or model ($CYT)")
-    h.add_argument("--since", metavar="DATE", type=_iso_date, help="first acquisition date (YYYY-MM-DD)")
-    h.add_argument("--lot", metavar="ID", help="only calibrations with this bead lot")
-    h.add_argument("--db", metavar="FILE",
-                   help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
-    h.add_argument("--out", metavar="FILE", help="chart file (default: levey_jennings.png in the current folder)")
-
-    e = sub.add_parser(
-        "export", help="export a run's results for a trial's eCRF (csv, redcap, odm, fhir)",
-        description="Export the results of one run as one file: csv (results.csv plus the ferritin as reported), "
-                    "redcap (a REDCap data import), odm (a CDISC ODM 1.3.2 snapshot) or fhir (a FHIR R4 Bundle). "
-                    "RUN is, for now, an output folder of 'hladr run' (its results.json and calibration.json); "
-                    "the results store will be the other source. An existing --out is not replaced without --force.",
-    )
-    e.add_argument("run", metavar="RUN", help="an output folder of 'hladr run'")
-    e.add_argument("--format", required=True, choices=("csv", "redcap", "odm", "fhir"))
-    e.add_argument("--out", required=True, metavar="FILE")
-    e.add_argument("--mapping", metavar="FILE",
-                   help="field mapping (TOML) for redcap and odm, e.g. examples/mappings/redcap.toml")
-    e.add_argument("--force", action="store_true", help="replace an existing --out")
-
-    s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
-    s.add_argument("out_dir", metavar="OUT_DIR")
-    s.add_argument("--seed", type=_int_at_least(0), default=0)
-    s.add_argument("--instrument", default="canto")
-    s.add_argument("--samples", type=_int_at_least(1), default=8, metavar="N")
-    s.add_argument("--events", type=_int_at_least(SIMULATE_MIN_EVENTS), default=50_000, metavar="N",
-                   help=f"events per sample tube (at least {SIMULATE_MIN_EVENTS})")
-    s.add_argument("--profile", default="healthy", metavar="NAME",
-                   help="blood picture of the sample tubes: healthy (default), sepsis or severe-sepsis")
-    s.add_argument("--scenario", action="append", default=None, metavar="NAME",
-                   help="force one feature of the blood picture (repeatable), e.g. monocytopenic, "
-                        "left_shift, cd14_low_monocytes, cd16_monocytes, hladr_bimodal, aggregates, dirty")
-    s.add_argument("--sample-profile", action="append", default=None, metavar="N=PROFILE[:SCENARIO+...]",
-                   help="blood picture of sample N alone (repeatable), e.g. 9=sepsis:monocytopenic or "
-                        "10=severe-sepsis:left_shift; the other samples follow --profile")
-    return p
-
-
 def template_cache_dir() -> Path:
     """Where ``run`` and ``gate`` keep parsed Gating-ML templates: ``$HLADR_CACHE/templates``, else
     ``~/.cache/hladr/templates``. The shell chooses the place; the Gating-ML engine only uses the one given."""
@@ -193,15 +59,9 @@ def template_cache_dir() -> Path:
     return Path(root) / "templates"
 
 
-def _iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from .batch.daily import run_folder  # NumPy, Numba, SciPy: ~1 s, only for this command
+    from .store import default_db_path  # with the store's modules: only for the commands that use it
 
     return run_folder(
         args.run_dir,
@@ -213,11 +73,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
         gates_file=args.gates,
         workers=args.workers,
         scheduler=args.scheduler,
-        db=args.db,
+        db=args.db or str(default_db_path()),  # every run is kept: the shell chooses where
         quiet=args.quiet,
         allow_outside_run_dir=args.allow_outside_run_dir,
         template_cache=template_cache_dir(),
+        user=args.user,
+        reason=args.reason,
     )
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from .store import commands, current_user, default_db_path  # SQLite and the store: only for this command
+
+    db = args.db or default_db_path()
+    if args.results_command == "list":
+        return commands.results_list(db, run=args.run, since=args.since)
+    if args.results_command == "show":
+        return commands.results_show(db, args.sample)
+    return commands.results_amend(db, args.sample, ferritin=args.ferritin, ferritin_unit=args.ferritin_unit,
+                                  reason=args.reason, user=args.user or current_user())
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .store import commands, default_db_path  # SQLite and the store: only for this command
+
+    db = args.db or default_db_path()
+    if args.audit_command == "verify":
+        return commands.audit_verify(db)
+    return commands.audit_show(db, args.sample)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -301,8 +184,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .exports import export_run  # NumPy and the formats' libraries (~0.2 s): only for this command
+    from .store import default_db_path  # with the store's modules: only for the commands that use it
 
-    path = export_run(args.run, args.format, args.out, mapping=args.mapping, force=args.force)
+    path = export_run(args.run, args.format, args.out, mapping=args.mapping, force=args.force,
+                      db=args.db or default_db_path(), since=args.since)
     print(printable(f"wrote {path}"))
     return EXIT_OK
 
@@ -316,6 +201,8 @@ _COMMANDS = {
     "lots": _cmd_lots,
     "calibration": _cmd_calibration,
     "export": _cmd_export,
+    "results": _cmd_results,
+    "audit": _cmd_audit,
 }
 
 
@@ -329,10 +216,10 @@ class _PrintableLog(logging.Filter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring)."""
-    parser = _build_parser()
+    parser = build_parser(__doc__.split("\n")[0])
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except _UsageError as exc:
+    except UsageError as exc:
         print(printable(exc), file=sys.stderr)
         print("try 'hladr --help'", file=sys.stderr)
         return EXIT_CANNOT_RUN

@@ -25,7 +25,7 @@ them into flags here.
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -42,7 +42,7 @@ from .errors import (
     StoreError,
 )
 
-__all__ = ["FLAGS_VERSION", "SEVERITIES", "Flag", "FlagSpec", "FLAGS", "ERROR_CODES", "flag", "error_flag"]
+__all__ = ["FLAGS_VERSION", "SEVERITIES", "Flag", "FlagSpec", "FLAGS", "ERROR_CODES", "flag", "error_flag", "qc_of"]
 
 # Bump on any change of a code, a severity or a message below (tests/test_flags.py pins them).
 FLAGS_VERSION = 1
@@ -168,3 +168,9 @@ def error_flag(exc: HladrError) -> Flag:
     """The flag of an exception caught while analysing a tube (its message is the exception's)."""
     code = next(ERROR_CODES[c] for c in type(exc).__mro__ if c in ERROR_CODES)
     return flag(code, error=str(exc))
+
+
+def qc_of(severities: Iterable[str]) -> str:
+    """A tube's qc from its flags' severities: ``fail`` if one fails, else ``warn`` if one warns, else ``pass``."""
+    severities = set(severities)
+    return "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"

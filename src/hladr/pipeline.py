@@ -35,7 +35,7 @@ from .events import Events, Spillover
 from .fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from .ferritin import Ferritin, parse_ferritin
 from .figures import abc_histogram, figure_data
-from .flags import Flag, error_flag, flag
+from .flags import Flag, error_flag, flag, qc_of
 from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
 from .gating.monocyte_gate import GateFailure, MonocyteGate
@@ -59,14 +59,6 @@ class _Clock:
         t = self._now()
         self.laps[stage] = round(self.laps.get(stage, 0.0) + 1000.0 * (t - self._t), 3)
         self._t = t
-
-
-def _qc_of(flags: list[Flag]) -> str:
-    if any(f.severity == "fail" for f in flags):
-        return "fail"
-    if any(f.severity == "warn" for f in flags):
-        return "warn"
-    return "pass"
 
 
 def _default_sample_id(events: Events | None, path: str) -> str:
@@ -159,6 +151,7 @@ def analyze_sample(
         except HladrError as exc:  # the file changed while it was read
             flags.append(flag("unreadable", error=str(exc)))
     qc, hladr, ferritin, call = _phenotype(summary, inp, rules, flags)
+    acquisition = _acquisition(events) if events is not None else {}
     return SampleResult(
         sample_id=inp.sample_id or _default_sample_id(events, inp.path),
         subject_id=inp.subject_id,
@@ -187,7 +180,22 @@ def analyze_sample(
         config_sha256=config.digest(),
         extra=inp.extra,
         timings_ms=clock.laps,
+        acquisition=acquisition,
     )
+
+
+def _acquisition(events: Events) -> dict:
+    """The tube's acquisition settings as its keywords state them: instrument, serial, date, and the
+    voltage ($PnV) and gain ($PnG) of each channel that states one (provenance of the result)."""
+    voltages, gains = {}, {}
+    for k, name in enumerate(events.pnn, start=1):
+        v, g = events.keyword(f"p{k}v"), events.keyword(f"p{k}g")
+        if v:
+            voltages[name] = v
+        if g:
+            gains[name] = g
+    return {"instrument": events.keyword("cyt") or None, "serial": events.keyword("cytsn") or None,
+            "date": events.keyword("date") or None, "voltages": voltages, "gains": gains}
 
 
 def _read(path: str, name: str, flags: list[Flag], *, threads: int | None) -> Events:
@@ -324,11 +332,11 @@ def _phenotype(
 ) -> tuple[str, float | None, Ferritin, PhenotypeCall]:
     """(qc, reported HLA-DR AB/C, ferritin, call): a failed tube reports no HLA-DR, and its call
     is made without it; an unusable ferritin text is flagged (after the call: it never withholds HLA-DR)."""
-    qc = _qc_of(flags)
+    qc = qc_of(f.severity for f in flags)
     hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
     ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
     call = call_phenotype(hladr, ferritin, rules=rules)
     if ferritin.problem and ferritin.text.strip():
         flags.append(flag("ferritin_unusable", problem=ferritin.problem))
-        qc = _qc_of(flags)
+        qc = qc_of(f.severity for f in flags)
     return qc, hladr, ferritin, call

@@ -82,6 +82,9 @@ class SampleResult:
     software_version: str = __version__
     extra: tuple[tuple[str, str], ...] = ()
     timings_ms: dict = field(default_factory=dict)
+    # the tube's acquisition settings from its keywords (instrument, serial, $DATE, $PnV and $PnG per
+    # channel): provenance kept by the results store beside the file's SHA-256
+    acquisition: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)

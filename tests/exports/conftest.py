@@ -1,4 +1,5 @@
-"""Fixtures of the export tests: the bundled example run, analysed once, and its four exports."""
+"""Fixtures of the export tests: the bundled example run, analysed once, and its four exports, read from the
+output folder and from the results store (every test of the exported files runs on both)."""
 
 from __future__ import annotations
 
@@ -25,22 +26,28 @@ def example_out(tmp_path_factory) -> Path:
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        assert main(["run", "example_fcs", "--out", str(out), "--quiet"]) in (0, 1)  # P009 fails (too few monocytes)
+        # P009 fails (too few monocytes): exit 1
+        assert main(["run", "example_fcs", "--out", str(out), "--quiet", "--db", str(out.parent / "hladr.sqlite")]) \
+            in (0, 1)
     finally:
         os.chdir(cwd)
     return out
 
 
-@pytest.fixture(scope="session")
-def exported(example_out, tmp_path_factory) -> dict[str, Path]:
-    """The example run exported in all four formats through the command line; format -> file."""
+@pytest.fixture(scope="session", params=["folder", "store"])
+def exported(request, example_out, tmp_path_factory) -> dict[str, Path]:
+    """The example run exported in all four formats through the command line, from its output folder or from
+    the results store (by its run id); format -> file."""
     from hladr.cli import main
 
-    d = tmp_path_factory.mktemp("exports_files")
+    d = tmp_path_factory.mktemp(f"exports_files_{request.param}")
+    run_id = json.loads((example_out / "results.json").read_text(encoding="utf-8"))["run_id"]
+    store = ["--db", str(example_out.parent / "hladr.sqlite")]
+    source = [str(example_out)] if request.param == "folder" else [run_id, *store]
     files = {}
     for fmt in FORMATS:
         out = d / f"example.{fmt}"
-        args = ["export", str(example_out), "--format", fmt, "--out", str(out)]
+        args = ["export", *source, "--format", fmt, "--out", str(out)]
         if fmt in ("redcap", "odm"):
             args += ["--mapping", str(MAPPINGS / f"{fmt}.toml")]
         assert main(args) == 0

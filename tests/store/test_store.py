@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -51,12 +52,31 @@ def test_new_store_has_the_schema_and_wal(tmp_path):
     con.close()
 
 
+# the one form in which a migration may name DELETE: a trigger that refuses it
+_GUARD = re.compile(r"CREATE TRIGGER \w+ BEFORE (UPDATE|DELETE) ON \w+ (WHEN .+ )?"
+                    r"BEGIN SELECT RAISE\(ABORT, '[^']*'\); END", re.DOTALL)
+
+
 def test_migrations_are_ordered_and_never_drop_or_delete():
     versions = [v for v, _, _ in MIGRATIONS]
     assert versions == sorted(versions) == list(range(1, len(versions) + 1))
     for _, _, statements in MIGRATIONS:
         for sql in statements:
-            assert "DROP" not in sql.upper() and "DELETE" not in sql.upper()
+            assert "DROP" not in sql.upper()
+            if _GUARD.fullmatch(sql) is None:
+                assert "DELETE" not in sql.upper() and "UPDATE" not in sql.upper(), sql
+
+
+def test_every_kept_table_refuses_update_and_delete(tmp_path):
+    """Rows are only ever added: SQLite itself refuses to change or remove one (the audit chain shows it anyway)."""
+    db = tmp_path / "s.sqlite"
+    record_calibration(db, make_calibration(1), source="test")
+    con = sqlite3.connect(db, isolation_level=None)
+    for sql in ("UPDATE calibrations SET slope = 2", "DELETE FROM calibrations",
+                "DELETE FROM calibration_levels", "UPDATE calibration_levels SET mfi = 1"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            con.execute(sql)
+    con.close()
 
 
 def test_reopening_does_not_reapply_migrations(tmp_path):

@@ -29,13 +29,14 @@ from .._workers import worker_pool
 from ..beads.detect import is_bead_file
 from ..beads.lots import resolve_lot
 from ..beads.record import Calibration, CalibrationFailure, calibrate_beads
-from ..errors import CalibrationError, ConfigError, HladrError, StoreBusyError
+from ..errors import CalibrationError, ConfigError, HladrError
 from ..gating.gatingml.engine import load_monocyte_template
 from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
 from ..safe_text import printable
-from ..store import store_calibration
+from ..store import current_user
 from .checks import flag_run
+from .keeping import RunKeeper
 from .output_set import prepare_output, writable_path
 from .outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
 from .worklist import WORKLIST_COLUMNS, inside, read_worklist, tube_path
@@ -149,6 +150,8 @@ def run_folder(
     config: RunConfig | None = None,
     allow_outside_run_dir: bool = False,
     template_cache: str | Path | None = None,
+    user: str | None = None,
+    reason: str | None = None,
 ) -> int:
     """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5.
 
@@ -158,6 +161,11 @@ def run_folder(
     the folder where parsed Gating-ML templates are kept between runs (the ``hladr``
     command passes ``$HLADR_CACHE/templates`` or ``~/.cache/hladr/templates``); None
     keeps nothing on disk.
+
+    ``db`` (else ``$HLADR_DB``; the ``hladr`` command passes its default when neither is
+    set) is the results store that keeps the calibration, the run and every result
+    (:mod:`hladr.batch.keeping`), by ``user`` (default: the OS user); ``reason`` is
+    required to keep a result that differs from its sample's kept one as a new version.
     """
     config = config or RunConfig()
     template_cache = Path(template_cache) if template_cache is not None else None
@@ -180,7 +188,9 @@ def run_folder(
     rows = read_worklist(wl_path, run_dir=rd, allow_outside=outside) if (worklist or wl_path.is_file()) else None
     notes: list[str] = list(output.notes)
     timings: dict[str, float] = {}
-    store_busy: StoreBusyError | None = None
+    keeper = RunKeeper(db, user=user or current_user(), reason=reason) if db else None
+    if keeper is not None:
+        keeper.open(notes)  # a file that is not a results store stops the run before any work
 
     if rows is not None:
         bead_rows = [r for r in rows if r["role"] == "beads"]
@@ -215,6 +225,9 @@ def run_folder(
         calibration = outcome = Calibration.from_dict(cal_record, where=calibration_file)
         if not calibration.accepted:
             raise CalibrationError(f"{calibration_file}: this calibration was rejected; it cannot be used")
+        if keeper is not None:  # the results' provenance: once in the store (already there when made here)
+            keeper.keep_calibration(calibration, source=f"hladr run --calibration {Path(calibration_file).resolve()}",
+                                    notes=notes)
     else:
         if not bead_paths:
             raise CalibrationError(
@@ -235,8 +248,8 @@ def run_folder(
             else:
                 outcome = CalibrationFailure(lot, bead.name, fit.code, fit.reason)
         timings["calibrate"] = 1000.0 * (time.perf_counter() - t0)
-        if db and calibration is not None:
-            store_busy = _store_or_note(db, calibration, notes, source=f"hladr run {rd.resolve()}")
+        if keeper is not None and calibration is not None:
+            keeper.keep_calibration(calibration, source=f"hladr run {rd.resolve()}", notes=notes)
         if not outcome.accepted:
             why = "; ".join(outcome.reasons) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
@@ -245,6 +258,9 @@ def run_folder(
     progress = _Progress(len(inputs), enabled=not quiet)
     started = _dt.datetime.now(_dt.UTC)
     run_id = new_run_id(started)  # shared by every file of the output set
+    if keeper is not None:
+        keeper.begin(run_id=run_id, started_utc=started.isoformat(timespec="seconds"), run_dir=str(rd.resolve()),
+                     config=config, calibration=outcome, notes=notes)
     t0 = time.perf_counter()
     results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id),
                            template_cache)
@@ -255,38 +271,23 @@ def run_folder(
         for stage, ms in r.timings_ms.items():
             timings[f"analyse.{stage}"] = timings.get(f"analyse.{stage}", 0.0) + ms
 
+    if keeper is not None:
+        keeper.keep(results, outcome, notes)  # each result in its own transaction, before the outputs
     previous = output.write(lambda folder: write_outputs(folder, results, outcome, notes=notes, started=started,
                                                          run_dir=str(rd), timings=timings, run_id=run_id))
     out = Path(out_dir)
     if not quiet:
-        for n in notes:
+        for n in notes + (keeper.said if keeper is not None else []):
             print(f"note: {printable(n)}", file=sys.stderr)
         print(format_table(results))
         print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html (run {run_id})")
     if previous is not None:
         print(f"note: the previous results in {printable(out)} were moved to {printable(previous)}", file=sys.stderr)
-    if store_busy is not None:
-        raise StoreBusyError(f"the run's results are complete in {out}, but its calibration is not in the store: "
-                             f"{store_busy}")
+    if keeper is not None:
+        keeper.raise_problem(out)
     return 1 if any(r.qc == "fail" for r in results) else 0
 
 
 def _no_constant(name: str) -> float:
     """``json.loads(parse_constant=...)``: a record with NaN or Infinity is not strict JSON; refuse it."""
     raise ValueError(f"{name} is not a JSON number")
-
-
-# --------------------------------------------------------------------------- the results store
-def _store_or_note(db: str, calibration: Calibration, notes: list[str], *, source: str) -> StoreBusyError | None:
-    """Keep the run's calibration in the store, with a note; a store locked past the wait does not stop the run.
-
-    The samples are analysed and the outputs written regardless (they carry the
-    calibration too); the returned error is raised after that, so the exit status
-    says that the store lacks this calibration.
-    """
-    try:
-        notes.append(store_calibration(db, calibration, source=source).note(db))
-    except StoreBusyError as exc:
-        notes.append(f"calibration not kept in the results store: {exc}")
-        return exc
-    return None

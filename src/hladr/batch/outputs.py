@@ -30,9 +30,13 @@ from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS
 if TYPE_CHECKING:  # types only
     from ..beads.record import Calibration, CalibrationFailure
 
-__all__ = ["RESULT_COLUMNS", "new_run_id", "results_csv", "write_outputs", "format_table"]
+__all__ = ["RESULT_COLUMNS", "NOT_IN_RESULTS_JSON", "new_run_id", "results_csv", "sample_record", "write_outputs",
+           "format_table"]
 
 RESULT_COLUMNS = list(SPEC_RESULT_COLUMNS)
+# fields of a result that results.json leaves out: the figure data (drawn in report.html) and the tube's
+# acquisition settings (kept in the results store's tubes; results.json is as it was before the store)
+NOT_IN_RESULTS_JSON = ("figure", "acquisition")
 
 
 def new_run_id(now: _dt.datetime | None = None) -> str:
@@ -87,6 +91,11 @@ def results_csv(results: Iterable[SampleResult], *, run_id: str | None = None) -
     return buf.getvalue()
 
 
+def sample_record(result: SampleResult) -> dict:
+    """A sample's record in results.json: the result's fields less :data:`NOT_IN_RESULTS_JSON`."""
+    return {k: v for k, v in result.to_dict().items() if k not in NOT_IN_RESULTS_JSON}
+
+
 def calibration_document(calibration: Calibration | CalibrationFailure, run_id: str) -> dict:
     """calibration.json of this run: the calibration's record with the run's id.
 
@@ -124,7 +133,7 @@ def write_outputs(out: Path, results: list[SampleResult], calibration: Calibrati
         "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "notes": notes,
         "calibration": cal_doc,
-        "samples": [{k: v for k, v in r.to_dict().items() if k != "figure"} for r in results],
+        "samples": [sample_record(r) for r in results],
     }
     write_atomic(out / "results.csv", results_csv(results, run_id=run_id))
     write_atomic(out / "calibration.json", _strict_json(cal_doc) + "\n")

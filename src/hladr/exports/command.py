@@ -2,11 +2,11 @@
 
 The run comes from an output folder of ``hladr run`` (its results.json and
 calibration.json, which must carry the same run id: a reader that straddled the
-switch-in of a new set is told to read again); the results store will be the
-other source. The mapping file is read and checked before the run, the output path
-before both, and the file is written only once the document is complete and has
-passed its format's own check (ODM schema, FHIR models): an export either writes
-a whole, valid file or nothing.
+switch-in of a new set is told to read again) or from the results store: a run by
+its id, or the results kept since a day (:mod:`hladr.exports.stored`). The mapping
+file is read and checked before the run, the output path before both, and the file
+is written only once the document is complete and has passed its format's own check
+(ODM schema, FHIR models): an export either writes a whole, valid file or nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .mapping import MAPPED_FORMATS, OdmMapping, RedcapMapping, load_mapping
 from .odm import to_odm
 from .records import RunRecord
 from .redcap import to_redcap
+from .stored import read_stored_run, read_stored_since
 
 __all__ = ["FORMATS", "read_run_folder", "build_export", "export_run"]
 
@@ -108,19 +109,25 @@ def build_export(fmt: str, samples: list[dict], run: RunRecord, *, mapping: Redc
     return data.encode("utf-8") if isinstance(data, str) else data
 
 
-def _check_out(out: str | os.PathLike, run_dir: str | os.PathLike, force: bool) -> Path:
+def _check_out(out: str | os.PathLike, run_dir: str | os.PathLike | None, force: bool) -> Path:
     path = check_output_file(out)
-    if path.parent == Path(os.path.abspath(run_dir)) and path.name in (*OUTPUT_NAMES, MARKER):
+    if (run_dir is not None and path.parent == Path(os.path.abspath(run_dir))
+            and path.name in (*OUTPUT_NAMES, MARKER)):
         raise ConfigError(f"--out {out}: is one of the run's own output files; write the export beside them")
     if not force and (path.exists() or path.is_symlink()):
         raise ConfigError(f"--out {out}: exists; not replaced (add --force to replace it)")
     return path
 
 
-def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
+def export_run(run_dir: str | os.PathLike | None, fmt: str, out: str | os.PathLike, *,
                mapping: str | os.PathLike | None = None, force: bool = False,
-               now: _dt.datetime | None = None) -> Path:
-    """Export the run in ``run_dir`` as ``fmt`` into ``out``; return the file's path.
+               now: _dt.datetime | None = None, db: str | os.PathLike | None = None,
+               since: _dt.date | None = None) -> Path:
+    """Export a run as ``fmt`` into ``out``; return the file's path.
+
+    ``run_dir``: an output folder of ``hladr run``, or else the id of a run kept in the
+    store ``db``; or, with ``run_dir`` None, every sample's current result kept in ``db``
+    on or after ``since``.
 
     ``mapping``: the mapping file, required by ``redcap`` and ``odm`` and refused by
     the others. ``force``: replace an existing ``out`` (atomically); without it an
@@ -133,9 +140,19 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
         raise ConfigError(f"--format {fmt} needs --mapping FILE (see examples/mappings/{fmt}.toml)")
     if fmt not in MAPPED_FORMATS and mapping is not None:
         raise ConfigError(f"--format {fmt} takes no --mapping (only {' and '.join(MAPPED_FORMATS)} do)")
-    path = _check_out(out, run_dir, force)
+    if (run_dir is None) == (since is None):
+        raise ConfigError("export RUN (an output folder of 'hladr run' or a run id in the store) or --since DATE")
+    folder = run_dir is not None and Path(run_dir).is_dir()
+    path = _check_out(out, run_dir if folder else None, force)
     loaded = load_mapping(mapping, fmt) if mapping is not None else None
-    run, samples = read_run_folder(run_dir)
+    if folder:
+        run, samples = read_run_folder(run_dir)  # type: ignore[arg-type]
+    elif db is None:
+        raise ConfigError(f"{run_dir}: not an output folder, and no results store to find it in (--db FILE)")
+    elif since is not None:
+        run, samples = read_stored_since(db, since)
+    else:
+        run, samples = read_stored_run(db, str(run_dir))
     created = now or _dt.datetime.now(_dt.UTC)
     data = build_export(fmt, samples, run, mapping=loaded, created=created)
     try:

@@ -28,7 +28,7 @@ from ..batch.outputs import results_csv
 from ..errors import ConfigError
 from ..results import SampleResult
 from ..safe_text import csv_cell
-from .records import RunRecord, ferritin_censor
+from .records import RunRecord, ferritin_censor, run_of
 
 __all__ = ["FERRITIN_COLUMNS", "to_csv"]
 
@@ -76,6 +76,7 @@ def to_csv(samples: Sequence[Mapping], run: RunRecord) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(table[0] + list(FERRITIN_COLUMNS))
     for row, rec in zip(table[1:], samples, strict=True):
+        row[-1] = csv_cell(run_of(rec, run).run_id)  # run_id, the last column: the sample's own run
         w.writerow(row + [csv_cell(rec.get("ferritin_text") or ""), csv_cell(rec.get("ferritin_unit") or ""),
                           ferritin_censor(rec)])
     return buf.getvalue()

@@ -1,8 +1,9 @@
 """``--format fhir``: a FHIR R4 (4.0.1) Bundle, validated with the ``fhir.resources`` R4 models.
 
 A ``collection`` Bundle (a snapshot of one run, like the ODM export; identifier: the
-run id) holding a Device for the software (hladr and its version) and one for the
-cytometer (model and serial, from the calibration), then per sample tube:
+run id; for the results kept since a day, ``urn:hladr:export``, each sample with its own
+run) holding a Device for the software (hladr and its version) and one for the
+cytometer (model and serial, from the calibration) of each run, then per sample tube:
 
 - an Observation of **monocyte HLA-DR**: AB/C as results.csv reports it (a whole
   number) in ``valueQuantity`` with a UCUM unit (``{AB}/{cell}``, shown ``AB/C``),
@@ -37,7 +38,15 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from ..errors import ConfigError
-from .records import RunRecord, abc_text, calibration_date, ferritin_censor, ferritin_ng_ml_text, qc_reasons
+from .records import (
+    RunRecord,
+    abc_text,
+    calibration_date,
+    ferritin_censor,
+    ferritin_ng_ml_text,
+    qc_reasons,
+    run_of,
+)
 
 __all__ = ["FHIR_VERSION", "HLADR_CODES", "PHENOTYPE_CODES", "UCUM", "LOINC", "to_fhir", "validate_bundle"]
 
@@ -244,25 +253,33 @@ def to_fhir(samples: Sequence[Mapping], run: RunRecord, *, created: _dt.datetime
     if created.tzinfo is None:
         raise ValueError("created must carry its time zone")
     stamp = created.isoformat(timespec="seconds")
-    issued = _instant(run.finished_utc)
-    day = calibration_date(run)
-    when = day.isoformat() if day else None
-    devices, software, cytometer = _devices(run)
-    entries = [_entry(d) for d in devices]
+    entries: list[dict] = []
+    devices_of: dict[str, tuple[str, str | None]] = {}  # each run's software and cytometer Devices, once
     for i, s in enumerate(samples):
-        key = (i + 1, s.get("file"))
-        ids = {k: _id(run, *key, k) for k in ("hladr_abc", "ferritin", "phenotype", "provenance")}
-        hladr = _hladr(s, run, ids["hladr_abc"], cytometer, when, issued)
-        ferritin = _ferritin(s, run, ids["ferritin"], issued)
+        own = run_of(s, run)  # the run the sample was analysed in (several in an export --since)
+        if own.run_id not in devices_of:
+            devices, software, cytometer = _devices(own)
+            entries += [_entry(d) for d in devices]
+            devices_of[own.run_id] = (software, cytometer)
+        software, cytometer = devices_of[own.run_id]
+        issued = _instant(own.finished_utc)
+        day = calibration_date(own)
+        when = day.isoformat() if day else None
+        key = (i + 1, s.get("file")) if own is run else (s.get("sample_id"), s.get("file"))
+        ids = {k: _id(own, *key, k) for k in ("hladr_abc", "ferritin", "phenotype", "provenance")}
+        hladr = _hladr(s, own, ids["hladr_abc"], cytometer, when, issued)
+        ferritin = _ferritin(s, own, ids["ferritin"], issued)
         sources = [_ref(ids["hladr_abc"], "monocyte HLA-DR"), _ref(ids["ferritin"], "ferritin")]
-        phenotype = _phenotype(s, run, ids["phenotype"], sources, when, issued)
+        phenotype = _phenotype(s, own, ids["phenotype"], sources, when, issued)
         targets = [_ref(ids[k]) for k in ("hladr_abc", "ferritin", "phenotype")]
-        prov = _provenance(s, run, ids["provenance"], targets, software, issued or stamp)
+        prov = _provenance(s, own, ids["provenance"], targets, software, issued or stamp)
         entries += [_entry(r) for r in (hladr, ferritin, phenotype, prov)]
+    if not samples:
+        entries = [_entry(d) for d in _devices(run)[0]]
     doc = {
         "resourceType": "Bundle",
         "id": _id(run, "bundle"),
-        "identifier": {"system": "urn:hladr:run", "value": run.run_id},
+        "identifier": {"system": "urn:hladr:export" if run.runs else "urn:hladr:run", "value": run.run_id},
         "type": "collection",
         "timestamp": stamp,
         "entry": entries,

@@ -3,7 +3,7 @@
 The input of every format is the same pair: the plain per-sample records that
 ``hladr run`` writes in results.json (``samples[...]``, the dicts of
 ``SampleResult.to_dict``) and a :class:`RunRecord` (run id, times, the calibration
-record). The results store will hold the same records; an exporter never sees
+record). The results store holds the same records; an exporter never sees
 where they came from.
 
 :data:`FIELDS` names what a mapping file may send to an eCRF field or item, with
@@ -26,6 +26,7 @@ from ..phenotype import LABELS
 
 __all__ = [
     "RunRecord",
+    "run_of",
     "FIELDS",
     "CODES",
     "QC_VALUES",
@@ -53,7 +54,10 @@ class RunRecord:
 
     ``calibration`` is the calibration record of calibration.json (fit, lot,
     acquisition settings, the bead file's SHA-256). ``source`` says where the
-    records were read (an output folder today, the store later), for messages.
+    records were read (an output folder, or the results store), for messages.
+    ``runs``: for an export of results from several runs (``--since``), each run
+    by its id; a sample then names its own in ``run_id`` (:func:`run_of`), and this
+    record stands for the export as a whole.
     """
 
     run_id: str
@@ -62,6 +66,13 @@ class RunRecord:
     finished_utc: str
     calibration: Mapping = field(default_factory=dict)
     source: str = ""
+    runs: Mapping[str, RunRecord] = field(default_factory=dict)
+
+
+def run_of(sample: Mapping, run: RunRecord) -> RunRecord:
+    """The run a sample was analysed in: its own (``sample["run_id"]`` in ``run.runs``), else ``run``."""
+    own = sample.get("run_id")
+    return run.runs.get(own, run) if run.runs and isinstance(own, str) else run
 
 
 # The fields a mapping file may export: name -> kind. Units are in the names (ng/mL, AB/C).
@@ -185,6 +196,7 @@ def field_value(sample: Mapping, run: RunRecord, name: str) -> str:
         return flag_codes(sample)
     if name == "qc_reasons":
         return qc_reasons(sample)
+    run = run_of(sample, run)
     if name == "run_id":
         return run.run_id
     if name in ("analysis_date", "calibration_date"):

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 from ..errors import StoreError
 from ..events import parse_fcs_date
 from ..safe_text import dumps_strict
+from ._json import json_default
 from ._wait import is_locked, patiently
+from .audit import append_entry, current_user
 from .schema import default_db_path, open_once, transaction, utc_now
 
 if TYPE_CHECKING:  # only a type here: importing the bead fit would load Numba for `hladr calibration history`
@@ -105,19 +107,6 @@ class CalibrationPoint:
         return next((lv for lv in self.levels if lv.name == level), None)
 
 
-def json_default(o: object) -> object:
-    """``json.dumps(default=...)`` for numpy values, dates and paths in records."""
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()  # type: ignore[union-attr]
-    if hasattr(o, "tolist"):  # numpy arrays
-        return o.tolist()  # type: ignore[union-attr]
-    if isinstance(o, _dt.date | _dt.datetime):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-
-
 def _num(x: object) -> float | None:
     if x is None:
         return None
@@ -125,7 +114,8 @@ def _num(x: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *, source: str) -> StoredCalibration:
+def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *, source: str,
+                      user: str | None = None) -> StoredCalibration:
     """Keep a calibration in the store, once.
 
     Parameters
@@ -137,6 +127,8 @@ def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *,
         kept whole as JSON, beside the columns the history reads.
     source : str
         What produced it, e.g. ``"hladr calibrate beads.fcs"`` or ``"hladr run RUN_DIR"``.
+    user : str, optional
+        Who, for the audit trail's ``calibration_stored`` entry (default: the OS user).
 
     Returns
     -------
@@ -161,9 +153,10 @@ def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *,
     text = dumps_strict(calibration.to_dict(), sort_keys=True, default=json_default)  # strict JSON: NaN/inf -> null
     acquired = parse_fcs_date(settings.date)
     path = Path(db) if db is not None else default_db_path()
+    who = user or current_user()
 
     def once(timeout: float) -> StoredCalibration:
-        return _insert_calibration(open_once(path, True, timeout), path, cal_id, text, levels, values=(
+        return _insert_calibration(open_once(path, True, timeout), path, cal_id, text, levels, user=who, values=(
             cal_id, utc_now(), acquired.isoformat() if acquired else None, settings.date,
             settings.instrument, settings.serial, calibration.lot.id, c.pe_channel or settings.pe_channel,
             settings.pe_voltage, _num(c.slope), _num(c.intercept), _num(c.r2), int(c.accepted),
@@ -174,7 +167,7 @@ def store_calibration(db: str | os.PathLike | None, calibration: Calibration, *,
 
 
 def _insert_calibration(con: sqlite3.Connection, path: Path, cal_id: str, text: str, levels: list[tuple],
-                        *, values: tuple) -> StoredCalibration:
+                        *, user: str, values: tuple) -> StoredCalibration:
     """One transaction of :func:`store_calibration`; closes ``con``."""
     try:
         with transaction(con):
@@ -201,6 +194,9 @@ def _insert_calibration(con: sqlite3.Connection, path: Path, cal_id: str, text: 
                 "events, used, saturated, residual_pct) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(row_id, *lv) for lv in levels],
             )
+            append_entry(con, utc=values[1], user=user, action="calibration_stored", new={
+                "calibration_id": cal_id, "accepted": bool(values[12]), "lot_id": values[6],
+                "instrument": values[4], "serial": values[5], "source": values[14]})
     finally:
         con.close()
     log.info("%s: calibration %s stored (row %d)", path, cal_id, row_id)
