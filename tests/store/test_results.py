@@ -94,7 +94,8 @@ def test_a_different_analysis_is_a_new_version_only_with_a_reason(kept, run_a, t
     out = tmp_path / "other_lot"
     status = main(["run", str(run_a), "--out", str(out), "--quiet", "--db", str(db), "--lot-file", str(lot)])
     err = capsys.readouterr().err
-    assert status == 2 and f"results are complete in {out}" in err and "--reason" in err
+    # the run did its work: SPEC.md's exit status (0 or 1), and one warning line naming --reason
+    assert status in (0, 1) and f"results are complete in {out}" in err and "--reason" in err
     assert (out / "results.csv").is_file()  # the outputs are written all the same
     notes = json.loads((out / "results.json").read_text())["notes"]
     assert sum("not kept in the results store" in n for n in notes) == 3

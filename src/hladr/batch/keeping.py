@@ -6,19 +6,23 @@ the run then, exit 2). Afterwards nothing the store does stops the run: a store 
 the wait (``$HLADR_STORE_WAIT``) or failing is noted in the outputs, no further writes are
 tried, and :meth:`RunKeeper.raise_problem` says so after the outputs are written (exit 2:
 "the run's results are complete in OUT, but ..."). A result that would need a reason to
-become a new version (``--reason``) is not kept, said the same way. What went well is said
+become a new version (``--reason``) is not kept: a note in the outputs and a warning line, the
+exit status staying SPEC.md's (0 or 1: the run did its work; exit 2 is for a run that could not
+start, and sample ids such as P001 recur across runs). What went well is said
 on stderr only (:attr:`RunKeeper.said`): the outputs are the same with or without a store.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreBusyError, StoreError
 from ..results import RunConfig, SampleResult
+from ..safe_text import printable
 from ..store import (
     Kept,
     analysis_content,
@@ -121,8 +125,9 @@ class RunKeeper:
             cls = StoreBusyError if isinstance(self.problem, StoreBusyError) else StoreError
             raise cls(f"the run's results are complete in {out}, but not all are in the results store: "
                       f"{self.problem}")
-        if self.refused:
+        if self.refused:  # the run itself succeeded: its exit status stays SPEC.md's (0 or 1); said on one line
             first = self.refused[0]
-            raise StoreError(
-                f"the run's results are complete in {out}, but {len(self.refused)} of them are not kept in the "
-                f"results store {self.db}: {first.refused}; run again with --reason TEXT to keep them as new versions")
+            print(printable(
+                f"warning: the run's results are complete in {out}, but {len(self.refused)} of them are not kept in "
+                f"the results store {self.db}: {first.refused}; run again with --reason TEXT to keep them as new "
+                f"versions"), file=sys.stderr)
