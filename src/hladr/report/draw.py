@@ -170,7 +170,8 @@ class SampleDrawer:
         parent_key = "events" if step["parent"] == "all events" else step["parent"]
         n_parent = counts.get(parent_key)
         if step.get("kept") is None:
-            title = f"{step['title']}\nall {n_parent:,} events (no gate)" if isinstance(n_parent, int) else step["title"]
+            title = (f"{step['title']}\nall {n_parent:,} events (no gate)" if isinstance(n_parent, int)
+                     else step["title"])
         elif isinstance(n_kept, int) and isinstance(n_parent, int) and n_parent > 0:
             title = f"{step['title']}\n{n_kept:,} = {n_kept / n_parent:.1%} of {step['parent']}"
         else:
