@@ -144,6 +144,14 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                    help="field mapping (TOML) for redcap and odm, e.g. examples/mappings/redcap.toml")
     e.add_argument("--force", action="store_true", help="replace an existing --out")
 
+    rp = sub.add_parser(
+        "report", help="draw a run's report.html and report.pdf again, without re-analysis",
+        description="Draw OUT_DIR/report.html and OUT_DIR/report.pdf again from the records 'hladr run' wrote "
+                    "there (results.json, calibration.json, figures.json). No tube is read and nothing is "
+                    "analysed; both report files are replaced.",
+    )
+    rp.add_argument("out_dir", metavar="OUT_DIR", help="an output folder of 'hladr run'")
+
     db_help = "results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)"
     res = sub.add_parser("results", help="results kept in the store: list, show, amend")
     res_sub = res.add_subparsers(dest="results_command", metavar="{list,show,amend}", required=True,

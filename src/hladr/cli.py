@@ -192,8 +192,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.command import rerender  # matplotlib: only for the commands that draw
+
+    paths, missing, run_id = rerender(args.out_dir)
+    for m in missing:
+        print(f"note: {printable(m)}", file=sys.stderr)
+    print(printable(f"re-drew {paths[0]} and {paths[1].name} from the folder's records (run {run_id}); "
+                    "nothing was re-analysed"))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "run": _cmd_run,
+    "report": _cmd_report,
     "calibrate": _cmd_calibrate,
     "inspect": _cmd_inspect,
     "gate": _cmd_gate,

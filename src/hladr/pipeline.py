@@ -34,7 +34,7 @@ from .errors import HladrError
 from .events import Events, Spillover
 from .fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from .ferritin import Ferritin, parse_ferritin
-from .figures import abc_histogram, figure_data
+from .figures import abc_histogram, figure_data, subsample_rows
 from .flags import Flag, error_flag, flag, qc_of
 from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
@@ -80,6 +80,7 @@ class _Gated:
     counts: dict | None = None
     params: dict | None = None
     gate: MonocyteGate | None = None
+    template_figure: dict | None = None  # a template's path for the figure: gate ids, their channels, masks
 
 
 def analyze_sample(
@@ -195,7 +196,8 @@ def _acquisition(events: Events) -> dict:
         if g:
             gains[name] = g
     return {"instrument": events.keyword("cyt") or None, "serial": events.keyword("cytsn") or None,
-            "date": events.keyword("date") or None, "voltages": voltages, "gains": gains}
+            "date": events.keyword("date") or None, "operator": events.keyword("op") or None,
+            "voltages": voltages, "gains": gains}
 
 
 def _read(path: str, name: str, flags: list[Flag], *, threads: int | None) -> Events:
@@ -258,12 +260,17 @@ def _gate_by_template(
     clock.lap("template_load")
     tres = apply_monocyte_template(template, raw, threads=threads)
     clock.lap("gate_apply")
+    sub = subsample_rows(events.n_events)
+    by_pns = {s: n for n, s in zip(events.pnn, events.pns, strict=True) if s}
+    dims = [[d.channel if d.channel in events.pnn else by_pns.get(d.channel, d.channel)
+             for d in template.gate(g).dimensions if d.channel] for g in tres.gate_path]
     return _Gated(
         rows=tres.indices,
         n=tres.n_monocytes,
         counts={"events": events.n_events, **tres.counts, "monocytes": tres.n_monocytes},
         params={"template": os.path.basename(template_path), "template_sha256": tres.template_sha256,
                 "gate_path": list(tres.gate_path)},
+        template_figure={"path": list(tres.gate_path), "dims": dims, "masks": tres.path_masks[:, sub], "sub": sub},
     )
 
 
@@ -321,7 +328,7 @@ def _figure(
 ) -> dict:
     """The report's figure data; the gating plot also when the gate failed: the reviewer sees what
     the tube looked like."""
-    figure = figure_data(events, panel, gated.gate, gated.rows)
+    figure = figure_data(events, panel, gated.gate, gated.rows, template=gated.template_figure)
     if summary is not None and figure:
         figure["abc_hist"] = abc_histogram(pe, curve)
     return figure

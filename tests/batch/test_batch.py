@@ -61,7 +61,7 @@ def test_a_clean_run_writes_one_complete_set(clean):
     code, out = clean
     assert code == 0  # every sample passed or warned
     assert sorted(p.name for p in out.iterdir()) == [
-        ".hladr-output", "calibration.json", "report.html", "results.csv", "results.json"]
+        ".hladr-output", "calibration.json", "figures.json", "report.html", "report.pdf", "results.csv", "results.json"]
     rows = _rows(out)
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))

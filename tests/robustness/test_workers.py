@@ -126,17 +126,18 @@ def test_sigterm_stops_the_run_and_its_workers_cleanly(small_run, tmp_path):
 
 REPORT_CHILD = textwrap.dedent("""
     import sys, time
-    from types import SimpleNamespace
     import hladr.report as report
+    import hladr.report.draw as draw
 
-    def slow_draw(results):  # stands for matplotlib drawing a chunk of figures
+    def slow_draw(items):  # stands for matplotlib drawing a chunk of figures
         time.sleep(60)
-        return [None] * len(results)
+        return [None] * len(items)
 
-    report._draw_all = slow_draw
-    fake = [SimpleNamespace(figure={"density": [[0]]}) for _ in range(16)]
+    draw.draw_samples = slow_draw
+    fake = report.ReportRun(run_id="r", calibration={},
+                            samples=tuple(report.ReportSample(record={}, figure={"steps": [{}]}) for _ in range(16)))
     print("drawing", flush=True)
-    report.sample_figures(fake, processes=2)
+    report.sample_pngs(fake, processes=2)
 """)
 
 

@@ -274,13 +274,15 @@ def run_folder(
     if keeper is not None:
         keeper.keep(results, outcome, notes)  # each result in its own transaction, before the outputs
     previous = output.write(lambda folder: write_outputs(folder, results, outcome, notes=notes, started=started,
-                                                         run_dir=str(rd), timings=timings, run_id=run_id))
+                                                         run_dir=str(rd), timings=timings, run_id=run_id,
+                                                         analysed_by=user or current_user()))
     out = Path(out_dir)
     if not quiet:
         for n in notes + (keeper.said if keeper is not None else []):
             print(f"note: {printable(n)}", file=sys.stderr)
         print(format_table(results))
-        print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html (run {run_id})")
+        print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html, report.pdf "
+              f"(run {run_id})")
     if previous is not None:
         print(f"note: the previous results in {printable(out)} were moved to {printable(previous)}", file=sys.stderr)
     if keeper is not None:

@@ -60,7 +60,7 @@ __all__ = ["MARKER", "OUTPUT_NAMES", "OutputFolder", "prepare_output", "check_ou
 log = logging.getLogger(__name__)
 
 MARKER = ".hladr-output"
-OUTPUT_NAMES = ("results.csv", "results.json", "calibration.json", "report.html")
+OUTPUT_NAMES = ("results.csv", "results.json", "calibration.json", "figures.json", "report.html", "report.pdf")
 _STAGING, _PREVIOUS, _RECOVERED = ".tmp-", ".previous-", ".recovered-"
 
 

@@ -1,4 +1,5 @@
-"""The output set of ``hladr run``: results.csv, results.json, calibration.json, report.html, the table.
+"""The output set of ``hladr run``: results.csv, results.json, calibration.json, figures.json, report.html,
+report.pdf, and the table.
 
 Every file of one set carries the same **run id** (:func:`new_run_id`): results.json
 and calibration.json at their top level (``run_id``), results.csv in its last column
@@ -13,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from .._atomic import write_atomic
-from ..report import render_report
+from ..report import FIGURES_FILE, ReportRun, ReportSample, figures_document, render_report
 from ..results import SampleResult
 from ..safe_text import csv_cell, dumps_strict, printable
 from ..store import json_default
@@ -112,18 +114,15 @@ def calibration_document(calibration: Calibration | CalibrationFailure, run_id: 
 
 def write_outputs(out: Path, results: list[SampleResult], calibration: Calibration | CalibrationFailure, *,
                   notes: list[str], started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None,
-                  run_id: str | None = None) -> None:
-    """Write results.csv, results.json, calibration.json and report.html into ``out`` (a staging folder).
+                  run_id: str | None = None, analysed_by: str = "") -> None:
+    """Write results.csv, results.json, calibration.json, figures.json, report.html and report.pdf
+    into ``out`` (a staging folder).
 
-    All four carry ``run_id`` (a new one when not given). ``timings`` (ms per stage)
+    All carry ``run_id`` (a new one when not given). ``timings`` (ms per stage)
     is completed with the report and write times and stored in results.json.
     """
     run_id = run_id or new_run_id()
     timings = dict(timings or {})
-    t0 = time.perf_counter()
-    report = render_report(results, calibration, notes=notes, run_id=run_id)
-    timings["report"] = 1000.0 * (time.perf_counter() - t0)
-    t0 = time.perf_counter()
     cal_doc = calibration_document(calibration, run_id)
     doc = {
         "run_id": run_id,
@@ -135,12 +134,35 @@ def write_outputs(out: Path, results: list[SampleResult], calibration: Calibrati
         "calibration": cal_doc,
         "samples": [sample_record(r) for r in results],
     }
+    # the report is drawn from the records written here, as ``hladr report`` re-draws it from the files
+    run = report_run(doc, results, calibration, analysed_by=analysed_by)
+    t0 = time.perf_counter()
+    report_html, report_pdf = render_report(run)
+    timings["report"] = 1000.0 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
     write_atomic(out / "results.csv", results_csv(results, run_id=run_id))
     write_atomic(out / "calibration.json", _strict_json(cal_doc) + "\n")
-    write_atomic(out / "report.html", report)
+    write_atomic(out / FIGURES_FILE, _strict_json(figures_document(run)) + "\n")
+    write_atomic(out / "report.html", report_html)
+    write_atomic(out / "report.pdf", report_pdf)
     timings["write"] = 1000.0 * (time.perf_counter() - t0)
     doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
     write_atomic(out / "results.json", _strict_json(doc) + "\n")
+
+
+def report_run(doc: dict, results: list[SampleResult], calibration: Calibration | CalibrationFailure, *,
+               analysed_by: str = "") -> ReportRun:
+    """The report's records of a run: results.json's ``doc`` (round-tripped through strict JSON, as
+    ``hladr report`` reads it back), each result's figure data and acquisition keywords, the bead figure."""
+    plain = json.loads(_strict_json(doc))
+    curve = getattr(calibration, "curve", None)
+    facts = {k: plain.get(k) for k in ("run_dir", "started_utc", "finished_utc", "hladr_version")}
+    facts["analysed_by"] = analysed_by
+    samples = tuple(ReportSample(record=rec, figure=r.figure or {}, acquisition=json.loads(_strict_json(r.acquisition)))
+                    for rec, r in zip(plain["samples"], results, strict=True))
+    return ReportRun(run_id=plain["run_id"], samples=samples, calibration=plain["calibration"],
+                     bead_figure=(curve.figure if curve is not None else {}) or {}, notes=tuple(plain["notes"]),
+                     facts=facts)
 
 
 def _strict_json(doc: dict) -> str:

@@ -23,7 +23,7 @@ channel's upper limit is saturated: dropped from the fit and flagged.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -132,6 +132,9 @@ class BeadCurve:
     pe_channel: str
     singlets: int
     events: int
+    # the report's bead figure: log10 PE histogram of the singlet beads and each level's population
+    # bounds (not part of the calibration record: a reused record has none)
+    figure: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return True
@@ -390,4 +393,22 @@ def fit_bead_curve(
         pe_channel=pe_ch,
         singlets=int(singlets.size),
         events=events.n_events,
+        figure=_bead_figure(pe, pops, mapping),
     )
+
+
+def _bead_figure(pe: np.ndarray, pops: list[tuple[float, np.ndarray]], mapping: dict[int, int]) -> dict:
+    """log10 PE histogram of the singlet beads (160 bins) and the log10 bounds of each level's population."""
+    lp = np.log10(pe[pe > 0])
+    if lp.size == 0:
+        return {}
+    lo, hi = (float(v) for v in np.percentile(lp, [0.05, 99.95]))
+    lo, hi = lo - 0.1, hi + 0.1
+    counts, _ = np.histogram(lp, bins=160, range=(lo, hi))
+    levels = {}
+    for p, lvl in mapping.items():
+        v = pe[pops[p][1]]
+        v = v[v > 0]
+        if v.size:
+            levels[LEVEL_NAMES[lvl]] = [float(np.log10(v.min())), float(np.log10(v.max()))]
+    return {"counts": counts.tolist(), "log10_range": [lo, hi], "levels": levels}

@@ -92,6 +92,7 @@ class TemplateGateResult:
     gate_id: str
     template_sha256: str = ""
     flags: tuple[str, ...] = field(default=())
+    path_masks: np.ndarray | None = field(default=None, repr=False)  # (len(gate_path), N): each gate of the path
 
     @property
     def n_monocytes(self) -> int:
@@ -253,14 +254,16 @@ def apply_monocyte_template(
         A gate needs a channel the file does not have.
     """
     gate = monocyte_gate(template)
-    masks, counts, selected = _run(template, events, [gate.id], gate.id, False, threads)
+    path = template.path_to(gate.id)
+    masks, counts, selected = _run(template, events, list(path), gate.id, False, threads)
     return TemplateGateResult(
-        mask=masks[0],
+        mask=masks[-1],
         indices=selected,
         counts={g: counts[g] for g in template.gate_ids if g in counts},
-        gate_path=template.path_to(gate.id),
+        gate_path=path,
         gate_id=gate.id,
         template_sha256=template.sha256,
+        path_masks=masks,
     )
 
 

@@ -1,0 +1,184 @@
+"""The report as a PDF for the paper archive: the run's page(s), then one page per sample.
+
+Drawn with matplotlib's PDF backend (A4 portrait, TrueType fonts so that the text can be searched
+and copied). Each sample's picture is the PNG the HTML shows, placed on its page as an image:
+it is drawn once, on whichever process drew it for the HTML, and the PDF only lays out pages.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+
+import numpy as np
+
+from ..safe_text import printable
+from .model import ReportRun
+from .words import check_rows, flag_lines, gate_kind, number, qc_counts, result_sentence, review_order, run_facts
+
+__all__ = ["render_pdf"]
+
+_A4 = (8.27, 11.69)
+_ROWS_PER_PAGE = 38
+
+
+_PLAIN = str.maketrans({"≥": ">=", "≤": "<=", "×": "x", "—": "-", "–": "-", "²": "2", "³": "3", "−": "-",
+                        "→": "->", "’": "'"})
+
+
+def _t(text: object) -> str:
+    """Text for a page in the PDF's built-in Helvetica (Windows-1252): the report's own symbols spelled
+    out, any other character outside it as U+XXXX (a sample id in another script stays exact, if not
+    pretty); $ escaped, which matplotlib would take for mathematics."""
+    s = printable(text).translate(_PLAIN)
+    out = []
+    for ch in s:
+        try:
+            ch.encode("cp1252")
+            out.append(ch)
+        except UnicodeEncodeError:
+            out.append(f"U+{ord(ch):04X}")
+    return "".join(out).replace("$", r"\$")
+
+
+class _Page:
+    """A page written top-down in inches from the top-left corner."""
+
+    def __init__(self, plt) -> None:
+        self.fig = plt.figure(figsize=_A4)
+        self.y = 0.6
+
+    def text(self, s: str, *, size: float = 9, bold: bool = False, x: float = 0.6, width: int = 110,
+             color: str = "black", family: str | None = None) -> None:
+        for line in textwrap.wrap(s, width=width) or [""]:
+            self.fig.text(x / _A4[0], 1 - self.y / _A4[1], _t(line), fontsize=size, va="top",
+                          weight="bold" if bold else "medium", color=color, family=family)
+            self.y += size / 72 * 1.35
+
+    def columns(self, cells: list[str], xs: list[float], *, size: float = 8, bold: bool = False,
+                color: str = "black") -> None:
+        for cell, x in zip(cells, xs, strict=False):
+            self.fig.text(x / _A4[0], 1 - self.y / _A4[1], _t(cell), fontsize=size, va="top",
+                          weight="bold" if bold else "medium", color=color)
+        self.y += size / 72 * 1.4
+
+    def image(self, png: bytes, width_in: float) -> None:
+        from PIL import Image  # matplotlib's own PNG reader; uint8 keeps the PDF backend off its float path
+
+        with Image.open(io.BytesIO(png)) as im:
+            img = np.asarray(im.convert("RGB"))
+        h_in = width_in * img.shape[0] / img.shape[1]
+        ax = self.fig.add_axes(((_A4[0] - width_in) / 2 / _A4[0], 1 - (self.y + h_in) / _A4[1],
+                                width_in / _A4[0], h_in / _A4[1]))
+        ax.imshow(img, interpolation="none")
+        ax.set_axis_off()
+        self.y += h_in + 0.1
+
+    def gap(self, inches: float = 0.12) -> None:
+        self.y += inches
+
+
+_QC_COLOUR = {"fail": "#a00000", "warn": "#7a5a00", "pass": "#115511"}
+
+
+def _run_pages(plt, run: ReportRun, cal_png: bytes | None) -> list:
+    recs = [s.record for s in run.samples]
+    counts = qc_counts(recs)
+    p = _Page(plt)
+    p.text("HLA-DR run report", size=16, bold=True)
+    p.gap(0.05)
+    for label, value in run_facts(run):
+        p.columns([label, value], [0.6, 2.4], size=8.5)
+    p.gap()
+    p.text(f"{len(recs)} samples: pass {counts['pass']}, warn {counts['warn']}, fail {counts['fail']}", size=11,
+           bold=True)
+    p.gap()
+    cal = run.calibration or {}
+    p.text("Calibration: " + ("accepted" if cal.get("accepted") else "NOT accepted")
+           + "".join(f"; {r}" for r in cal.get("reasons") or []), size=10, bold=True)
+    if cal_png:
+        p.image(cal_png, 7.1)
+    xs = [0.6, 1.3, 2.6, 3.3, 4.3, 5.1, 5.9]
+    p.columns(["level", "PE/bead", "events", "MFI", "rCV", "residual", "used"], xs, bold=True)
+    for lv in cal.get("levels") or []:
+        rcv, res = lv.get("rcv_pct"), lv.get("residual_pct")
+        p.columns([str(lv.get("name")), number(lv.get("pe_per_bead")), f"{lv.get('events', 0):,}",
+                   number(lv.get("mfi")), "—" if rcv is None else f"{rcv:.1f} %",
+                   "—" if res is None else f"{res:+.1f} %", "yes" if lv.get("used") else "no"], xs)
+    p.gap()
+    pages = [p]
+    xs = [0.6, 1.9, 2.9, 3.9, 4.9, 6.1, 6.8]
+    head = ["sample", "monocytes", "HLA-DR AB/C", "ferritin", "phenotype", "QC", "no."]
+    p.text("Summary (failures and warnings first)", size=10, bold=True)
+    p.columns(head, xs, bold=True)
+    for k in review_order(recs):
+        if p.y > _A4[1] - 0.7:
+            p = _Page(plt)
+            pages.append(p)
+            p.text("Summary, continued", size=10, bold=True)
+            p.columns(head, xs, bold=True)
+        r = recs[k]
+        p.columns([str(r.get("sample_id"))[:22], number(r.get("monocyte_count")), number(r.get("hladr_abc")),
+                   f"{r.get('ferritin_text', '')} {r.get('ferritin_unit', '')}".strip()[:16],
+                   str(r.get("phenotype")), str(r.get("qc")), str(k + 1)], xs,
+                  color=_QC_COLOUR.get(r.get("qc"), "black"))
+    return pages
+
+
+def _sample_page(plt, run: ReportRun, k: int, s, png: bytes | None) -> _Page:
+    r = s.record
+    p = _Page(plt)
+    p.text(f"{r.get('sample_id')}   QC {r.get('qc')}", size=15, bold=True, color=_QC_COLOUR.get(r.get("qc"), "black"))
+    who = ", ".join(x for x in (f"subject {r['subject_id']}" if r.get("subject_id") else "",
+                                f"visit {r['visit']}" if r.get("visit") else "", f"file {r.get('file')}") if x)
+    p.text(f"no. {k + 1} of {len(run.samples)} in the run; {who}", size=8.5)
+    p.gap(0.05)
+    p.text(result_sentence(r), size=10, width=95)
+    p.text(f"Gates: {gate_kind(r)}", size=9)
+    p.gap(0.05)
+    if png:
+        p.image(png, 7.1)
+    else:
+        p.text("No figure: the tube's events could not be used.", size=9)
+    rows = check_rows(r)
+    if rows:
+        xs = [0.6, 4.0, 5.0, 6.6]
+        p.columns(["self-check", "value", "limit", ""], xs, bold=True)
+        for row in rows:
+            p.columns(list(row), xs)
+        p.gap(0.08)
+    p.text("Flags", size=9, bold=True)
+    lines = flag_lines(r)
+    for sev, code, msg in lines:
+        p.text(f"{sev}  {code}: {msg}", size=8, width=120, color=_QC_COLOUR.get(sev, "#333333"))
+    if not lines:
+        p.text("none", size=8)
+    p.gap(0.08)
+    p.text(f"File SHA-256 {r.get('sha256') or '—'}; calibration {r.get('calibration_id') or '—'}; "
+           f"rule set {r.get('ruleset')}; hladr {r.get('software_version')}", size=7, width=140, color="#444444")
+    return p
+
+
+def render_pdf(run: ReportRun, sample_pngs: list[bytes | None], calibration_png: bytes | None) -> bytes:
+    """The PDF: the run's page(s) (header, counts, calibration, summary), then one page per sample."""
+    from .draw import _pyplot
+
+    plt = _pyplot()
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    buf = io.BytesIO()
+    # the PDF's built-in Helvetica: searchable text with no font to embed (subsetting and embedding
+    # a TrueType font took ~1 s a document); no creation date, so the same run gives the same bytes
+    with matplotlib.rc_context({"pdf.use14corefonts": True, "font.family": "sans-serif",
+                                "pdf.compression": 6}), \
+            PdfPages(buf, metadata={"Title": f"hladr run report {run.run_id}", "Creator": "hladr",
+                                    "CreationDate": None}) as pdf:
+        for page in _run_pages(plt, run, calibration_png):
+            pdf.savefig(page.fig)
+            plt.close(page.fig)
+        for k, (s, png) in enumerate(zip(run.samples, sample_pngs, strict=True)):
+            page = _sample_page(plt, run, k, s, png)
+            pdf.savefig(page.fig)
+            plt.close(page.fig)
+    return buf.getvalue()
