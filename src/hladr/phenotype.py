@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from .ferritin import (
@@ -110,26 +110,60 @@ def _dec(x: float) -> Decimal:
 
 
 def _fmt(x: float) -> str:
-    """Shortest exact text of a number, without a trailing ``.0``."""
+    """Shortest exact text of a number, without a trailing ``.0`` (thresholds, as the rule table writes them)."""
     x = float(x)
     return f"{x:.0f}" if x.is_integer() else repr(x)
 
 
-def _show(f: Ferritin) -> str:
-    base = f"{f.censor}{_fmt(f.ng_ml)} ng/mL" if f.ng_ml is not None else repr(f.text)
+def _side(x: Decimal, t: Decimal) -> int:
+    return (x > t) - (x < t)
+
+
+# places a reason shows: AB/C as a whole number, ferritin in ng/mL to at most one decimal
+ABC_PLACES = 0
+FERRITIN_PLACES = 1
+
+
+def _number(x: float, places: int, threshold: float | None = None) -> str:
+    """``x`` as a person writes it: rounded half up to ``places`` decimals, trailing zeros dropped
+    (``1333.776`` -> ``1334``). Where the rounded text would stand on another side of ``threshold``
+    than ``x`` (``4999.6`` shown as ``5000`` beside ``< 5000``), more places are shown until it does
+    not: the words never contradict the decision."""
+    x = float(x)
+    if not math.isfinite(x):
+        return repr(x)
+    exact = _dec(x)
+    t = _dec(threshold) if threshold is not None else None
+    for d in range(places, 18):
+        shown = exact.quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
+        if t is None or _side(shown, t) == _side(exact, t):
+            text = format(shown, "f")
+            return text.rstrip("0").rstrip(".") if "." in text else text
+    return repr(x)
+
+
+def _abc(x: float, threshold: float | None = None) -> str:
+    """An AB/C value in a reason: a whole number (``1334 AB/C``), unless that would contradict ``threshold``."""
+    return f"{_number(x, ABC_PLACES, threshold)} AB/C"
+
+
+def _show(f: Ferritin, threshold: float | None = None) -> str:
+    """A ferritin in a reason: in ng/mL to at most one decimal (more only where ``threshold`` needs it),
+    with the text it came from when it was converted from pmol/L."""
+    base = f"{f.censor}{_number(f.ng_ml, FERRITIN_PLACES, threshold)} ng/mL" if f.ng_ml is not None else repr(f.text)
     if f.unit == PMOL_L:
         return f"{base} (from {f.text.strip()!r} {PMOL_L})"
     return base
 
 
-def _hladr_problem(hladr_abc: float | None) -> tuple[str, str] | None:
-    """(code, reason) when the HLA-DR value cannot be used, else None."""
+def _hladr_problem(hladr_abc: float | None, why: str = "") -> tuple[str, str] | None:
+    """(code, reason) when the HLA-DR value cannot be used, else None; ``why`` it was not measured, when known."""
     if hladr_abc is None or math.isnan(hladr_abc):
-        return "hladr_missing", "mHLA-DR not measurable"
+        return "hladr_missing", f"HLA-DR not measured ({why})" if why else "HLA-DR not measured"
     if math.isinf(hladr_abc):
         return "hladr_invalid", f"mHLA-DR {hladr_abc!r} AB/C is not finite"
     if hladr_abc < 0:
-        return "hladr_negative", f"mHLA-DR {_fmt(hladr_abc)} AB/C is negative"
+        return "hladr_negative", f"mHLA-DR {_abc(hladr_abc)} is negative"
     return None
 
 
@@ -137,7 +171,7 @@ def _hladr_problem(hladr_abc: float | None) -> tuple[str, str] | None:
 # calls
 
 
-def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet) -> PhenotypeCall:
+def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet, hladr_why: str = "") -> PhenotypeCall:
     """Call the ImmunoSep phenotype of one sample.
 
     Parameters
@@ -149,6 +183,9 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         From :func:`parse_ferritin`.
     rules : RuleSet
         Supplies ``mals_ferritin_ng_ml`` (T_f) and ``immunoparalysis_hladr_abc`` (T_h).
+    hladr_why : str, optional
+        Why there is no HLA-DR value (the messages of the flags that failed the tube): the
+        reasons then say ``HLA-DR not measured (<why>)``, also beside a ferritin-only MALS.
 
     Returns
     -------
@@ -170,12 +207,16 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
     indeterminate otherwise (ask the lab for a dilution); ``<X`` counts as <= T_f
     when X <= T_f and is indeterminate otherwise. Without a usable ferritin MALS
     cannot be excluded, so the call is indeterminate whatever the HLA-DR value.
+
+    The reasons write numbers as a person does: AB/C whole, ferritin to at most one
+    decimal, thresholds as the rule table has them; a value is shown with more places
+    only where rounding would put it on the other side of the threshold it is compared with.
     """
     t_f = rules.mals_ferritin_ng_ml
     t_h = rules.immunoparalysis_hladr_abc
     reasons: list[str] = []
     codes: list[str] = []
-    hladr_bad = _hladr_problem(hladr_abc)
+    hladr_bad = _hladr_problem(hladr_abc, hladr_why)
 
     def done(label: Label) -> PhenotypeCall:
         return PhenotypeCall(label, tuple(reasons), tuple(codes), rules.label)
@@ -193,7 +234,7 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         return done("indeterminate")
 
     if surely_above(b, t_f):
-        reasons.append(f"ferritin {_show(ferritin)} > {_fmt(t_f)}")
+        reasons.append(f"ferritin {_show(ferritin, t_f)} > {_fmt(t_f)}")
         note_hladr()
         return done("MALS")
 
@@ -201,13 +242,13 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         if ferritin.censor == ">":
             codes.append("ferritin_censored_below_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {_show(ferritin, t_f)} may or may not exceed {_fmt(t_f)}: "
                 "ask the lab for a dilution"
             )
         else:
             codes.append("ferritin_censored_above_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {_show(ferritin, t_f)} may or may not exceed {_fmt(t_f)}: "
                 "ask the lab for an exact value"
             )
         note_hladr()
@@ -215,16 +256,16 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
 
     if hladr_bad is not None:
         reasons.append(
-            f"ferritin {_show(ferritin)} <= {_fmt(t_f)}: immunoparalysis cannot be decided"
+            f"ferritin {_show(ferritin, t_f)} <= {_fmt(t_f)}: immunoparalysis cannot be decided"
         )
         note_hladr()
         return done("indeterminate")
-    reasons.append(f"ferritin {_show(ferritin)} <= {_fmt(t_f)}")
+    reasons.append(f"ferritin {_show(ferritin, t_f)} <= {_fmt(t_f)}")
     assert hladr_abc is not None
     if hladr_abc < t_h:
-        reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C < {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} < {_fmt(t_h)}")
         return done("immunoparalysis")
-    reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C >= {_fmt(t_h)}")
+    reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} >= {_fmt(t_h)}")
     return done("intermediate")
 
 
@@ -247,7 +288,7 @@ def _reversal(
         assert hladr_abc is not None
         hladr_ok = hladr_abc > t_h
         op = ">" if hladr_ok else "<="
-        reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C {op} {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} {op} {_fmt(t_h)}")
 
     ferritin_ok: bool | None
     b = ferritin_bounds(ferritin)
@@ -257,14 +298,14 @@ def _reversal(
         reasons.append(ferritin.problem)
     elif surely_below(b, t_f):
         ferritin_ok = True
-        reasons.append(f"ferritin {_show(ferritin)} < {_fmt(t_f)}")
+        reasons.append(f"ferritin {_show(ferritin, t_f)} < {_fmt(t_f)}")
     elif surely_at_least(b, t_f):
         ferritin_ok = False
-        reasons.append(f"ferritin {_show(ferritin)} >= {_fmt(t_f)}")
+        reasons.append(f"ferritin {_show(ferritin, t_f)} >= {_fmt(t_f)}")
     else:
         ferritin_ok = None
         codes.append("ferritin_censored_undecided")
-        reasons.append(f"ferritin {_show(ferritin)} may or may not be < {_fmt(t_f)}")
+        reasons.append(f"ferritin {_show(ferritin, t_f)} may or may not be < {_fmt(t_f)}")
 
     if hladr_ok is False or ferritin_ok is False:
         result: bool | None = False
