@@ -27,7 +27,7 @@ SRC = Path(hladr.__file__).parent
 _GATING_FAILED = ("fail", "gating failed: {reason}")
 _ERROR = ("fail", "{error}")
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 CONTRACT = {
     "read_repaired": ("warn", "{file}: read by a fallback or with repaired offsets ({quirks}); review the file"),
     "unreadable": _ERROR,
@@ -64,6 +64,7 @@ CONTRACT = {
     "extrapolated_above_high_bead": ("warn", "median PE above the highest bead used: value extrapolated"),
     "hladr_not_measurable": ("warn", "monocyte PE not positive: HLA-DR not measurable"),
     "ferritin_unusable": ("warn", "{problem}"),
+    "ferritin_missing": ("info", "no ferritin for this sample: phenotype indeterminate (HLA-DR is valid)"),
     "duplicate_sample_id": ("warn", "sample id shared by {n} tubes ({files}): review before import"),
     "duplicate_file_content": ("fail", "the same file content (SHA-256 {sha}) as {others}, listed for another "
                                        "sample: the data cannot belong to both, so no HLA-DR value is reported; "

@@ -134,7 +134,8 @@ def _number(x: float, places: int, threshold: float | None = None) -> str:
         return repr(x)
     exact = _dec(x)
     t = _dec(threshold) if threshold is not None else None
-    for d in range(places, 18):
+    written = max(places, -int(exact.as_tuple().exponent))  # at every place written, x is on its own side
+    for d in range(places, written + 1):
         shown = exact.quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
         if t is None or _side(shown, t) == _side(exact, t):
             text = format(shown, "f")
