@@ -172,7 +172,9 @@ def _hladr_problem(hladr_abc: float | None, why: str = "") -> tuple[str, str] | 
 # calls
 
 
-def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet, hladr_why: str = "") -> PhenotypeCall:
+def call_phenotype(
+    hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet, hladr_why: str = ""
+) -> PhenotypeCall:
     """Call the ImmunoSep phenotype of one sample.
 
     Parameters

@@ -337,7 +337,8 @@ def _phenotype(
     qc = qc_of(f.severity for f in flags)
     hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
     ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
-    call = call_phenotype(hladr, ferritin, rules=rules, hladr_why=hladr_not_measured_why((f.code, f.severity, f.message) for f in flags))
+    why = hladr_not_measured_why((f.code, f.severity, f.message) for f in flags)
+    call = call_phenotype(hladr, ferritin, rules=rules, hladr_why=why)
     if ferritin.problem and ferritin.text.strip():
         flags.append(flag("ferritin_unusable", problem=ferritin.problem))
     elif ferritin.code == "ferritin_missing":

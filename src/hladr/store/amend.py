@@ -60,7 +60,8 @@ def amended_record(record: Mapping, *, ferritin_text: str, ferritin_unit: str, r
     ferritin = parse_ferritin(ferritin_text, ferritin_unit or None, rules=rules)
     if ferritin.problem and ferritin_text.strip():
         raise ConfigError(f"--ferritin {ferritin_text!r} {ferritin_unit}: {ferritin.problem}; not amended")
-    flags = [dict(f) for f in record.get("flags") or () if f.get("code") not in ("ferritin_unusable", "ferritin_missing")]
+    flags = [dict(f) for f in record.get("flags") or ()
+             if f.get("code") not in ("ferritin_unusable", "ferritin_missing")]
     if ferritin.code == "ferritin_missing":  # the ferritin removed: the call cannot be made, say so as a run would
         flags.append(asdict(flag("ferritin_missing")))
     why = hladr_not_measured_why((str(f.get("code")), str(f.get("severity")), str(f.get("message"))) for f in flags)
