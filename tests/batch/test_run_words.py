@@ -186,3 +186,20 @@ def test_a_tube_without_calibration_says_why_hladr_was_not_measured(run_dir):
     r = analyze_sample(SampleInput(path=str(run_dir / "P003_HLADR.fcs"), sample_id="P003", ferritin="17150"), None)
     assert r.qc == "fail" and r.phenotype == "MALS" and r.hladr_abc is None and r.monocyte_count
     assert "HLA-DR not measured (no accepted bead calibration for this run)" in r.phenotype_reasons
+
+
+def test_a_failed_gate_is_mals_from_ferritin_and_says_why_hladr_was_not_measured(run_dir):
+    """The bead tube analysed as a sample: an accepted calibration, but no monocytes to gate."""
+    from hladr.beads.lots import resolve_lot
+    from hladr.beads.record import Calibration, calibrate_beads
+    from hladr.results import RunConfig
+
+    lot, _ = resolve_lot(lot_id=None, lot_file=None, worklist_lot=None)
+    cal = calibrate_beads(str(run_dir / "beads.fcs"), lot, RunConfig())
+    assert isinstance(cal, Calibration) and cal.accepted
+    for ferritin, label in (("9000", "MALS"), ("100", "indeterminate")):
+        r = analyze_sample(SampleInput(path=str(run_dir / "beads.fcs"), sample_id="X", ferritin=ferritin), cal)
+        failed = [f for f in r.flags if f.severity == "fail"]
+        assert r.qc == "fail" and r.hladr_abc is None and r.phenotype == label
+        assert failed and all(f.message.startswith("gating failed: ") for f in failed)
+        assert f"HLA-DR not measured ({'; '.join(f.message for f in failed)})" in r.phenotype_reasons
