@@ -2,11 +2,12 @@
 
 A flag is the output contract of a tube's analysis: its ``code`` is what results.csv, the
 eCRF import and the report key on; its ``severity`` decides the tube's qc (``info`` is
-recorded and shown but changes no qc, ``warn`` makes qc warn, ``fail`` makes it fail and withholds
-the HLA-DR value); its ``message`` is the one line a reviewer reads. Every flag's code is in results.csv's
-``flags`` and the terminal table, whatever its severity; its message and severity in results.json. :data:`FLAGS` defines
-them all, and code emits a flag only through :func:`flag` (a code not in the table is a
-``KeyError``), or for a caught exception through :func:`error_flag`, whose code comes from
+recorded and shown but changes no qc, ``warn`` makes qc warn, ``fail`` makes it fail and
+withholds the HLA-DR value); its ``message`` is the one line a reviewer reads. Every flag's
+code is in results.csv's ``flags`` and the terminal table, whatever its severity; its message
+and severity in results.json. :data:`FLAGS` defines them all, and code emits a flag only
+through :func:`flag` (a code not in the table is a ``KeyError``), or for a caught exception
+through :func:`error_flag`, whose code comes from
 :data:`ERROR_CODES`, not from the exception's class name: renaming a class changes no output.
 
 The table is a module of its own, not part of the rule table (``data/rules/``) nor of
