@@ -131,3 +131,16 @@ def test_missing_ferritin_is_said_whatever_the_hladr(text):
         assert c.label == "indeterminate"
         assert c.reasons[0] == "ferritin missing: MALS cannot be excluded"
         assert "ferritin_missing" in c.codes
+
+
+def test_the_reason_text_module_holds_no_threshold():
+    """The words' numbers come from the call (its thresholds from the rule table), never from literals here."""
+    import ast
+    from pathlib import Path
+
+    from hladr import _reason_text
+
+    tree = ast.parse(Path(_reason_text.__file__).read_text(encoding="utf-8"))
+    numbers = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+               and isinstance(n.value, int | float) and not isinstance(n.value, bool)}
+    assert numbers <= {0, 1}, numbers

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 
+from ._reason_text import abc_text, dec, ferritin_text, threshold_text
 from .ferritin import (
-    PMOL_L,
     Ferritin,
     ferritin_bounds,
     surely_above,
@@ -101,60 +101,7 @@ class FollowUp:
 
 
 # ---------------------------------------------------------------------------
-# numbers and their text
-
-
-def _dec(x: float) -> Decimal:
-    """The shortest decimal that round-trips to ``x`` (the value as written)."""
-    return Decimal(repr(float(x)))
-
-
-def _fmt(x: float) -> str:
-    """Shortest exact text of a number, without a trailing ``.0`` (thresholds, as the rule table writes them)."""
-    x = float(x)
-    return f"{x:.0f}" if x.is_integer() else repr(x)
-
-
-def _side(x: Decimal, t: Decimal) -> int:
-    return (x > t) - (x < t)
-
-
-# places a reason shows: AB/C as a whole number, ferritin in ng/mL to at most one decimal
-ABC_PLACES = 0
-FERRITIN_PLACES = 1
-
-
-def _number(x: float, places: int, threshold: float | None = None) -> str:
-    """``x`` as a person writes it: rounded half up to ``places`` decimals, trailing zeros dropped
-    (``1333.776`` -> ``1334``). Where the rounded text would stand on another side of ``threshold``
-    than ``x`` (``4999.6`` shown as ``5000`` beside ``< 5000``), more places are shown until it does
-    not: the words never contradict the decision."""
-    x = float(x)
-    if not math.isfinite(x):
-        return repr(x)
-    exact = _dec(x)
-    t = _dec(threshold) if threshold is not None else None
-    written = max(places, -int(exact.as_tuple().exponent))  # at every place written, x is on its own side
-    for d in range(places, written + 1):
-        shown = exact.quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
-        if t is None or _side(shown, t) == _side(exact, t):
-            text = format(shown, "f")
-            return text.rstrip("0").rstrip(".") if "." in text else text
-    return repr(x)
-
-
-def _abc(x: float, threshold: float | None = None) -> str:
-    """An AB/C value in a reason: a whole number (``1334 AB/C``), unless that would contradict ``threshold``."""
-    return f"{_number(x, ABC_PLACES, threshold)} AB/C"
-
-
-def _show(f: Ferritin, threshold: float | None = None) -> str:
-    """A ferritin in a reason: in ng/mL to at most one decimal (more only where ``threshold`` needs it),
-    with the text it came from when it was converted from pmol/L."""
-    base = f"{f.censor}{_number(f.ng_ml, FERRITIN_PLACES, threshold)} ng/mL" if f.ng_ml is not None else repr(f.text)
-    if f.unit == PMOL_L:
-        return f"{base} (from {f.text.strip()!r} {PMOL_L})"
-    return base
+# what a reason says (the numbers' text: hladr._reason_text)
 
 
 def _hladr_problem(hladr_abc: float | None, why: str = "") -> tuple[str, str] | None:
@@ -164,7 +111,7 @@ def _hladr_problem(hladr_abc: float | None, why: str = "") -> tuple[str, str] | 
     if math.isinf(hladr_abc):
         return "hladr_invalid", f"mHLA-DR {hladr_abc!r} AB/C is not finite"
     if hladr_abc < 0:
-        return "hladr_negative", f"mHLA-DR {_abc(hladr_abc)} is negative"
+        return "hladr_negative", f"mHLA-DR {abc_text(hladr_abc)} is negative"
     return None
 
 
@@ -237,7 +184,7 @@ def call_phenotype(
         return done("indeterminate")
 
     if surely_above(b, t_f):
-        reasons.append(f"ferritin {_show(ferritin, t_f)} > {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} > {threshold_text(t_f)}")
         note_hladr()
         return done("MALS")
 
@@ -245,13 +192,13 @@ def call_phenotype(
         if ferritin.censor == ">":
             codes.append("ferritin_censored_below_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin, t_f)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {ferritin_text(ferritin, t_f)} may or may not exceed {threshold_text(t_f)}: "
                 "ask the lab for a dilution"
             )
         else:
             codes.append("ferritin_censored_above_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin, t_f)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {ferritin_text(ferritin, t_f)} may or may not exceed {threshold_text(t_f)}: "
                 "ask the lab for an exact value"
             )
         note_hladr()
@@ -259,16 +206,16 @@ def call_phenotype(
 
     if hladr_bad is not None:
         reasons.append(
-            f"ferritin {_show(ferritin, t_f)} <= {_fmt(t_f)}: immunoparalysis cannot be decided"
+            f"ferritin {ferritin_text(ferritin, t_f)} <= {threshold_text(t_f)}: immunoparalysis cannot be decided"
         )
         note_hladr()
         return done("indeterminate")
-    reasons.append(f"ferritin {_show(ferritin, t_f)} <= {_fmt(t_f)}")
+    reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} <= {threshold_text(t_f)}")
     assert hladr_abc is not None
     if hladr_abc < t_h:
-        reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} < {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} < {threshold_text(t_h)}")
         return done("immunoparalysis")
-    reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} >= {_fmt(t_h)}")
+    reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} >= {threshold_text(t_h)}")
     return done("intermediate")
 
 
@@ -291,7 +238,7 @@ def _reversal(
         assert hladr_abc is not None
         hladr_ok = hladr_abc > t_h
         op = ">" if hladr_ok else "<="
-        reasons.append(f"mHLA-DR {_abc(hladr_abc, t_h)} {op} {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} {op} {threshold_text(t_h)}")
 
     ferritin_ok: bool | None
     b = ferritin_bounds(ferritin)
@@ -301,14 +248,14 @@ def _reversal(
         reasons.append(ferritin.problem)
     elif surely_below(b, t_f):
         ferritin_ok = True
-        reasons.append(f"ferritin {_show(ferritin, t_f)} < {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} < {threshold_text(t_f)}")
     elif surely_at_least(b, t_f):
         ferritin_ok = False
-        reasons.append(f"ferritin {_show(ferritin, t_f)} >= {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} >= {threshold_text(t_f)}")
     else:
         ferritin_ok = None
         codes.append("ferritin_censored_undecided")
-        reasons.append(f"ferritin {_show(ferritin, t_f)} may or may not be < {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} may or may not be < {threshold_text(t_f)}")
 
     if hladr_ok is False or ferritin_ok is False:
         result: bool | None = False
@@ -328,8 +275,8 @@ def _improving(
     baseline_ferritin: Ferritin, ferritin: Ferritin, rules: RuleSet
 ) -> tuple[bool | None, list[str], list[str]]:
     """MALS improving: current <= baseline * (1 - drop), decided on the intervals."""
-    keep = Decimal(1) - _dec(rules.mals_improving_drop)
-    pct = format((_dec(rules.mals_improving_drop) * 100).normalize(), "f")
+    keep = Decimal(1) - dec(rules.mals_improving_drop)
+    pct = format((dec(rules.mals_improving_drop) * 100).normalize(), "f")
     base = ferritin_bounds(baseline_ferritin)
     cur = ferritin_bounds(ferritin)
     if base is None or cur is None:
@@ -340,14 +287,14 @@ def _improving(
             [f"MALS improvement cannot be decided: {prefix}{which.problem}"],
             [which.code or "ferritin_invalid"],
         )
-    shown = f"ferritin {_show(ferritin)} vs baseline {_show(baseline_ferritin)}"
+    shown = f"ferritin {ferritin_text(ferritin)} vs baseline {ferritin_text(baseline_ferritin)}"
     # surely improving: the largest current value is within the smallest allowed limit
-    if cur.hi is not None and _dec(cur.hi) <= _dec(base.lo) * keep:
+    if cur.hi is not None and dec(cur.hi) <= dec(base.lo) * keep:
         return True, [f"MALS improving: {shown}, a fall of >= {pct} %"], []
     # surely not: the smallest current value is above the largest allowed limit
     if base.hi is not None:
-        limit = _dec(base.hi) * keep
-        lo = _dec(cur.lo)
+        limit = dec(base.hi) * keep
+        lo = dec(cur.lo)
         if lo > limit or ((cur.lo_open or base.hi_open) and lo >= limit):
             return False, [f"MALS not improving: {shown}, a fall of < {pct} %"], []
     return (
