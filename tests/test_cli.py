@@ -66,7 +66,7 @@ def test_help_loads_none_of_the_heavy_modules():
 
 # --------------------------------------------------------------------------- bad arguments: exit 2, one line
 @pytest.mark.parametrize(("argv", "words"), [
-    ([], "the following arguments are required: command"),
+    ([], "the following arguments are required: COMMAND"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["run", "day1"], "the following arguments are required: --out"),
     (["run", "day1", "--out", "o", "--workers", "two"], "argument --workers: invalid int value: 'two'"),

@@ -27,7 +27,7 @@ SRC = Path(hladr.__file__).parent
 _GATING_FAILED = ("fail", "gating failed: {reason}")
 _ERROR = ("fail", "{error}")
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 CONTRACT = {
     "read_repaired": ("warn", "{file}: read by a fallback or with repaired offsets ({quirks}); review the file"),
     "unreadable": _ERROR,
@@ -64,6 +64,7 @@ CONTRACT = {
     "extrapolated_above_high_bead": ("warn", "median PE above the highest bead used: value extrapolated"),
     "hladr_not_measurable": ("warn", "monocyte PE not positive: HLA-DR not measurable"),
     "ferritin_unusable": ("warn", "{problem}"),
+    "ferritin_missing": ("info", "no ferritin for this sample: phenotype indeterminate (HLA-DR is valid)"),
     "duplicate_sample_id": ("warn", "sample id shared by {n} tubes ({files}): review before import"),
     "duplicate_file_content": ("fail", "the same file content (SHA-256 {sha}) as {others}, listed for another "
                                        "sample: the data cannot belong to both, so no HLA-DR value is reported; "
@@ -219,3 +220,34 @@ def test_every_code_in_the_table_is_emitted_somewhere():
                     emitted.add(code)
     assert set(FLAGS) == emitted, f"not emitted: {sorted(set(FLAGS) - emitted)}; not in the table: " \
                                   f"{sorted(emitted - set(FLAGS))}"
+
+
+# --- the words of a tube's flags: qc_reasons and why HLA-DR was not measured -----------------------
+
+def _pairs(*flags: Flag) -> list[tuple[str, str]]:
+    return [(f.severity, f.message) for f in flags]
+
+
+def test_qc_reasons_are_the_messages_of_the_flags_that_made_the_qc():
+    from hladr.flags import qc_reasons
+
+    low, few = flag("monocytes_low", n=2648, limit=3000), flag("monocytes_too_few", n=681, limit=1000)
+    info, expired = flag("ferritin_missing"), flag("lot_expired", lot="96597")
+    assert qc_reasons(_pairs(low)) == "2648 monocytes < 3000"  # a warn row is no longer empty
+    assert qc_reasons(_pairs(info, low, expired)) == "2648 monocytes < 3000 | bead lot 96597 was past its expiry date"
+    assert qc_reasons(_pairs(low, few, info)) == "681 monocytes < 1000"  # a fail: the fail flags only
+    assert qc_reasons(_pairs(info)) == "" and qc_reasons([]) == ""  # a pass has no reason
+
+
+def test_why_hladr_was_not_measured():
+    from hladr.flags import hladr_not_measured_why
+
+    def triples(*flags: Flag) -> list[tuple[str, str, str]]:
+        return [(f.code, f.severity, f.message) for f in flags]
+
+    unreadable = error_flag(errors.ReadError("P003.fcs: not an FCS file"))
+    assert hladr_not_measured_why(triples(flag("monocytes_low", n=2000, limit=3000), unreadable)) == \
+        "P003.fcs: not an FCS file"
+    assert hladr_not_measured_why(triples(flag("lot_expired", lot="1"), flag("hladr_not_measurable"))) == \
+        "monocyte PE not positive: HLA-DR not measurable"
+    assert hladr_not_measured_why(triples(flag("monocytes_low", n=2000, limit=3000))) == ""

@@ -108,10 +108,10 @@ def test_parse_ferritin_accepts(text, unit, ng_ml, censor, canonical):
 @pytest.mark.parametrize(
     ("text", "unit", "code", "problem"),
     [
-        ("", None, "ferritin_missing", "ferritin is empty"),
-        (None, None, "ferritin_missing", "ferritin is empty"),
-        ("   ", "ng/mL", "ferritin_missing", "ferritin is empty"),
-        (NAN, None, "ferritin_missing", "ferritin is empty"),  # an empty pandas cell
+        ("", None, "ferritin_missing", "ferritin missing"),
+        (None, None, "ferritin_missing", "ferritin missing"),
+        ("   ", "ng/mL", "ferritin_missing", "ferritin missing"),
+        (NAN, None, "ferritin_missing", "ferritin missing"),  # an empty pandas cell
         ("abc", None, "ferritin_invalid", "ferritin 'abc' is not a number"),
         ("nan", None, "ferritin_invalid", "ferritin 'nan' is not a number"),
         ("inf", None, "ferritin_invalid", "ferritin 'inf' is not a number"),
@@ -290,8 +290,8 @@ def test_call_phenotype_codes(hladr, text, unit, codes):
         (4999.9, "100", None, "mHLA-DR 4999.9 AB/C < 5000"),
         (5000, "100", None, "mHLA-DR 5000 AB/C >= 5000"),
         (3000, "abc", None, "ferritin 'abc' is not a number: MALS cannot be excluded"),
-        (3000, "", None, "ferritin is empty: MALS cannot be excluded"),
-        (None, "100", None, "mHLA-DR not measurable"),
+        (3000, "", None, "ferritin missing: MALS cannot be excluded"),
+        (None, "100", None, "HLA-DR not measured"),
     ],
 )
 def test_call_phenotype_reasons(hladr, text, unit, reason):
@@ -460,7 +460,7 @@ def test_mals_improving_reasons_and_codes():
     assert yes.codes == ()
     assert followup(MALS, "10000", None, "").codes == ("ferritin_missing",)
     assert followup(MALS, "", None, "8500").codes == ("ferritin_missing",)
-    assert any("baseline ferritin is empty" in r for r in followup(MALS, "", None, "1").reasons)
+    assert any("baseline ferritin missing" in r for r in followup(MALS, "", None, "1").reasons)
     assert followup(MALS, "10000", None, "<9000").codes == ("ferritin_censored_undecided",)
 
 

@@ -12,9 +12,40 @@ import datetime as dt
 
 from . import __version__
 
-__all__ = ["SIMULATE_MIN_EVENTS", "StrictParser", "UsageError", "build_parser", "int_at_least", "iso_date"]
+__all__ = ["DESCRIPTION", "EPILOG", "SIMULATE_MIN_EVENTS", "StrictParser", "UsageError", "build_parser",
+           "int_at_least", "iso_date"]
 
 SIMULATE_MIN_EVENTS = 100  # the simulator's own floor for a sample tube
+
+# what `hladr --help` says first: for the technician at the cytometer, not for a developer
+DESCRIPTION = """\
+hladr measures HLA-DR on blood monocytes (antibodies bound per cell, AB/C) from the day's
+flow cytometry files, calibrated with QuantiBRITE PE beads, and calls the ImmunoSep sepsis
+phenotype from HLA-DR and serum ferritin: MALS, immunoparalysis, intermediate or
+indeterminate. Each sample gets a QC verdict (pass, warn or fail) with its reasons.
+
+The daily command is 'hladr run': give it the folder of the day's FCS files (the bead tube
+and the patient tubes, with a worklist.csv naming them and giving each sample's ferritin)
+and an output folder. It writes results.csv, results.json, calibration.json and
+report.html there, and prints one line per sample."""
+
+EPILOG = """\
+common examples:
+  hladr run /data/2026-03-14 --out /results/2026-03-14
+      the day's run: bead tube + samples listed in /data/2026-03-14/worklist.csv
+  hladr run RUN_DIR --out OUT_DIR --lot 96597
+      the same, naming the QuantiBRITE bead lot on the kit (see 'hladr lots list')
+  hladr run RUN_DIR --out OUT_DIR --calibration OLD_OUT/calibration.json
+      no bead tube today: reuse an accepted calibration of the same instrument settings
+  hladr inspect TUBE.fcs            what a file holds (channels, events, instrument)
+  hladr gate TUBE.fcs               the monocyte gate of one tube, step by step
+  hladr results list                the results kept in the results store
+  hladr export OUT_DIR --format redcap --mapping redcap.toml --out import.csv
+                                    a run's results for the trial's eCRF
+
+exit status: 0 every sample passed or warned; 1 at least one sample failed;
+2 the command could not run (the one line on stderr says why and what to do).
+'hladr COMMAND --help' describes each command; README.md and the report explain the results."""
 
 
 class StrictParser(argparse.ArgumentParser):
@@ -41,24 +72,34 @@ def int_at_least(low: int):
     return parse
 
 
-def build_parser(description: str) -> argparse.ArgumentParser:
-    """The whole command line of ``hladr``: every command, its arguments and their help."""
-    p = StrictParser(prog="hladr", description=description)
-    p.add_argument("--version", action="version", version=f"hladr {__version__}")
+def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
+    """The whole command line of ``hladr``: every command, its arguments and their help (every option
+    has one: ``tests/test_cli_help.py`` walks the tree)."""
+    p = StrictParser(prog="hladr", description=description, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"hladr {__version__}",
+                   help="print the version of hladr and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=StrictParser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=StrictParser, metavar="COMMAND",
+                           title="commands", help="one of these; 'hladr COMMAND --help' for its options")
 
     r = sub.add_parser("run", help="analyse a day's run folder (bead tube + sample tubes)")
-    r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("--out", required=True, metavar="OUT_DIR")
-    r.add_argument("--worklist", metavar="FILE")
+    r.add_argument("run_dir", metavar="RUN_DIR",
+                   help="folder of the day's FCS files (.fcs, .lmd): the bead tube and the sample tubes")
+    r.add_argument("--out", required=True, metavar="OUT_DIR",
+                   help="folder for results.csv, results.json, calibration.json and report.html (earlier results "
+                        "there are moved aside, never overwritten)")
+    r.add_argument("--worklist", metavar="FILE",
+                   help="the worklist CSV (columns file, role, sample_id, subject_id, visit, ferritin, "
+                        "ferritin_unit); default: RUN_DIR/worklist.csv when present")
     lot = r.add_mutually_exclusive_group()
-    lot.add_argument("--lot", metavar="ID")
-    lot.add_argument("--lot-file", metavar="FILE")
+    lot.add_argument("--lot", metavar="ID", help="QuantiBRITE bead lot number on the kit (see 'hladr lots list')")
+    lot.add_argument("--lot-file", metavar="FILE", help="a bead lot TOML file (lot id and PE molecules per bead)")
     r.add_argument("--calibration", metavar="CAL.json",
                    help="an accepted calibration record instead of a bead tube")
     r.add_argument("--gates", metavar="FILE", help="Gating-ML 2.0 template replacing automated gates")
-    r.add_argument("--workers", type=int, default=1, metavar="N")
+    r.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="tubes analysed at the same time, one per CPU core (default: 1)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
     r.add_argument("--db", metavar="FILE",
                    help="results store (SQLite) keeping the run, its calibration and every result "
@@ -72,41 +113,43 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                    help="let the worklist name files outside RUN_DIR (by default only files inside it are read)")
 
     c = sub.add_parser("calibrate", help="fit a QuantiBRITE bead tube")
-    c.add_argument("beads", metavar="BEADS.fcs")
+    c.add_argument("beads", metavar="BEADS.fcs", help="the QuantiBRITE PE bead tube")
     lot = c.add_mutually_exclusive_group(required=True)
-    lot.add_argument("--lot", metavar="ID")
-    lot.add_argument("--lot-file", metavar="FILE")
-    c.add_argument("--out", metavar="CAL.json")
+    lot.add_argument("--lot", metavar="ID", help="QuantiBRITE bead lot number on the kit (see 'hladr lots list')")
+    lot.add_argument("--lot-file", metavar="FILE", help="a bead lot TOML file (lot id and PE molecules per bead)")
+    c.add_argument("--out", metavar="CAL.json",
+                   help="write the calibration record here (for 'hladr run --calibration'); default: print only")
     c.add_argument("--db", metavar="FILE",
                    help="also keep the calibration in this results store (SQLite); default: not stored")
 
     i = sub.add_parser("inspect", help="describe an FCS file")
-    i.add_argument("file", metavar="FILE")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("file", metavar="FILE", help="an FCS or LMD file")
+    i.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     i.add_argument("--dataset", type=int, default=None, metavar="N",
                    help="1-based dataset of a multi-dataset file (default: the first; FCS 3.0 of an LMD pair)")
 
     g = sub.add_parser("gate", help="gate the monocytes of one tube")
-    g.add_argument("file", metavar="FILE")
-    g.add_argument("--json", action="store_true")
-    g.add_argument("--gates", metavar="TEMPLATE.xml")
+    g.add_argument("file", metavar="FILE", help="one tube's FCS or LMD file (any panel with CD14)")
+    g.add_argument("--json", action="store_true", help="print one JSON object (gate counts, channels, flags)")
+    g.add_argument("--gates", metavar="TEMPLATE.xml",
+                   help="a Gating-ML 2.0 template instead of the automated gate (its 'monocytes' gate)")
 
     lots = sub.add_parser("lots", help="QuantiBRITE bead lots: list, show, add")
     lots_sub = lots.add_subparsers(dest="lots_command", metavar="{list,show,add}", required=True,
-                                   parser_class=StrictParser)
+                                   parser_class=StrictParser, help="what to do with the lots")
     lots_sub.add_parser("list", help="list the bundled and user lots with their expiry")
     show = lots_sub.add_parser("show", help="show one lot")
-    show.add_argument("lot_id", metavar="ID")
+    show.add_argument("lot_id", metavar="ID", help="the lot number")
     add = lots_sub.add_parser(
         "add", help="validate a lot file and copy it into the user lot folder",
         description="Validate a lot TOML file (four positive increasing PE values, a unique id, an expiry "
                     "that is a date) and copy it into the user lot folder ($HLADR_LOTS or ~/.config/hladr/lots).",
     )
-    add.add_argument("file", metavar="FILE")
+    add.add_argument("file", metavar="FILE", help="the lot TOML file to add")
 
     cal = sub.add_parser("calibration", help="calibration quality control over time")
     cal_sub = cal.add_subparsers(dest="calibration_command", metavar="{history}", required=True,
-                                parser_class=StrictParser)
+                                parser_class=StrictParser, help="what to show")
     h = cal_sub.add_parser(
         "history", help="calibration series, Westgard rules and Levey-Jennings chart",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -138,8 +181,9 @@ def build_parser(description: str) -> argparse.ArgumentParser:
                    help="instead of RUN: the current results kept in the store on or after this UTC day")
     e.add_argument("--db", metavar="FILE",
                    help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
-    e.add_argument("--format", required=True, choices=("csv", "redcap", "odm", "fhir"))
-    e.add_argument("--out", required=True, metavar="FILE")
+    e.add_argument("--format", required=True, choices=("csv", "redcap", "odm", "fhir"),
+                   help="csv, redcap (REDCap import), odm (CDISC ODM 1.3.2) or fhir (FHIR R4 Bundle)")
+    e.add_argument("--out", required=True, metavar="FILE", help="the file to write")
     e.add_argument("--mapping", metavar="FILE",
                    help="field mapping (TOML) for redcap and odm, e.g. examples/mappings/redcap.toml")
     e.add_argument("--force", action="store_true", help="replace an existing --out")
@@ -155,21 +199,21 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     db_help = "results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)"
     res = sub.add_parser("results", help="results kept in the store: list, show, amend")
     res_sub = res.add_subparsers(dest="results_command", metavar="{list,show,amend}", required=True,
-                                 parser_class=StrictParser)
+                                 parser_class=StrictParser, help="what to do with the kept results")
     ls = res_sub.add_parser("list", help="the current result of every sample (or of one run, or kept since a day)")
     which = ls.add_mutually_exclusive_group()
     which.add_argument("--run", metavar="RUN", help="the results of one run (its run id)")
     which.add_argument("--since", metavar="DATE", type=iso_date, help="kept on or after this UTC day (YYYY-MM-DD)")
     ls.add_argument("--db", metavar="FILE", help=db_help)
     show = res_sub.add_parser("show", help="every version of one sample's result, with its provenance")
-    show.add_argument("sample", metavar="SAMPLE")
+    show.add_argument("sample", metavar="SAMPLE", help="the sample id")
     show.add_argument("--db", metavar="FILE", help=db_help)
     am = res_sub.add_parser(
         "amend", help="a corrected ferritin: a new version of the sample's result, the phenotype called again",
         description="Keep the sample's current result with a corrected ferritin as its next version; the "
                     "phenotype is called again with the rule table the result was made with. Earlier versions "
                     "stay as they were; the audit trail keeps who, when, old -> new and the reason.")
-    am.add_argument("sample", metavar="SAMPLE")
+    am.add_argument("sample", metavar="SAMPLE", help="the sample id")
     am.add_argument("--ferritin", required=True, metavar="TEXT", help="the ferritin as the lab reports it, e.g. >10000")
     am.add_argument("--ferritin-unit", metavar="U", help="ng/mL, ug/L or pmol/L (default: the current version's)")
     am.add_argument("--reason", required=True, metavar="TEXT", help="why (required; kept in the audit trail)")
@@ -178,19 +222,20 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 
     au = sub.add_parser("audit", help="the store's audit trail: verify, show")
     au_sub = au.add_subparsers(dest="audit_command", metavar="{verify,show}", required=True,
-                               parser_class=StrictParser)
+                               parser_class=StrictParser, help="what to do with the audit trail")
     ver = au_sub.add_parser("verify", help="check the hash chain and every result against it",
                             epilog="exit status: 0 intact; 1 broken (the first broken entry is named); 2 no store")
     ver.add_argument("--db", metavar="FILE", help=db_help)
     ash = au_sub.add_parser("show", help="the audit trail, or its entries about one sample")
-    ash.add_argument("sample", metavar="SAMPLE", nargs="?")
+    ash.add_argument("sample", metavar="SAMPLE", nargs="?", help="only the entries about this sample id")
     ash.add_argument("--db", metavar="FILE", help=db_help)
 
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
-    s.add_argument("out_dir", metavar="OUT_DIR")
-    s.add_argument("--seed", type=int_at_least(0), default=0)
-    s.add_argument("--instrument", default="canto")
-    s.add_argument("--samples", type=int_at_least(1), default=8, metavar="N")
+    s.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the run into (FCS files and worklist.csv)")
+    s.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="random seed: the same seed writes the same files (default: 0)")
+    s.add_argument("--instrument", default="canto", help="instrument convention: canto (default), cytoflex or navios")
+    s.add_argument("--samples", type=int_at_least(1), default=8, metavar="N", help="sample tubes (default: 8)")
     s.add_argument("--events", type=int_at_least(SIMULATE_MIN_EVENTS), default=50_000, metavar="N",
                    help=f"events per sample tube (at least {SIMULATE_MIN_EVENTS})")
     s.add_argument("--profile", default="healthy", metavar="NAME",

@@ -228,7 +228,7 @@ class _PrintableLog(logging.Filter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring)."""
-    parser = build_parser(__doc__.split("\n")[0])
+    parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:

@@ -170,7 +170,7 @@ def parse_ferritin(text: str | None, unit: str | None = None, *, rules: RuleSet)
         return Ferritin(None, "", raw, shown_unit, problem, code)
 
     if not s:
-        return bad("ferritin is empty", "ferritin_missing")
+        return bad("ferritin missing", "ferritin_missing")
     if "," in s:
         return bad(
             f"ferritin {_short(s)} contains a comma (thousands separator or decimal comma?); "

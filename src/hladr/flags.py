@@ -2,10 +2,12 @@
 
 A flag is the output contract of a tube's analysis: its ``code`` is what results.csv, the
 eCRF import and the report key on; its ``severity`` decides the tube's qc (``info`` is
-recorded in results.json only, ``warn`` makes qc warn, ``fail`` makes it fail and withholds
-the HLA-DR value); its ``message`` is the one line a reviewer reads. :data:`FLAGS` defines
-them all, and code emits a flag only through :func:`flag` (a code not in the table is a
-``KeyError``), or for a caught exception through :func:`error_flag`, whose code comes from
+recorded and shown but changes no qc, ``warn`` makes qc warn, ``fail`` makes it fail and
+withholds the HLA-DR value); its ``message`` is the one line a reviewer reads. Every flag's
+code is in results.csv's ``flags`` and the terminal table, whatever its severity; its message
+and severity in results.json. :data:`FLAGS` defines them all, and code emits a flag only
+through :func:`flag` (a code not in the table is a ``KeyError``), or for a caught exception
+through :func:`error_flag`, whose code comes from
 :data:`ERROR_CODES`, not from the exception's class name: renaming a class changes no output.
 
 The table is a module of its own, not part of the rule table (``data/rules/``) nor of
@@ -42,10 +44,11 @@ from .errors import (
     StoreError,
 )
 
-__all__ = ["FLAGS_VERSION", "SEVERITIES", "Flag", "FlagSpec", "FLAGS", "ERROR_CODES", "flag", "error_flag", "qc_of"]
+__all__ = ["FLAGS_VERSION", "SEVERITIES", "Flag", "FlagSpec", "FLAGS", "ERROR_CODES", "flag", "error_flag", "qc_of",
+           "qc_reasons", "hladr_not_measured_why"]
 
 # Bump on any change of a code, a severity or a message below (tests/test_flags.py pins them).
-FLAGS_VERSION = 1
+FLAGS_VERSION = 2  # 2: ferritin_missing
 
 SEVERITIES = ("info", "warn", "fail")
 
@@ -122,8 +125,10 @@ FLAGS: Mapping[str, FlagSpec] = _table(
     extrapolated_below_low_bead=("warn", "median PE below the low bead: value extrapolated"),
     extrapolated_above_high_bead=("warn", "median PE above the highest bead used: value extrapolated"),
     hladr_not_measurable=("warn", "monocyte PE not positive: HLA-DR not measurable"),
-    # the worklist's ferritin
+    # the worklist's ferritin: an unusable text warns; no ferritin at all leaves HLA-DR valid (info) but the call
+    # cannot be made (MALS cannot be excluded)
     ferritin_unusable=("warn", "{problem}"),
+    ferritin_missing=("info", "no ferritin for this sample: phenotype indeterminate (HLA-DR is valid)"),
     # checks across the run's tubes (batch/checks.py)
     duplicate_sample_id=("warn", "sample id shared by {n} tubes ({files}): review before import"),
     duplicate_file_content=("fail", "the same file content (SHA-256 {sha}) as {others}, listed for another sample: "
@@ -174,3 +179,27 @@ def qc_of(severities: Iterable[str]) -> str:
     """A tube's qc from its flags' severities: ``fail`` if one fails, else ``warn`` if one warns, else ``pass``."""
     severities = set(severities)
     return "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
+
+
+def qc_reasons(flags: Iterable[tuple[str, str]]) -> str:
+    """Why a tube's qc is what it is: the messages of the flags whose severity made it, ``" | "``-joined.
+
+    ``flags`` are (severity, message) pairs (a :class:`Flag`'s, or a stored record's): the ``fail``
+    messages of a failed tube, the ``warn`` messages of a warned one, ``""`` for a pass. results.csv
+    (``qc_reasons``), the terminal table and the exports all say it this way.
+    """
+    flags = list(flags)
+    qc = qc_of(severity for severity, _ in flags)
+    return " | ".join(message for severity, message in flags if severity == qc and qc != "pass")
+
+
+def hladr_not_measured_why(flags: Iterable[tuple[str, str, str]]) -> str:
+    """Why a tube has no HLA-DR value, for its phenotype reasons (``HLA-DR not measured (<why>)``).
+
+    ``flags`` are (code, severity, message) triples: the messages of the ``fail`` flags, ``"; "``-joined;
+    without one, the message of ``hladr_not_measurable`` (monocyte PE not positive); else ``""``.
+    """
+    flags = list(flags)
+    found = [message for _, severity, message in flags if severity == "fail"]
+    found = found or [message for code, _, message in flags if code == "hladr_not_measurable"]
+    return "; ".join(found)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from ._reason_text import abc_text, dec, ferritin_text, threshold_text
 from .ferritin import (
-    PMOL_L,
     Ferritin,
     ferritin_bounds,
     surely_above,
@@ -101,35 +101,17 @@ class FollowUp:
 
 
 # ---------------------------------------------------------------------------
-# numbers and their text
+# what a reason says (the numbers' text: hladr._reason_text)
 
 
-def _dec(x: float) -> Decimal:
-    """The shortest decimal that round-trips to ``x`` (the value as written)."""
-    return Decimal(repr(float(x)))
-
-
-def _fmt(x: float) -> str:
-    """Shortest exact text of a number, without a trailing ``.0``."""
-    x = float(x)
-    return f"{x:.0f}" if x.is_integer() else repr(x)
-
-
-def _show(f: Ferritin) -> str:
-    base = f"{f.censor}{_fmt(f.ng_ml)} ng/mL" if f.ng_ml is not None else repr(f.text)
-    if f.unit == PMOL_L:
-        return f"{base} (from {f.text.strip()!r} {PMOL_L})"
-    return base
-
-
-def _hladr_problem(hladr_abc: float | None) -> tuple[str, str] | None:
-    """(code, reason) when the HLA-DR value cannot be used, else None."""
+def _hladr_problem(hladr_abc: float | None, why: str = "") -> tuple[str, str] | None:
+    """(code, reason) when the HLA-DR value cannot be used, else None; ``why`` it was not measured, when known."""
     if hladr_abc is None or math.isnan(hladr_abc):
-        return "hladr_missing", "mHLA-DR not measurable"
+        return "hladr_missing", f"HLA-DR not measured ({why})" if why else "HLA-DR not measured"
     if math.isinf(hladr_abc):
         return "hladr_invalid", f"mHLA-DR {hladr_abc!r} AB/C is not finite"
     if hladr_abc < 0:
-        return "hladr_negative", f"mHLA-DR {_fmt(hladr_abc)} AB/C is negative"
+        return "hladr_negative", f"mHLA-DR {abc_text(hladr_abc)} is negative"
     return None
 
 
@@ -137,7 +119,9 @@ def _hladr_problem(hladr_abc: float | None) -> tuple[str, str] | None:
 # calls
 
 
-def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet) -> PhenotypeCall:
+def call_phenotype(
+    hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSet, hladr_why: str = ""
+) -> PhenotypeCall:
     """Call the ImmunoSep phenotype of one sample.
 
     Parameters
@@ -149,6 +133,9 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         From :func:`parse_ferritin`.
     rules : RuleSet
         Supplies ``mals_ferritin_ng_ml`` (T_f) and ``immunoparalysis_hladr_abc`` (T_h).
+    hladr_why : str, optional
+        Why there is no HLA-DR value (the messages of the flags that failed the tube): the
+        reasons then say ``HLA-DR not measured (<why>)``, also beside a ferritin-only MALS.
 
     Returns
     -------
@@ -170,12 +157,16 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
     indeterminate otherwise (ask the lab for a dilution); ``<X`` counts as <= T_f
     when X <= T_f and is indeterminate otherwise. Without a usable ferritin MALS
     cannot be excluded, so the call is indeterminate whatever the HLA-DR value.
+
+    The reasons write numbers as a person does: AB/C whole, ferritin to at most one
+    decimal, thresholds as the rule table has them; a value is shown with more places
+    only where rounding would put it on the other side of the threshold it is compared with.
     """
     t_f = rules.mals_ferritin_ng_ml
     t_h = rules.immunoparalysis_hladr_abc
     reasons: list[str] = []
     codes: list[str] = []
-    hladr_bad = _hladr_problem(hladr_abc)
+    hladr_bad = _hladr_problem(hladr_abc, hladr_why)
 
     def done(label: Label) -> PhenotypeCall:
         return PhenotypeCall(label, tuple(reasons), tuple(codes), rules.label)
@@ -193,7 +184,7 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         return done("indeterminate")
 
     if surely_above(b, t_f):
-        reasons.append(f"ferritin {_show(ferritin)} > {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} > {threshold_text(t_f)}")
         note_hladr()
         return done("MALS")
 
@@ -201,13 +192,13 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
         if ferritin.censor == ">":
             codes.append("ferritin_censored_below_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {ferritin_text(ferritin, t_f)} may or may not exceed {threshold_text(t_f)}: "
                 "ask the lab for a dilution"
             )
         else:
             codes.append("ferritin_censored_above_threshold")
             reasons.append(
-                f"ferritin {_show(ferritin)} may or may not exceed {_fmt(t_f)}: "
+                f"ferritin {ferritin_text(ferritin, t_f)} may or may not exceed {threshold_text(t_f)}: "
                 "ask the lab for an exact value"
             )
         note_hladr()
@@ -215,16 +206,16 @@ def call_phenotype(hladr_abc: float | None, ferritin: Ferritin, *, rules: RuleSe
 
     if hladr_bad is not None:
         reasons.append(
-            f"ferritin {_show(ferritin)} <= {_fmt(t_f)}: immunoparalysis cannot be decided"
+            f"ferritin {ferritin_text(ferritin, t_f)} <= {threshold_text(t_f)}: immunoparalysis cannot be decided"
         )
         note_hladr()
         return done("indeterminate")
-    reasons.append(f"ferritin {_show(ferritin)} <= {_fmt(t_f)}")
+    reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} <= {threshold_text(t_f)}")
     assert hladr_abc is not None
     if hladr_abc < t_h:
-        reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C < {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} < {threshold_text(t_h)}")
         return done("immunoparalysis")
-    reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C >= {_fmt(t_h)}")
+    reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} >= {threshold_text(t_h)}")
     return done("intermediate")
 
 
@@ -247,7 +238,7 @@ def _reversal(
         assert hladr_abc is not None
         hladr_ok = hladr_abc > t_h
         op = ">" if hladr_ok else "<="
-        reasons.append(f"mHLA-DR {_fmt(hladr_abc)} AB/C {op} {_fmt(t_h)}")
+        reasons.append(f"mHLA-DR {abc_text(hladr_abc, t_h)} {op} {threshold_text(t_h)}")
 
     ferritin_ok: bool | None
     b = ferritin_bounds(ferritin)
@@ -257,14 +248,14 @@ def _reversal(
         reasons.append(ferritin.problem)
     elif surely_below(b, t_f):
         ferritin_ok = True
-        reasons.append(f"ferritin {_show(ferritin)} < {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} < {threshold_text(t_f)}")
     elif surely_at_least(b, t_f):
         ferritin_ok = False
-        reasons.append(f"ferritin {_show(ferritin)} >= {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} >= {threshold_text(t_f)}")
     else:
         ferritin_ok = None
         codes.append("ferritin_censored_undecided")
-        reasons.append(f"ferritin {_show(ferritin)} may or may not be < {_fmt(t_f)}")
+        reasons.append(f"ferritin {ferritin_text(ferritin, t_f)} may or may not be < {threshold_text(t_f)}")
 
     if hladr_ok is False or ferritin_ok is False:
         result: bool | None = False
@@ -284,8 +275,8 @@ def _improving(
     baseline_ferritin: Ferritin, ferritin: Ferritin, rules: RuleSet
 ) -> tuple[bool | None, list[str], list[str]]:
     """MALS improving: current <= baseline * (1 - drop), decided on the intervals."""
-    keep = Decimal(1) - _dec(rules.mals_improving_drop)
-    pct = format((_dec(rules.mals_improving_drop) * 100).normalize(), "f")
+    keep = Decimal(1) - dec(rules.mals_improving_drop)
+    pct = format((dec(rules.mals_improving_drop) * 100).normalize(), "f")
     base = ferritin_bounds(baseline_ferritin)
     cur = ferritin_bounds(ferritin)
     if base is None or cur is None:
@@ -296,14 +287,14 @@ def _improving(
             [f"MALS improvement cannot be decided: {prefix}{which.problem}"],
             [which.code or "ferritin_invalid"],
         )
-    shown = f"ferritin {_show(ferritin)} vs baseline {_show(baseline_ferritin)}"
+    shown = f"ferritin {ferritin_text(ferritin)} vs baseline {ferritin_text(baseline_ferritin)}"
     # surely improving: the largest current value is within the smallest allowed limit
-    if cur.hi is not None and _dec(cur.hi) <= _dec(base.lo) * keep:
+    if cur.hi is not None and dec(cur.hi) <= dec(base.lo) * keep:
         return True, [f"MALS improving: {shown}, a fall of >= {pct} %"], []
     # surely not: the smallest current value is above the largest allowed limit
     if base.hi is not None:
-        limit = _dec(base.hi) * keep
-        lo = _dec(cur.lo)
+        limit = dec(base.hi) * keep
+        lo = dec(cur.lo)
         if lo > limit or ((cur.lo_open or base.hi_open) and lo >= limit):
             return False, [f"MALS not improving: {shown}, a fall of < {pct} %"], []
     return (

@@ -35,7 +35,7 @@ from .events import Events, Spillover
 from .fcs.read import REPAIR_QUIRKS, read_events, spillover_of
 from .ferritin import Ferritin, parse_ferritin
 from .figures import abc_histogram, figure_data, subsample_rows
-from .flags import Flag, error_flag, flag, qc_of
+from .flags import Flag, error_flag, flag, hladr_not_measured_why, qc_of
 from .gating.automated import fit_monocyte_gate
 from .gating.gatingml.engine import apply_monocyte_template, load_template
 from .gating.monocyte_gate import GateFailure, MonocyteGate
@@ -338,12 +338,18 @@ def _phenotype(
     summary: HladrSummary | None, inp: SampleInput, rules: RuleSet, flags: list[Flag],
 ) -> tuple[str, float | None, Ferritin, PhenotypeCall]:
     """(qc, reported HLA-DR AB/C, ferritin, call): a failed tube reports no HLA-DR, and its call
-    is made without it; an unusable ferritin text is flagged (after the call: it never withholds HLA-DR)."""
+    is made without it (its reasons say why HLA-DR was not measured); an unusable ferritin text is
+    flagged, a missing one too (``info``: the HLA-DR value stands, the call cannot be made); both after
+    the call: a ferritin never withholds HLA-DR."""
     qc = qc_of(f.severity for f in flags)
     hladr = summary.hladr_abc if (summary is not None and qc != "fail") else None
     ferritin = parse_ferritin(inp.ferritin, inp.ferritin_unit or None, rules=rules)
-    call = call_phenotype(hladr, ferritin, rules=rules)
+    why = hladr_not_measured_why((f.code, f.severity, f.message) for f in flags)
+    call = call_phenotype(hladr, ferritin, rules=rules, hladr_why=why)
     if ferritin.problem and ferritin.text.strip():
         flags.append(flag("ferritin_unusable", problem=ferritin.problem))
-        qc = qc_of(f.severity for f in flags)
+    elif ferritin.code == "ferritin_missing":
+        flags.append(flag("ferritin_missing"))
+    qc = qc_of(f.severity for f in flags)
     return qc, hladr, ferritin, call
+

@@ -46,6 +46,7 @@ def test_a_copy_listed_for_another_sample_fails_both_and_withholds_hladr():
     assert "P009.fcs" in a.flags[0].message and "P001.fcs" in b.flags[0].message
     assert a.phenotype == "indeterminate"
     assert b.phenotype == "MALS"  # ferritin alone still decides MALS, as for any failed tube
+    assert b.phenotype_reasons == ("ferritin 5000 ng/mL > 4420", f"HLA-DR not measured ({b.flags[0].message})")
     assert c == _result("P002", "cd" * 32)  # untouched
 
 

@@ -147,3 +147,21 @@ def test_a_result_of_another_rule_set_version_is_not_amended():
     with pytest.raises(ConfigError):
         rules_of({**RECORD, "ruleset": "no-such-rules@1"})
     assert rules_of(RECORD).label == RECORD["ruleset"]
+
+
+def test_an_amended_ferritin_sets_ferritin_missing_as_a_run_would():
+    rules = load_rules()
+    missing = amended_record(RECORD, ferritin_text="", ferritin_unit="ng/mL", rules=rules)
+    assert [f["code"] for f in missing["flags"]] == ["monocytes_low", "ferritin_missing"]
+    assert missing["flags"][-1] == dataclasses.asdict(flag("ferritin_missing"))
+    assert missing["qc"] == "warn" and missing["phenotype"] == "indeterminate"  # info: the qc stays
+    given = amended_record(missing, ferritin_text="100", ferritin_unit="ng/mL", rules=rules)
+    assert [f["code"] for f in given["flags"]] == ["monocytes_low"] and given["phenotype"] == "immunoparalysis"
+
+
+def test_an_amended_result_without_hladr_says_why():
+    failed = {**RECORD, "hladr_abc": None,
+              "flags": [dataclasses.asdict(flag("monocytes_too_few", n=681, limit=1000))]}
+    rec = amended_record(failed, ferritin_text="10000", ferritin_unit="ng/mL", rules=load_rules())
+    assert rec["phenotype"] == "MALS" and rec["qc"] == "fail"
+    assert rec["phenotype_reasons"] == ["ferritin 10000 ng/mL > 4420", "HLA-DR not measured (681 monocytes < 1000)"]

@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from ..ferritin import parse_ferritin
-from ..flags import Flag, flag
+from ..flags import Flag, flag, hladr_not_measured_why
 from ..phenotype import call_phenotype
 from ..results import RunConfig, SampleResult
 
@@ -43,7 +43,8 @@ def _with_flag(r: SampleResult, added: Flag, config: RunConfig) -> SampleResult:
     if added.severity == "fail":
         rules = config.rules()
         ferritin = parse_ferritin(r.ferritin_text, r.ferritin_unit or None, rules=rules)
-        call = call_phenotype(None, ferritin, rules=rules)
+        why = hladr_not_measured_why((f.code, f.severity, f.message) for f in flags)
+        call = call_phenotype(None, ferritin, rules=rules, hladr_why=why)
         return replace(r, flags=flags, qc="fail", hladr_abc=None, hladr_abc_geomean=None,
                        phenotype=call.label, phenotype_reasons=tuple(call.reasons))
     return replace(r, flags=flags, qc="warn" if r.qc == "pass" else r.qc)

@@ -61,6 +61,37 @@ def _fcs_files(run_dir: Path, *, allow_outside: bool = False) -> list[Path]:
     return files
 
 
+NOTE_NAMES_SHOWN = 5  # unlisted files named in the run's note; the rest are counted
+NO_WORKLIST_FERRITIN = ("no worklist: the ferritin of every sample is unknown, so no phenotype is called "
+                        "(indeterminate, flag ferritin_missing); the HLA-DR values stand")
+NO_FERRITIN_COLUMN = ("the worklist has no 'ferritin' column: the ferritin of every sample is unknown, so no "
+                      "phenotype is called (indeterminate, flag ferritin_missing); the HLA-DR values stand")
+
+
+def _worklist_notes(run_dir: Path, rows: list[dict[str, str]]) -> list[str]:
+    """The run's notes about what its worklist leaves out: FCS files of the run folder it does not list
+    (they are not analysed: count and first names), and a missing ``ferritin`` column."""
+    def key(path: Path) -> str:
+        try:
+            return os.path.normcase(str(path.resolve()))
+        except (OSError, RuntimeError):  # a symlink loop: its name is its key
+            return os.path.normcase(str(path))
+
+    notes = []
+    listed = {key(run_dir / r["file"]) for r in rows}
+    unlisted = sorted(p.name for p in run_dir.iterdir()
+                      if p.suffix.lower() in FCS_SUFFIXES and p.is_file() and key(p) not in listed)
+    if unlisted:
+        shown = ", ".join(unlisted[:NOTE_NAMES_SHOWN])
+        more = f" and {len(unlisted) - NOTE_NAMES_SHOWN} more" if len(unlisted) > NOTE_NAMES_SHOWN else ""
+        files = "file is" if len(unlisted) == 1 else "files are"
+        notes.append(f"{len(unlisted)} FCS {files} in the run folder but not on the worklist, so not analysed: "
+                     f"{shown}{more}")
+    if rows and "ferritin" not in rows[0]:
+        notes.append(NO_FERRITIN_COLUMN)
+    return notes
+
+
 # --------------------------------------------------------------------------- progress
 class _Progress:
     """A one-line progress bar on stderr (only on a terminal, never with --quiet)."""
@@ -199,6 +230,7 @@ def run_folder(
         if len(bead_paths) > 1:
             notes.append(f"{len(bead_paths)} bead tubes in the worklist: using {bead_rows[0]['file']}")
         worklist_lot = (bead_rows[0].get("lot") or None) if bead_rows else None
+        notes.extend(_worklist_notes(rd, rows))
     else:
         files = _fcs_files(rd, allow_outside=outside)
         if not files:
@@ -208,6 +240,7 @@ def run_folder(
             notes.append(f"{len(bead_paths)} files look like bead tubes: using {bead_paths[0].name}")
         sample_rows = [{"file": f.name} for f in files if f not in bead_paths]
         worklist_lot = None
+        notes.append(NO_WORKLIST_FERRITIN)
     if not sample_rows:
         raise ConfigError(f"{rd}: no sample tubes to analyse")
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from .._atomic import write_atomic
+from ..flags import qc_reasons
 from ..report import FIGURES_FILE, ReportRun, ReportSample, figures_document, render_report
 from ..results import SampleResult
 from ..safe_text import csv_cell, dumps_strict, printable
@@ -86,8 +87,8 @@ def results_csv(results: Iterable[SampleResult], *, run_id: str | None = None) -
             _fmt_number(r.hladr_abc), _fmt_number(r.hladr_abc_geomean),
             "" if r.ferritin_ng_ml is None else f"{r.ferritin_ng_ml:g}",
             r.phenotype, r.qc,
-            t(";".join(f.code for f in r.flags if f.severity != "info" or f.code == "gated_without_cd45")),
-            t(" | ".join(f.message for f in r.flags if f.severity == "fail")),
+            t(";".join(f.code for f in r.flags)),
+            t(qc_reasons((f.severity, f.message) for f in r.flags)),
             t(r.sha256 or ""), t(r.calibration_id or ""), t(r.ruleset), t(r.software_version),
         ] + [t(extra.get(k, "")) for k in extra_cols] + [t(run_id)] * len(tail))
     return buf.getvalue()
@@ -175,11 +176,19 @@ def _strict_json(doc: dict) -> str:
     return text
 
 
+TABLE_REASON_WIDTH = 100  # the reason line under a warn or fail row; the whole text is in results.csv
+
+
 def format_table(results: list[SampleResult]) -> str:
-    """The readable table printed by ``hladr run``."""
+    """The readable table printed by ``hladr run``: one row per sample with every flag code, and
+    under a warn or fail row one indented line saying why (its ``qc_reasons``, cut to
+    :data:`TABLE_REASON_WIDTH` characters: a terminal is narrow, results.csv has it whole)."""
     head = ("sample", "monocytes", "HLA-DR AB/C", "ferritin", "phenotype", "QC", "flags")
     rows = [head]
+    why: dict[int, str] = {}
     for r in results:
+        if r.qc != "pass":
+            why[len(rows)] = printable(qc_reasons((f.severity, f.message) for f in r.flags))
         rows.append((
             printable(r.sample_id),
             "" if r.monocyte_count is None else f"{r.monocyte_count:,}",
@@ -187,7 +196,7 @@ def format_table(results: list[SampleResult]) -> str:
             printable(r.ferritin_text + (f" {r.ferritin_unit}" if r.ferritin_unit else "")) or "-",
             r.phenotype,
             r.qc,
-            ";".join(f.code for f in r.flags if f.severity != "info"),
+            printable(";".join(f.code for f in r.flags)),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = []
@@ -197,4 +206,9 @@ def format_table(results: list[SampleResult]) -> str:
         lines.append("  ".join(cells).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
+        if why.get(k):
+            text = why[k]
+            if len(text) > TABLE_REASON_WIDTH:
+                text = text[:TABLE_REASON_WIDTH - 3].rstrip() + "..."
+            lines.append(f"    {row[5]}: {text}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..events import parse_fcs_date
+from ..flags import qc_reasons as flags_qc_reasons
 from ..phenotype import LABELS
 
 __all__ = [
@@ -151,14 +152,14 @@ def ferritin_censor(sample: Mapping) -> str:
 
 
 def flag_codes(sample: Mapping) -> str:
-    """The ``flags`` cell of results.csv: the codes of every flag but ``info`` ones (``gated_without_cd45`` kept)."""
-    return ";".join(str(f.get("code", "")) for f in sample.get("flags") or ()
-                    if f.get("severity") != "info" or f.get("code") == "gated_without_cd45")
+    """The ``flags`` cell of results.csv: the code of every flag, ``;``-separated (info ones too)."""
+    return ";".join(str(f.get("code", "")) for f in sample.get("flags") or ())
 
 
 def qc_reasons(sample: Mapping) -> str:
-    """The ``qc_reasons`` cell of results.csv: the messages of the flags that failed the sample."""
-    return " | ".join(str(f.get("message", "")) for f in sample.get("flags") or () if f.get("severity") == "fail")
+    """The ``qc_reasons`` cell of results.csv: the messages of the flags that made the qc (fail or warn)."""
+    return flags_qc_reasons((str(f.get("severity", "")), str(f.get("message", "")))
+                            for f in sample.get("flags") or ())
 
 
 def calibration_date(run: RunRecord) -> _dt.date | None:

@@ -3,8 +3,9 @@
 :func:`amended_record` is pure: the sample's record with the new ferritin text and unit,
 the phenotype called again with the rule table the result was made with
 (:func:`hladr.phenotype.call_phenotype` on the kept HLA-DR value, which the ferritin never
-changes), without the ``ferritin_unusable`` flag of the text it replaces (an unusable text is
-refused, not amended), and the qc made again from the flags.
+changes; a missing HLA-DR value is said with the failed flags' words), without the
+``ferritin_unusable`` or ``ferritin_missing`` flag of the text it replaces (an unusable text is
+refused, not amended; an empty one gives ``ferritin_missing`` again), and the qc made again from the flags.
 :func:`amend_result` keeps it as the sample's next version, in one transaction with its
 audit entry (who, when, old -> new, why); a reason is required.
 """
@@ -14,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import asdict
 
 from .. import __version__
 from ..errors import ConfigError
 from ..ferritin import parse_ferritin
-from ..flags import qc_of
+from ..flags import flag, hladr_not_measured_why, qc_of
 from ..phenotype import call_phenotype
 from ..rules import RuleSet, load_rules
 from ._json import canonical_json
@@ -58,8 +60,12 @@ def amended_record(record: Mapping, *, ferritin_text: str, ferritin_unit: str, r
     ferritin = parse_ferritin(ferritin_text, ferritin_unit or None, rules=rules)
     if ferritin.problem and ferritin_text.strip():
         raise ConfigError(f"--ferritin {ferritin_text!r} {ferritin_unit}: {ferritin.problem}; not amended")
-    call = call_phenotype(record.get("hladr_abc"), ferritin, rules=rules)
-    flags = [dict(f) for f in record.get("flags") or () if f.get("code") != "ferritin_unusable"]
+    flags = [dict(f) for f in record.get("flags") or ()
+             if f.get("code") not in ("ferritin_unusable", "ferritin_missing")]
+    if ferritin.code == "ferritin_missing":  # the ferritin removed: the call cannot be made, say so as a run would
+        flags.append(asdict(flag("ferritin_missing")))
+    why = hladr_not_measured_why((str(f.get("code")), str(f.get("severity")), str(f.get("message"))) for f in flags)
+    call = call_phenotype(record.get("hladr_abc"), ferritin, rules=rules, hladr_why=why)
     return {**record, "ferritin_text": ferritin_text, "ferritin_unit": ferritin_unit,
             "ferritin_ng_ml": ferritin.ng_ml, "phenotype": call.label, "phenotype_reasons": list(call.reasons),
             "flags": flags, "qc": qc_of(str(f.get("severity")) for f in flags), "ruleset": rules.label}
