@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -291,6 +292,16 @@ def test_per_row_template_from_the_worklist(small_run, tmp_path):
     samples = {s["file"]: s for s in json.loads((out / "results.json").read_text())["samples"]}
     assert samples[first["file"]]["gate"]["template"] == "lab_gates.xml"
     assert all("mixture" in s["gate"] for f, s in samples.items() if f != first["file"])
+    # the report marks that tube's gates as manual, in the summary and its section, and draws the template's path
+    page = (out / "report.html").read_text(encoding="utf-8")
+    sid = samples[first["file"]]["sample_id"]
+    assert page.count("<span class=manual>manual gates</span>") == 2
+    assert re.search(rf'>{re.escape(sid)}</a> <span class=manual>manual gates</span>', page)
+    assert "Gates: <b>manual (Gating-ML lab_gates.xml, SHA-256" in page
+    figs = json.loads((out / "figures.json").read_text(encoding="utf-8"))["samples"]
+    drawn = next(f["figure"] for f in figs if f["file"] == first["file"])
+    assert drawn["manual"] is True
+    assert [s["name"] for s in drawn["steps"]] == samples[first["file"]]["gate"]["gate_path"]
 
 
 def test_unusable_template_stops_the_run(small_run, tmp_path, capsys):

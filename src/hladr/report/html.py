@@ -33,6 +33,7 @@ section.sample h3{margin:.3em 0} .result{font-size:1.05em;background:#f4f7fb;bor
 padding:.4em .7em} img{max-width:100%;height:auto;display:block;margin:.5em 0}
 .sev-fail{color:#a00000;font-weight:700} .sev-warn{color:#7a5a00;font-weight:700} .sev-info{color:#555}
 code{font-size:12px} .small{font-size:12px;color:#444}
+.manual{font-size:11px;border:1px solid #0072B2;color:#0072B2;border-radius:3px;padding:0 4px}
 """
 
 
@@ -91,8 +92,10 @@ def _summary(run: ReportRun) -> str:
         r = recs[k]
         cls = r.get("qc") if r.get("qc") in ("fail", "warn") else ""
         why = "; ".join(m for sev, _, m in flag_lines(r) if sev in ("fail", "warn"))
+        manual = " <span class=manual>manual gates</span>" if gate_kind(r).startswith("manual") else ""
         rows.append(
-            f'<tr class="{cls}"><td><a href="#s{k + 1}">{_e(r.get("sample_id"))}</a></td><td>{_e(r.get("file"))}</td>'
+            f'<tr class="{cls}"><td><a href="#s{k + 1}">{_e(r.get("sample_id"))}</a>{manual}</td>'
+            f'<td>{_e(r.get("file"))}</td>'
             f"<td class=num>{number(r.get('monocyte_count'))}</td><td class=num>{number(r.get('hladr_abc'))}</td>"
             f"<td>{_e(r.get('ferritin_text'))} {_e(r.get('ferritin_unit'))}</td><td>{_e(r.get('phenotype'))}</td>"
             f"<td>{_qc(r.get('qc', ''))}</td><td>{_e(why)}</td></tr>")
@@ -115,7 +118,8 @@ def _sample_html(k: int, s, png: bytes | None) -> str:
                                   f"file {_e(r.get('file'))}") if x)
     return (f'<section class="sample" id="s{k + 1}"><h3>{_e(r.get("sample_id"))} {_qc(r.get("qc", ""))}</h3>'
             f'<p class=small>{who}</p><p class="result">{_e(result_sentence(r))}</p>'
-            f"<p>Gates: <b>{_e(gate_kind(r))}</b>.</p>{figure}"
+            f"<p>Gates: <b>{_e(gate_kind(r))}</b>"
+            f"{' <span class=manual>manual gates</span>' if gate_kind(r).startswith('manual') else ''}.</p>{figure}"
             f"{check_html}<p>Flags:</p><ul>{flags or '<li>none</li>'}</ul>"
             f'<p class=small>File SHA-256 <code>{_e(r.get("sha256") or "—")}</code>; calibration '
             f'<code>{_e(r.get("calibration_id") or "—")}</code>; rule set {_e(r.get("ruleset"))}; '

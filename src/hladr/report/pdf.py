@@ -118,7 +118,8 @@ def _run_pages(plt, run: ReportRun, cal_png: bytes | None) -> list:
             p.text("Summary, continued", size=10, bold=True)
             p.columns(head, xs, bold=True)
         r = recs[k]
-        p.columns([str(r.get("sample_id"))[:22], number(r.get("monocyte_count")), number(r.get("hladr_abc")),
+        manual = " (manual)" if gate_kind(r).startswith("manual") else ""
+        p.columns([str(r.get("sample_id"))[:22] + manual, number(r.get("monocyte_count")), number(r.get("hladr_abc")),
                    f"{r.get('ferritin_text', '')} {r.get('ferritin_unit', '')}".strip()[:16],
                    str(r.get("phenotype")), str(r.get("qc")), str(k + 1)], xs,
                   color=_QC_COLOUR.get(r.get("qc"), "black"))
