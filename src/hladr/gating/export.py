@@ -48,6 +48,7 @@ _NS = {"gating": GATING, "transforms": TRANSFORMS, "data-type": DATATYPES}
 GRID_BINS = 200  # per axis, over the monocytes' extent and a margin around it
 SMOOTHINGS = (1.0, 2.0, 4.0)  # Gaussian smoothings of both histograms (SD in bins) before their ratio
 REGION_LEVELS = (0.15, 0.3, 0.5)  # the monocytes' share on the CD45 x SSC contour
+MONOCYTE_LEVELS = (0.5,)  # the monocytes' share on the CD14 x SSC contour
 MAX_VERTICES = 48
 
 
@@ -129,7 +130,7 @@ def trace_monocytes(
         regions = _candidates(cols[3], cols[1], is_mono, np.ones(is_mono.size, dtype=bool), bins, REGION_LEVELS,
                               max_vertices) or regions
     for region, in_region in regions:
-        for vertices, inside in _candidates(cols[0], cols[1], is_mono, in_region, bins, (0.5,), max_vertices):
+        for vertices, inside in _candidates(cols[0], cols[1], is_mono, in_region, bins, MONOCYTE_LEVELS, max_vertices):
             hit = int((inside & is_mono).sum())
             jaccard = hit / (int(inside.sum()) + n_mono - hit)
             if best is None or jaccard > best.jaccard:
@@ -197,15 +198,38 @@ def _contour(x: np.ndarray, y: np.ndarray, is_mono: np.ndarray, bins: int, sigma
 
 
 def _simplify(ring: np.ndarray, most: int) -> np.ndarray:
-    """Visvalingam-Whyatt on a closed ring: drop the vertex spanning the smallest triangle until ``most`` remain."""
-    pts = [tuple(p) for p in np.asarray(ring, dtype=np.float64)]
-    while len(pts) > most:
-        a = np.asarray(pts)
-        prev, nxt = np.roll(a, 1, axis=0), np.roll(a, -1, axis=0)
-        area = 0.5 * np.abs((a[:, 0] - prev[:, 0]) * (nxt[:, 1] - prev[:, 1])
-                            - (nxt[:, 0] - prev[:, 0]) * (a[:, 1] - prev[:, 1]))
-        del pts[int(np.argmin(area))]
-    return np.asarray(pts)
+    """Visvalingam-Whyatt on a closed ring: drop the vertex spanning the smallest triangle with its
+    neighbours until ``most`` remain (a heap of areas; an entry made stale by a removal is skipped)."""
+    import heapq
+
+    pts = np.asarray(ring, dtype=np.float64)
+    n = len(pts)
+    if n <= most:
+        return pts
+    prev = [(i - 1) % n for i in range(n)]
+    nxt = [(i + 1) % n for i in range(n)]
+    alive = [True] * n
+
+    def area(i: int) -> float:
+        a, b, c = pts[prev[i]], pts[i], pts[nxt[i]]
+        return 0.5 * abs((b[0] - a[0]) * (c[1] - a[1]) - (c[0] - a[0]) * (b[1] - a[1]))
+
+    current = [area(i) for i in range(n)]
+    heap = [(current[i], i) for i in range(n)]
+    heapq.heapify(heap)
+    left = n
+    while left > most:
+        a, i = heapq.heappop(heap)
+        if not alive[i] or a != current[i]:
+            continue
+        alive[i] = False
+        left -= 1
+        p, q = prev[i], nxt[i]
+        nxt[p], prev[q] = q, p
+        for j in (p, q):
+            current[j] = area(j)
+            heapq.heappush(heap, (current[j], j))
+    return pts[np.flatnonzero(alive)]
 
 
 def _num(v: float) -> str:
@@ -242,13 +266,15 @@ def export_gatingml(
         return f"{{{_NS[prefix]}}}{name}"
 
     root = etree.Element(q("gating", "Gating-ML"), nsmap=_NS)
-    root.append(etree.Comment(_comment(
-        f" hladr: the automated gates of one tube{': ' + about if about else ''}. Gate ids are fixed: "
-        "the gate with id 'monocytes' selects the monocytes (hladr run --gates / --gates-for). "
-        "Channels listed in the file's $SPILLOVER are gated compensated (compensation-ref FCS). "
-        "The monocyte polygon is traced around the automated gate's monocytes (its 4-D boundary "
-        "cannot be written in Gating-ML); its coordinates are asinh(value/cofactor)/asinh(T/cofactor) "
-        "(the fasinh transforms below). ")))
+    lines = [
+        f"hladr: the automated gates of one tube{': ' + about if about else ''}.",
+        "The gate with id 'monocytes' selects the monocytes (hladr run, options gates and gates-for);",
+        "the other gates may be renamed. Channels listed in the file's $SPILLOVER are gated compensated",
+        "(compensation-ref FCS), the others raw. 'monocytes_cd45_ssc' and 'monocytes' are traced around",
+        "the automated gate's monocytes (its boundary in four dimensions cannot be written in Gating-ML);",
+        "their coordinates are asinh(value / cofactor) / asinh(T / cofactor) (the fasinh transforms).",
+    ]
+    root.append(etree.Comment("\n  " + "\n  ".join(_comment(line) for line in lines) + "\n  "))
 
     def transform(tid: str, channel: str, cof: float) -> None:
         top = float(events.upper_limit(channel))
