@@ -178,3 +178,25 @@ def test_header_comment_is_safe_xml(tubes):
     root = etree.fromstring(xml.encode("utf-8"))
     comment = next(c for c in root.iter(etree.Comment))
     assert "P- -1" in comment.text and "\x1b" not in comment.text
+
+
+def test_a_real_tube_without_cd45(corpus, tmp_path):
+    """A real FACSCalibur-era tube with CD14 and no CD45 (flowWorkspaceData): no leukocytes step and no
+    CD45 region; the monocytes' parent is the singlets, and the round trip agrees."""
+    f = corpus / "flowWorkspaceData" / "a2004_O1T2pb05i_A2_A02.fcs"
+    if not f.is_file():
+        pytest.skip(f"{f.name} not in the corpus")
+    raw = read_events(str(f))
+    spill = spillover_of(raw)
+    events = compensate(raw, spill)
+    gate = fit_monocyte_gate(events, find_panel(raw, require=("cd14",)))
+    assert gate and gate.cd45_min is None and len(gate.features) == 3
+    auto = gate.apply(events)
+    path = tmp_path / "g.xml"
+    path.write_text(gx.export_gatingml(gate, events, spillover=spill), encoding="utf-8")
+    template = load_template(path)
+    assert template.path_to("monocytes") == ("cells", "singlets", "monocytes")
+    res = apply_monocyte_template(template, raw)
+    assert res.counts["singlets"] == auto.counts["singlets"]
+    assert abs(res.n_monocytes - auto.n_monocytes) <= COUNT_TOL * auto.n_monocytes
+    assert (res.mask & auto.mask).sum() / (res.mask | auto.mask).sum() >= JACCARD_MIN

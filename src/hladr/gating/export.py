@@ -45,7 +45,7 @@ TRANSFORMS = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
 DATATYPES = "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
 _NS = {"gating": GATING, "transforms": TRANSFORMS, "data-type": DATATYPES}
 
-GRID_BINS = 200  # per axis, over the monocytes' extent and a margin around it
+GRID_BINS = 120  # per axis, over the monocytes' extent and a margin around it
 SMOOTHINGS = (1.0, 2.0, 4.0)  # Gaussian smoothings of both histograms (SD in bins) before their ratio
 REGION_LEVELS = (0.15, 0.3, 0.5)  # the monocytes' share on the CD45 x SSC contour
 MONOCYTE_LEVELS = (0.5,)  # the monocytes' share on the CD14 x SSC contour
