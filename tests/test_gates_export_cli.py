@@ -81,7 +81,8 @@ def test_export_refuses_to_replace_a_file(run, capsys):
 def test_export_of_an_unknown_sample_or_store(run, tmp_path, capsys):
     assert _export(run, "P999", tmp_path / "g.xml") == 2
     assert "no sample P999" in capsys.readouterr().err
-    assert main(["gates", "export", "P001", "--out", str(tmp_path / "g.xml"), "--db", str(tmp_path / "none.sqlite")]) == 2
+    nowhere = str(tmp_path / "none.sqlite")
+    assert main(["gates", "export", "P001", "--out", str(tmp_path / "g.xml"), "--db", nowhere]) == 2
     assert "no results store" in capsys.readouterr().err
     assert not (tmp_path / "g.xml").exists() and not (tmp_path / "none.sqlite").exists()
 

@@ -276,9 +276,12 @@ def export_gatingml(
     ]
     root.append(etree.Comment("\n  " + "\n  ".join(_comment(line) for line in lines) + "\n  "))
 
+    scale: dict[str, float] = {}  # channel -> asinh(T / cofactor), the file's coordinate unit
+
     def transform(tid: str, channel: str, cof: float) -> None:
+        """fasinh with sinh(M ln 10) / T = 1 / cofactor: the gate's asinh(value / cofactor), divided by M ln 10."""
         top = float(events.upper_limit(channel))
-        if not top > cof:
+        if not top > 0:  # no usable $PnR: any T > 0 keeps the relation
             top = 1000.0 * cof
         el = etree.SubElement(root, q("transforms", "transformation"), {q("transforms", "id"): tid})
         etree.SubElement(el, q("transforms", "fasinh"), {
@@ -286,7 +289,6 @@ def export_gatingml(
             q("transforms", "A"): "0"})
         scale[channel] = math.asinh(top / cof)
 
-    scale: dict[str, float] = {}
     transform("asinh_cd14", gate.features[0], gate.cofactors[0])
     transform("asinh_ssc", gate.features[1], gate.cofactors[1])
     if traced.region is not None:
