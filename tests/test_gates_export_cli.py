@@ -170,3 +170,25 @@ def test_gates_for_is_checked_before_any_work(run, tmp_path, capsys):
         shutil.copy(run.rd / f, bare)
     assert main(["run", str(bare), "--out", str(out), "--quiet", "--db", run.db, "--gates-for", "P004", str(g)]) == 2
     assert "worklist" in capsys.readouterr().err and not out.exists()
+
+
+def test_export_refuses_when_the_stored_gate_no_longer_gives_the_stored_count(run, tmp_path, monkeypatch, capsys):
+    """The gate rebuilt from its record must select the stored number of monocytes (here the record read
+    back says one more than the gate selects): else nothing is written."""
+    import dataclasses
+
+    import hladr.gates_export as ge
+
+    real = ge.sample_versions
+
+    def off_by_one(db, sample_id):
+        out = real(db, sample_id)
+        last = out[-1]
+        sample = {**last.content["sample"], "monocyte_count": last.content["sample"]["monocyte_count"] + 1}
+        return [*out[:-1], dataclasses.replace(last, content={**last.content, "sample": sample})]
+
+    monkeypatch.setattr(ge, "sample_versions", off_by_one)
+    out = tmp_path / "g.xml"
+    assert _export(run, "P004", out) == 2
+    err = capsys.readouterr().err
+    assert "applied again selects" in err and err.count("\n") == 1 and not out.exists()
