@@ -201,3 +201,27 @@ def test_a_real_tube_without_cd45(corpus, tmp_path):
     assert res.counts["singlets"] == auto.counts["singlets"]
     assert abs(res.n_monocytes - auto.n_monocytes) <= COUNT_TOL * auto.n_monocytes
     assert (res.mask & auto.mask).sum() / (res.mask | auto.mask).sum() >= JACCARD_MIN
+
+
+def test_an_edited_file_is_what_gates_the_tube(tubes, exported, tmp_path):
+    """The technician's correction: the monocyte polygon's vertices moved out from its centre by 10 %
+    (in any XML or Gating-ML tool); the edited file selects every event the exported one did, and more:
+    the file, not the automated gate, decides."""
+    from lxml import etree
+
+    t = tubes["P004"]
+    ns = {"gating": gx.GATING, "data-type": gx.DATATYPES}
+    doc = etree.parse(str(exported["P004"]))
+    poly = doc.find("gating:PolygonGate[@gating:id='monocytes']", ns)
+    coords = poly.findall("gating:vertex/gating:coordinate", ns)
+    key = f"{{{gx.DATATYPES}}}value"
+    values = np.array([float(c.get(key)) for c in coords]).reshape(-1, 2)
+    centre = values.mean(axis=0)
+    for c, v in zip(coords, (centre + 1.1 * (values - centre)).ravel(), strict=True):
+        c.set(key, repr(float(v)))
+    edited = tmp_path / "edited.xml"
+    doc.write(str(edited), xml_declaration=True, encoding="UTF-8")
+    before = apply_monocyte_template(load_template(exported["P004"]), t.raw)
+    after = apply_monocyte_template(load_template(edited), t.raw)
+    assert after.n_monocytes > before.n_monocytes
+    assert not (before.mask & ~after.mask).any()  # the traced polygon is star-shaped about its centre here
