@@ -98,6 +98,9 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     r.add_argument("--calibration", metavar="CAL.json",
                    help="an accepted calibration record instead of a bead tube")
     r.add_argument("--gates", metavar="FILE", help="Gating-ML 2.0 template replacing automated gates")
+    r.add_argument("--gates-for", nargs=2, action="append", default=None, metavar=("SAMPLE", "G.xml"),
+                   help="analyse sample SAMPLE with this Gating-ML 2.0 file (e.g. its gates from 'hladr gates "
+                        "export', corrected); repeatable")
     r.add_argument("--workers", type=int, default=1, metavar="N",
                    help="tubes analysed at the same time, one per CPU core (default: 1)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
@@ -229,6 +232,22 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     ash = au_sub.add_parser("show", help="the audit trail, or its entries about one sample")
     ash.add_argument("sample", metavar="SAMPLE", nargs="?", help="only the entries about this sample id")
     ash.add_argument("--db", metavar="FILE", help=db_help)
+
+    gx = sub.add_parser("gates", help="a sample's gates as Gating-ML 2.0: export, to correct and re-run")
+    gx_sub = gx.add_subparsers(dest="gates_command", metavar="{export}", required=True, parser_class=StrictParser)
+    gxe = gx_sub.add_parser(
+        "export", help="write the automated gates of a stored sample's tube as a Gating-ML 2.0 file",
+        description="Write the automated gates of the sample's current result (cells, singlets, leukocytes, a "
+                    "CD45/SSC region and the monocytes on CD14/SSC, traced around the automated gate's monocytes) "
+                    "as a Gating-ML 2.0 file. Adjust it in any Gating-ML tool, then re-run the sample with "
+                    "'hladr run RUN_DIR --out OUT --gates-for SAMPLE G.xml --reason TEXT'. The tube is read "
+                    "again from its run folder (or --fcs) and must be the file the result was made from.",
+        epilog="exit status: 0 written; 2 could not (no such sample, no automated gate, the tube missing or "
+               "changed, --out exists)")
+    gxe.add_argument("sample", metavar="SAMPLE", help="the sample id (its current result in the store)")
+    gxe.add_argument("--out", required=True, metavar="G.xml", help="the Gating-ML file to write (never replaced)")
+    gxe.add_argument("--fcs", metavar="FILE", help="the tube, when it is no longer in its run folder")
+    gxe.add_argument("--db", metavar="FILE", help=db_help)
 
     s = sub.add_parser("simulate", help="write a synthetic daily run with ground truth")
     s.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the run into (FCS files and worklist.csv)")

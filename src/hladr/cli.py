@@ -71,6 +71,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         lot_file=args.lot_file,
         calibration_file=args.calibration,
         gates_file=args.gates,
+        gates_for=args.gates_for,
         workers=args.workers,
         scheduler=args.scheduler,
         db=args.db or str(default_db_path()),  # every run is kept: the shell chooses where
@@ -101,6 +102,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_command == "verify":
         return commands.audit_verify(db)
     return commands.audit_show(db, args.sample)
+
+
+def _cmd_gates(args: argparse.Namespace) -> int:
+    from .gates_export import export_sample_gates  # NumPy, Numba, the store: only for this command
+    from .store import default_db_path
+
+    return export_sample_gates(args.db or default_db_path(), args.sample, args.out, fcs=args.fcs)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -209,6 +217,7 @@ _COMMANDS = {
     "calibrate": _cmd_calibrate,
     "inspect": _cmd_inspect,
     "gate": _cmd_gate,
+    "gates": _cmd_gates,
     "simulate": _cmd_simulate,
     "lots": _cmd_lots,
     "calibration": _cmd_calibration,

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -174,6 +174,7 @@ def run_folder(
     lot_file: str | None = None,
     calibration_file: str | None = None,
     gates_file: str | None = None,
+    gates_for: Sequence[Sequence[str]] | None = None,
     workers: int = 1,
     scheduler: str | None = None,
     db: str | None = None,
@@ -197,6 +198,11 @@ def run_folder(
     set) is the results store that keeps the calibration, the run and every result
     (:mod:`hladr.batch.keeping`), by ``user`` (default: the OS user); ``reason`` is
     required to keep a result that differs from its sample's kept one as a new version.
+
+    ``gates_for``: (sample id, Gating-ML file) pairs (``--gates-for``): that sample's tubes are
+    gated with that file instead of the automated gate or ``gates_file`` (the correction
+    workflow of ``hladr gates export``); every file is checked, and every id must be on the
+    worklist, before any work.
     """
     config = config or RunConfig()
     template_cache = Path(template_cache) if template_cache is not None else None
@@ -212,6 +218,7 @@ def run_folder(
     if gates_file:
         load_monocyte_template(gates_file, cache_dir=template_cache)  # one that cannot be used stops the run now
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
+    per_sample = _gates_for(gates_for, template_cache)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     wl_path = Path(worklist) if worklist else (rd / "worklist.csv")
@@ -243,6 +250,8 @@ def run_folder(
         notes.append(NO_WORKLIST_FERRITIN)
     if not sample_rows:
         raise ConfigError(f"{rd}: no sample tubes to analyse")
+    if per_sample:
+        _check_gates_for(per_sample, sample_rows if rows is not None else None)
     row_templates = list(dict.fromkeys(r["gates"] for r in sample_rows if r.get("gates")))
     if row_templates:  # so do the worklist's per-tube templates
         for row_gates in row_templates:
@@ -287,7 +296,8 @@ def run_folder(
             why = "; ".join(outcome.reasons) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
 
-    inputs = _sample_inputs(rd, sample_rows, allow_outside=outside)
+    inputs = [replace(inp, gates_file=per_sample.get(inp.sample_id, inp.gates_file))
+              for inp in _sample_inputs(rd, sample_rows, allow_outside=outside)]
     progress = _Progress(len(inputs), enabled=not quiet)
     started = _dt.datetime.now(_dt.UTC)
     run_id = new_run_id(started)  # shared by every file of the output set
@@ -321,6 +331,27 @@ def run_folder(
     if keeper is not None:
         keeper.raise_problem(out)
     return 1 if any(r.qc == "fail" for r in results) else 0
+
+
+def _gates_for(pairs: Sequence[Sequence[str]] | None, template_cache: Path | None) -> dict[str, str]:
+    """``--gates-for`` as {sample id: the Gating-ML file's absolute path}, each file checked as ``--gates``."""
+    out: dict[str, str] = {}
+    for sample_id, path in pairs or ():
+        if sample_id in out:
+            raise ConfigError(f"--gates-for {sample_id}: given twice; give one Gating-ML file per sample")
+        load_monocyte_template(path, cache_dir=template_cache)  # one that cannot be used stops the run now
+        out[sample_id] = str(Path(path).resolve())
+    return out
+
+
+def _check_gates_for(per_sample: dict[str, str], sample_rows: list[dict[str, str]] | None) -> None:
+    """Every ``--gates-for`` sample is on the worklist (whose ids are known before any tube is read)."""
+    if sample_rows is None:
+        raise ConfigError("--gates-for needs a worklist naming the sample ids (RUN_DIR/worklist.csv or --worklist)")
+    known = {r.get("sample_id", "") for r in sample_rows}
+    for sample_id in per_sample:
+        if sample_id not in known:
+            raise ConfigError(f"--gates-for {sample_id}: no sample tube with this sample_id on the worklist")
 
 
 def _no_constant(name: str) -> float:

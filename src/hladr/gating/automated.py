@@ -49,7 +49,7 @@ from . import mixture as gm
 from . import populations as gp
 from . import robust as gr
 from .check import check_gate, kmeans_monocytes
-from .monocyte_gate import GateFailure, MonocyteGate
+from .monocyte_gate import GateFailure, MonocyteGate, monocyte_box
 
 __all__ = ["fit_monocyte_gate", "valley_below_first_peak", "cofactor"]
 
@@ -312,11 +312,7 @@ def _singlet_metric(fsc_a: np.ndarray, other: np.ndarray, is_ratio: bool) -> np.
 
 def _box(fit, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Raw-scale box holding every point within ``d2max`` of a monocyte component."""
-    half = np.sqrt(d2max * np.diagonal(fit.covariances[is_mono], axis1=1, axis2=2))
-    lo = (fit.means[is_mono] - half).min(axis=0)
-    hi = (fit.means[is_mono] + half).max(axis=0)
-    c = np.asarray(cof)
-    return tuple(float(v) for v in np.sinh(lo) * c), tuple(float(v) for v in np.nextafter(np.sinh(hi) * c, np.inf))
+    return monocyte_box(fit.means, fit.covariances, is_mono, d2max, cof)
 
 
 def _population_records(naming, pops, names: tuple[str, ...]) -> tuple:

@@ -6,7 +6,8 @@ Gaussian mixture whose monocyte components define the gate) or a falsy :class:`G
 ``gate.apply(events)`` evaluates the gate on every event with one fused Numba pass
 (:func:`hladr.gating._kernels.monocyte_chain`) and returns a :class:`GateResult` (final mask
 and the events kept by each step). ``to_dict()`` of either is the plain record stored with
-each result.
+each result; ``MonocyteGate.from_dict(record, panel)`` rebuilds the gate from that record
+(``hladr gates export`` re-applies a stored result's gate to its tube).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 
 from .._parallel import map_slices, thread_count
 from ..channels import Panel
+from ..errors import GateError
 from ..events import Events
 from . import _kernels
 
-__all__ = ["MonocyteGate", "GateFailure", "GateResult"]
+__all__ = ["MonocyteGate", "GateFailure", "GateResult", "monocyte_box"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,54 @@ class MonocyteGate:
             "checks": dict(self.checks),
         }
 
+    @classmethod
+    def from_dict(cls, record: dict, panel: Panel) -> MonocyteGate:
+        """The gate a result's record (``to_dict()``) describes, for the tube whose channels are ``panel``.
+
+        The raw-scale box around the monocyte components is not in the record: it is computed
+        again from the mixture (:func:`monocyte_box`, with the covariances as the inverses of the
+        precisions). Whoever re-applies the gate checks its count against the stored one.
+
+        Raises
+        ------
+        GateError
+            The record is not that of a fitted automated gate (a template's, a failed gate's, or
+            one with missing or malformed fields); one line.
+        """
+        if record.get("method") != "mixture" or record.get("failed") or "mixture" not in record:
+            raise GateError("the result's gate record is not that of a fitted automated gate")
+        try:
+            mix = record["mixture"]
+            cof = tuple(float(c) for c in record["cofactors"])
+            means = np.asarray(mix["means"], dtype=np.float64)
+            precisions = np.asarray(mix["precisions"], dtype=np.float64)
+            is_mono = np.asarray(mix["monocyte_components"], dtype=bool)
+            d2max = float(mix["d2max"])
+            covariances = np.linalg.inv(precisions)
+            sing = record["singlet_range"]
+            return cls(
+                panel=panel,
+                fsc_range=_range(record["fsc_range"]),
+                ssc_range=_range(record["ssc_range"]),
+                singlet_channel=record["singlet_channel"],
+                singlet_is_ratio=bool(record["singlet_is_ratio"]),
+                singlet_range=_range(sing) if sing is not None else (-np.inf, np.inf),
+                cd45_min=None if record["cd45_min"] is None else float(record["cd45_min"]),
+                features=tuple(str(f) for f in record["features"]),
+                cofactors=cof,
+                means=means,
+                precisions=precisions,
+                log_norm=np.asarray(mix["log_norm"], dtype=np.float64),
+                is_monocyte=is_mono,
+                d2max=d2max,
+                odds=float(mix["odds"]),
+                box=monocyte_box(means, covariances, is_mono, d2max, cof),
+                checks=dict(record.get("checks") or {}),
+                populations=tuple(record.get("populations") or ()),
+            )
+        except (KeyError, TypeError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
+            raise GateError(f"the result's gate record is incomplete or malformed ({exc!r})") from None
+
     def _args(self, events: Events) -> tuple:
         p = self.panel
         i_sing = events.index(self.singlet_channel) if self.singlet_channel else -1
@@ -160,3 +210,21 @@ class MonocyteGate:
 def _limits(pair: tuple[float, float]) -> list[float | None]:
     """A (low, high) range for a record: an infinite side (no limit there) becomes None."""
     return [float(v) if np.isfinite(v) else None for v in pair]
+
+
+def _range(pair: list) -> tuple[float, float]:
+    """A record's [low, high] back to a range: None (no limit) becomes an infinity."""
+    lo, hi = pair
+    return (-np.inf if lo is None else float(lo), np.inf if hi is None else float(hi))
+
+
+def monocyte_box(
+    means: np.ndarray, covariances: np.ndarray, is_mono: np.ndarray, d2max: float, cof: tuple[float, ...],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Raw-scale box holding every point within ``d2max`` of a monocyte component (per feature,
+    ``cofactor * sinh(mean -/+ sqrt(d2max * variance))``, the upper side one ulp up)."""
+    half = np.sqrt(d2max * np.diagonal(covariances[is_mono], axis1=1, axis2=2))
+    lo = (means[is_mono] - half).min(axis=0)
+    hi = (means[is_mono] + half).max(axis=0)
+    c = np.asarray(cof)
+    return tuple(float(v) for v in np.sinh(lo) * c), tuple(float(v) for v in np.nextafter(np.sinh(hi) * c, np.inf))
