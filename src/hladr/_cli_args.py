@@ -234,7 +234,8 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     ash.add_argument("--db", metavar="FILE", help=db_help)
 
     gx = sub.add_parser("gates", help="a sample's gates as Gating-ML 2.0: export, to correct and re-run")
-    gx_sub = gx.add_subparsers(dest="gates_command", metavar="{export}", required=True, parser_class=StrictParser)
+    gx_sub = gx.add_subparsers(dest="gates_command", metavar="{export}", required=True, parser_class=StrictParser,
+                               help="export: write a stored sample's automated gates as Gating-ML 2.0")
     gxe = gx_sub.add_parser(
         "export", help="write the automated gates of a stored sample's tube as a Gating-ML 2.0 file",
         description="Write the automated gates of the sample's current result (cells, singlets, leukocytes, a "
