@@ -262,8 +262,11 @@ def _gate_by_template(
     clock.lap("gate_apply")
     sub = subsample_rows(events.n_events)
     by_pns = {s: n for n, s in zip(events.pnn, events.pns, strict=True) if s}
-    dims = [[d.channel if d.channel in events.pnn else by_pns.get(d.channel, d.channel)
-             for d in template.gate(g).dimensions if d.channel] for g in tres.gate_path]
+    dims = []  # each gate's channels, a ratio's numerator and denominator, as $PnN
+    for g in tres.gate_path:
+        names = [c for d in template.gate(g).dimensions
+                 for c in ([d.channel] if d.channel else [d.ratio.numerator, d.ratio.denominator] if d.ratio else [])]
+        dims.append([c if c in events.pnn else by_pns.get(c, c) for c in names])
     return _Gated(
         rows=tres.indices,
         n=tres.n_monocytes,

@@ -33,9 +33,9 @@ def _step(rng, name: str, parent: str, kept: bool, lines: list) -> dict:
 
 def _sample(sample_id: str, seed: int, *, n_steps: int, kept: bool, hist: bool, median: float | None) -> ReportSample:
     rng = np.random.default_rng(seed)
-    names = ["cells", "singlets", "leukocytes", "monocytes", "extra"][:n_steps]
+    names = ["cells", "singlets", "leukocytes", "monocytes_cd45_ssc", "monocytes", "extra"][:n_steps]
     parents = ["all events"] + names[:-1]
-    lines = [[["seg", 1e4, 0, 1e4, 2e5]], [["x", 3.0]], [["y", 4.0], ["x", 2.0]], [], []]
+    lines = [[["seg", 1e4, 0, 1e4, 2e5]], [["x", 3.0]], [["y", 4.0], ["x", 2.0]], [], [], []]
     steps = [_step(rng, n, p, kept, lines[k]) for k, (n, p) in enumerate(zip(names, parents, strict=True))]
     fig = {"steps": steps, "manual": False}
     if hist:
@@ -50,7 +50,8 @@ SAMPLES = [
     _sample("A", 0, n_steps=4, kept=True, hist=True, median=12000.0),
     _sample("B", 1, n_steps=4, kept=False, hist=False, median=None),  # a failed gate: all events, no kept
     _sample("C", 2, n_steps=3, kept=True, hist=True, median=None),  # no CD45 step; HLA-DR not reported
-    _sample("D", 3, n_steps=5, kept=True, hist=True, median=800.0),  # a long template path
+    _sample("D", 3, n_steps=5, kept=True, hist=True, median=800.0),  # an exported-and-corrected chain: five gates
+    _sample("F", 5, n_steps=6, kept=True, hist=True, median=9000.0),  # a longer template path: 4 + the monocytes
     _sample("E", 4, n_steps=2, kept=True, hist=True, median=3000.0),
 ]
 
@@ -65,7 +66,7 @@ def test_each_sample_picture_is_a_png_of_the_report_size():
         assert _png_size(draw_samples([(s.record, s.figure)])[0]) == (960, 614)  # 10 x 6.4 in at 96 dpi
 
 
-@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 0, 3, 2, 4], [2, 4, 0, 1, 3]])
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [1, 0, 3, 2, 5, 4], [3, 4, 0, 5, 1, 2]])
 def test_a_reused_drawer_draws_each_sample_as_a_new_one_does(order):
     fresh = [draw_samples([(s.record, s.figure)])[0] for s in SAMPLES]
     assert len(set(fresh)) == len(fresh)  # the samples really differ
@@ -119,3 +120,10 @@ def test_linear_ticks_read_in_thousands():
     pos, lab = _linear_ticks(-5000.0, 262_143.0)
     assert lab == ["0", "100K", "200K"] and pos == [0.0, 100_000.0, 200_000.0]
     assert _linear_ticks(0.0, 0.0) == ([], [])
+
+
+def test_a_narrow_asinh_range_gets_ticks_at_two_and_five_times_ten():
+    cof = 262.144
+    pos, lab = _asinh_ticks(float(np.arcsinh(12_000 / cof)), float(np.arcsinh(60_000 / cof)), cof)
+    assert lab == ["2×10⁴", "5×10⁴"]
+    np.testing.assert_allclose(pos, np.arcsinh(np.array([2e4, 5e4]) / cof))

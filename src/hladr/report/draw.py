@@ -19,7 +19,7 @@ import numpy as np
 __all__ = ["SampleDrawer", "calibration_png", "draw_samples", "REFERENCE_LINES", "MAX_STEPS"]
 
 REFERENCE_LINES = (5000.0, 8000.0, 15000.0)  # AB/C: immunoparalysis, recovery, the normal range's lower end
-MAX_STEPS = 4
+MAX_STEPS = 5
 _GATE_COLOUR = "#D55E00"  # Okabe-Ito vermillion: the gates' lines
 _MEDIAN_COLOUR = "#000000"
 _SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -46,17 +46,23 @@ def _png(fig) -> bytes:
 
 # --------------------------------------------------------------------------- ticks
 def _asinh_ticks(lo: float, hi: float, cof: float) -> tuple[list[float], list[str]]:
-    """Ticks at 0 and the powers of ten of the raw value, on an asinh(value / cofactor) axis."""
+    """Ticks at 0 and the powers of ten of the raw value, on an asinh(value / cofactor) axis; on a
+    range narrower than two of them (a gate's parent of one population) also at 2 and 5 times them."""
     pos, lab = [], []
-    for e in range(1, 8):
-        for sign in (-1, 1):
-            v = sign * 10.0**e
-            if 10.0**e < 2 * cof:  # crowded against 0 on this scale
-                continue
-            x = float(np.arcsinh(v / cof))
-            if lo <= x <= hi:
-                pos.append(x)
-                lab.append(("−" if sign < 0 else "") + "10" + str(e).translate(_SUPER))
+    for mult in ((1,), (2, 5)):
+        for e in range(1, 8):
+            for m in mult:
+                for sign in (-1, 1):
+                    v = sign * m * 10.0**e
+                    if abs(v) < 2 * cof:  # crowded against 0 on this scale
+                        continue
+                    x = float(np.arcsinh(v / cof))
+                    if lo <= x <= hi:
+                        pos.append(x)
+                        lab.append(("−" if sign < 0 else "") + (f"{m}×" if m > 1 else "") + "10"
+                                   + str(e).translate(_SUPER))
+        if len(pos) >= 2:
+            break
     if lo <= 0.0 <= hi:
         pos.append(0.0)
         lab.append("0")
@@ -112,8 +118,9 @@ class SampleDrawer:
         self._cmap = colormaps["viridis"]
         self.fig = plt.figure(figsize=(10.0, 6.4), dpi=96)
         gs = self.fig.add_gridspec(2, 3, left=0.075, right=0.985, bottom=0.075, top=0.93, wspace=0.3, hspace=0.5)
-        slots = [gs[0, 0], gs[0, 1], gs[0, 2], gs[1, 0]]
-        self.step_axes = [self.fig.add_subplot(s) for s in slots]
+        self.step_axes = [self.fig.add_subplot(s) for s in (gs[0, 0], gs[0, 1], gs[0, 2], gs[1, 0], gs[1, 1])]
+        # the AB/C histogram spans the second row's last two columns, or its last one beside a fifth step
+        self._abc_wide, self._abc_narrow = gs[1, 1:].get_position(self.fig), gs[1, 2].get_position(self.fig)
         self.images = []
         self.lines = []
         for ax in self.step_axes:
@@ -121,6 +128,7 @@ class SampleDrawer:
             self.images.append(ax.imshow(np.ones((2, 2, 3)), origin="lower", aspect="auto", interpolation="nearest"))
             self.lines.append([ax.plot([0, 0], [0, 0], color=_GATE_COLOUR, lw=1.2, ls="--")[0] for _ in range(4)])
         a = self.abc_ax = self.fig.add_subplot(gs[1, 1:])
+        a.set_position(self._abc_wide)
         a.tick_params(labelsize=8)
         self.stairs = a.stairs([0.0], [0.0, 1.0], fill=True, color="#0072B2", alpha=0.65)
         for v, name in zip(REFERENCE_LINES, ("5,000", "8,000", "15,000"), strict=True):
@@ -146,6 +154,7 @@ class SampleDrawer:
             return None
         if len(steps) > MAX_STEPS:  # a long template path: its first gates and the monocytes
             steps = steps[: MAX_STEPS - 1] + [steps[-1]]
+        self.abc_ax.set_position(self._abc_narrow if len(steps) == MAX_STEPS else self._abc_wide)
         counts = record.get("gate_counts") or {}
         for k, ax in enumerate(self.step_axes):
             self._step(ax, k, steps[k] if k < len(steps) else None, counts)
