@@ -91,3 +91,25 @@ def test_density_peaks_is_the_replaced_idiom_to_the_last_bit(seed):
         want = _inline_peaks(v, bins, a, b, s, p)
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_gaussian_smooth_and_prominent_peaks_are_scipys_to_the_last_bit(seed):
+    """Ours because importing scipy.ndimage and scipy.signal cost a second of every run; theirs bit for bit:
+    lines short and long, kernels wider than the line (reflected again and again), plateaus and ties."""
+    from hladr._stats import gaussian_smooth, prominent_peaks
+
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        n = int(rng.integers(1, 1200))
+        sigma = float(rng.choice([0.5, 1.0, 2.0, 2.7, 5.0, 20.0, rng.uniform(0.3, 40.0)]))
+        x = rng.poisson(rng.uniform(0, 50), n).astype(float)
+        if rng.uniform() < 0.3:
+            x = np.round(x / 5) * 5  # ties and plateaus
+        smooth = gaussian_filter1d(x, sigma)
+        np.testing.assert_array_equal(gaussian_smooth(x, sigma), smooth)
+        padded = np.concatenate([[0.0], smooth, [0.0]])
+        p = float(rng.uniform(0, 0.3)) * max(smooth.max(), 1e-9)
+        np.testing.assert_array_equal(prominent_peaks(padded, p), find_peaks(padded, prominence=p)[0])
+        steps = np.round(rng.normal(0, 1, n) * 3) / 3  # many plateaus of equal values
+        np.testing.assert_array_equal(prominent_peaks(steps, 0.2), find_peaks(steps, prominence=0.2)[0])

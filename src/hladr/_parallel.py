@@ -94,11 +94,9 @@ def blas_threads():
     """threadpoolctl's view of the BLAS/OpenMP libraries loaded, made once per process.
 
     ``threadpool_limits(...)`` would scan the loaded libraries at every call (3 ms, an
-    eighth of a 100k-event fit); the libraries do not change once scikit-learn is in.
+    eighth of a 100k-event fit); the libraries (NumPy's BLAS, loaded with NumPy) do not change
+    after that: the gate no longer imports scikit-learn (its k-means++ start is ours).
     """
-    # scikit-learn is heavy and only the automated gate needs it: imported on first use, before
-    # threadpoolctl (scikit-learn's own dependency), which lists the BLAS libraries loaded when it is built
-    from sklearn.mixture import GaussianMixture  # noqa: F401 - its BLAS libraries are loaded first
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()

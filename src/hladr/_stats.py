@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MAD_TO_SD", "mad", "robust_sd", "DensityPeaks", "density_peaks"]
+__all__ = ["MAD_TO_SD", "mad", "robust_sd", "DensityPeaks", "density_peaks", "gaussian_smooth", "prominent_peaks"]
 
 MAD_TO_SD = 1.4826
 """MAD x 1.4826 estimates the SD of normally distributed data (1 / Phi^-1(3/4) = 1.4826...)."""
@@ -75,12 +75,64 @@ def density_peaks(
         each side before the search, so a population cut by the range's edge (its
         peak in the first or last bin) is still found.
     """
-    # scipy.signal and scipy.ndimage take about a second to import: loaded only when a density is searched
-    from scipy.ndimage import gaussian_filter1d
-    from scipy.signal import find_peaks
-
     hist, edges = np.histogram(values, bins=bins, range=value_range)
-    dens = gaussian_filter1d(hist.astype(float), sigma)
+    dens = gaussian_smooth(hist.astype(float), sigma)
     padded = np.concatenate([[0.0], dens, [0.0]])
-    peaks, _ = find_peaks(padded, prominence=prominence * dens.max())
+    peaks = prominent_peaks(padded, prominence * dens.max())
     return DensityPeaks(dens, edges, peaks - 1)
+
+
+# scipy.ndimage.gaussian_filter1d and scipy.signal.find_peaks did this, and every run paid a second
+# to import scipy.signal and scipy.ndimage for these two small functions (a whole one-tube run takes
+# about two). The two below are theirs, operation for operation, so every result is the same to the
+# last bit (tests/test_stats.py compares them with SciPy on many inputs).
+def gaussian_smooth(x: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d(x, sigma)`` of a float64 line: mode ``reflect`` (``d c b a | a b
+    c d | d c b a``), the kernel truncated at ``truncate`` SDs and summed symmetrically, outermost first."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = float(sigma)
+    radius = int(truncate * sd + 0.5)
+    k = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (sd * sd) * k**2)
+    w = (phi / phi.sum())[::-1]  # correlate1d's weights; the centre is w[radius]
+    n = x.size
+    if n == 0:
+        return x.copy()
+    xp = np.pad(x, radius, mode="symmetric")
+    out = xp[radius:radius + n] * w[radius]
+    for j in range(radius, 0, -1):  # as NI_Correlate1D's symmetric loop: (x[i-j] + x[i+j]) * w, j = radius..1
+        out += (xp[radius - j:radius - j + n] + xp[radius + j:radius + j + n]) * w[radius - j]
+    return out
+
+
+def prominent_peaks(x: np.ndarray, min_prominence: float) -> np.ndarray:
+    """``scipy.signal.find_peaks(x, prominence=min_prominence)[0]``: local maxima (a plateau's middle,
+    rounded down), kept when their prominence (height above the higher of the lowest points reached
+    on each side before a higher point) is at least ``min_prominence``."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    peaks = []
+    i = 1
+    while i < n - 1:
+        if x[i - 1] < x[i]:
+            ahead = i + 1
+            while ahead < n - 1 and x[ahead] == x[i]:
+                ahead += 1
+            if x[ahead] < x[i]:
+                peaks.append((i + ahead - 1) // 2)
+                i = ahead
+        i += 1
+    keep = []
+    for p in peaks:
+        top = x[p]
+        i, left_min = p, top
+        while i >= 0 and x[i] <= top:
+            left_min = min(left_min, x[i])
+            i -= 1
+        i, right_min = p, top
+        while i <= n - 1 and x[i] <= top:
+            right_min = min(right_min, x[i])
+            i += 1
+        if top - max(left_min, right_min) >= min_prominence:
+            keep.append(p)
+    return np.array(keep, dtype=np.intp)

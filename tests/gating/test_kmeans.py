@@ -31,6 +31,26 @@ def test_kmeans_is_scikit_learns_and_its_twins(seed, k):
     np.testing.assert_allclose(centres, km.cluster_centers_, atol=1e-6)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_kmeans_plusplus_is_scikit_learns_to_the_last_bit(seed):
+    """Ours because importing scikit-learn for it cost a second of every automated run; theirs bit for bit."""
+    from sklearn.cluster import kmeans_plusplus
+
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(40):
+        n = int(rng.integers(12, 20_000))
+        d = int(rng.integers(1, 6))
+        k = int(rng.integers(1, min(13, n)))
+        X = np.ascontiguousarray(rng.normal(size=(n, d)) * rng.uniform(0.1, 5, d) + rng.uniform(-3, 3, d))
+        if rng.uniform() < 0.3:
+            X = np.round(X, 1)  # ties
+        s = int(rng.integers(0, 1000))
+        want_c, want_i = kmeans_plusplus(X, k, random_state=s)
+        got_c, got_i = _kmeans.kmeans_plusplus(X, k, s)
+        np.testing.assert_array_equal(got_i, want_i)
+        np.testing.assert_array_equal(got_c, want_c)
+
+
 def test_an_empty_cluster_takes_the_farthest_row():
     """Two centres start on the same spot: one cluster is empty after the first assignment and takes
     the row farthest from its centre, as scikit-learn does; kernel and twin agree."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._jit import njit
 
-__all__ = ["kmeans", "lloyd", "lloyd_ref", "nearest_centre", "nearest_centre_ref"]
+__all__ = ["kmeans", "kmeans_plusplus", "lloyd", "lloyd_ref", "nearest_centre", "nearest_centre_ref"]
 
 _TOL = 1e-4  # scikit-learn's default, relative to the mean variance of the features
 _MAX_ITER = 300
@@ -35,8 +35,6 @@ def kmeans(X: np.ndarray, k: int, seed: int, *, reference: bool = False) -> tupl
 
     The caller limits BLAS threads if it wants (the start uses BLAS through scikit-learn).
     """
-    from sklearn.cluster import kmeans_plusplus  # heavy (~1.5 s to import): loaded only when a gate is fitted
-
     X = np.ascontiguousarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
     Xc = X - mean  # as KMeans.fit: centred for accurate distances
@@ -45,6 +43,46 @@ def kmeans(X: np.ndarray, k: int, seed: int, *, reference: bool = False) -> tupl
     fn = lloyd_ref if reference else lloyd
     labels, centres = fn(Xc, np.ascontiguousarray(start), tol, _MAX_ITER)
     return labels, centres + mean
+
+
+def kmeans_plusplus(X: np.ndarray, k: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """``sklearn.cluster.kmeans_plusplus(X, k, random_state=seed)`` of a float64 C-contiguous ``X``: (centres, indices).
+
+    scikit-learn's greedy k-means++ (2 + log k trials a centre), operation for operation: the same
+    RandomState draws, the same squared distances (``-2 X.Y + |X|^2 + |Y|^2``, clipped at 0) and
+    the same BLAS products, so the same centres to the last bit (``tests/test_kmeans.py``). Ours
+    because importing scikit-learn for it took a second of every run that fits a gate.
+    """
+    n, d = X.shape
+    rs = np.random.RandomState(random_state)
+    weight = np.ones(n, dtype=X.dtype)
+    x_sq = np.einsum("ij,ij->i", X, X)
+    trials = 2 + int(np.log(k))
+    centres = np.empty((k, d), dtype=X.dtype)
+    indices = np.full(k, -1, dtype=int)
+    first = rs.choice(n, p=weight / weight.sum())
+    centres[0], indices[0] = X[first], first
+
+    def sq_dist(rows: np.ndarray) -> np.ndarray:  # sklearn's _euclidean_distances(rows, X, squared=True)
+        dist = -2 * (rows @ X.T)
+        dist += np.einsum("ij,ij->i", rows, rows)[:, np.newaxis]
+        dist += x_sq.reshape(1, -1)
+        np.maximum(dist, 0, out=dist)
+        return dist
+
+    closest = sq_dist(centres[0, np.newaxis])
+    pot = closest @ weight
+    for c in range(1, k):
+        candidates = np.searchsorted(np.cumsum(weight * closest), rs.uniform(size=trials) * pot)
+        np.clip(candidates, None, closest.size - 1, out=candidates)
+        to_candidates = sq_dist(X[candidates])
+        np.minimum(closest, to_candidates, out=to_candidates)
+        pots = to_candidates @ weight.reshape(-1, 1)
+        best = np.argmin(pots)
+        pot = pots[best]
+        closest = to_candidates[best]
+        centres[c], indices[c] = X[candidates[best]], candidates[best]
+    return centres, indices
 
 
 @njit(cache=True, nogil=True)

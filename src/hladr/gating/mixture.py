@@ -26,6 +26,7 @@ import numpy as np
 
 from .._parallel import blas_threads
 from . import _em
+from ._kmeans import kmeans_plusplus
 from ._mixture_scores import best_of, mahalanobis_scores
 
 __all__ = [
@@ -162,8 +163,6 @@ def gaussian_mixture(X: np.ndarray, k: int, seed: int, tol: float) -> Gmm:
     the arithmetic (see :mod:`hladr.gating._em`); the start is the same k-means++ draw and one M-step on
     its one-hot responsibilities, so the fit is scikit-learn's up to rounding.
     """
-    from sklearn.cluster import kmeans_plusplus  # heavy (~1.5 s to import): loaded only when a gate is fitted
-
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[0]
     if n < k:
