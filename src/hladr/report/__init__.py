@@ -40,12 +40,15 @@ def sample_pngs(run: ReportRun, *, processes: int | None = None) -> list[bytes |
     return pngs
 
 
-def render_report(run: ReportRun, *, missing: list[str] = (), processes: int | None = None) -> tuple[str, bytes]:
-    """(report.html text, report.pdf bytes) of a run."""
-    from .draw import calibration_png
+def render_report(run: ReportRun, *, missing: list[str] = (), processes: int | None = None,
+                  calibration_png: bytes | None = None) -> tuple[str, bytes]:
+    """(report.html text, report.pdf bytes) of a run; ``calibration_png``: the calibration figure
+    when it is already drawn (:class:`hladr.report.background.BackgroundReport`)."""
+    from .draw import calibration_png as draw_calibration
     from .html import render_html
     from .pdf import render_pdf
 
     pngs = sample_pngs(run, processes=processes)
-    cal_png = calibration_png(run.calibration or {}, run.bead_figure)
+    cal_png = calibration_png if calibration_png is not None else draw_calibration(run.calibration or {},
+                                                                                    run.bead_figure)
     return render_html(run, pngs, cal_png, list(missing)), render_pdf(run, pngs, cal_png)

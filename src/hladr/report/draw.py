@@ -233,12 +233,29 @@ class SampleDrawer:
 
 
 def draw_samples(items: list[tuple[dict, dict]]) -> list[bytes | None]:
-    """PNG of each (record, figure) with one drawer (a worker process's chunk of a run)."""
+    """PNG of each (record, figure) with one drawer (a worker process's chunk of a run; the process's
+    readied drawer when there is one: a reused drawer draws the bytes of a new one)."""
+    if _WARM is not None:
+        return [_WARM.png(rec, fig) for rec, fig in items]
     drawer = SampleDrawer()
     try:
         return [drawer.png(rec, fig) for rec, fig in items]
     finally:
         drawer.close()
+
+
+_WARM: SampleDrawer | None = None
+
+
+def warm_up() -> None:
+    """Import matplotlib, build this process's sample drawer and run the PDF backend once (a drawing
+    process readied while the run's tubes are analysed: :mod:`hladr.report.background`)."""
+    global _WARM
+    if _WARM is None:
+        _WARM = SampleDrawer()
+        from .pdf import warm_up as pdf_warm_up
+
+        pdf_warm_up()
 
 
 # --------------------------------------------------------------------------- calibration

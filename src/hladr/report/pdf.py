@@ -160,6 +160,11 @@ def _sample_page(plt, run: ReportRun, k: int, s, png: bytes | None) -> _Page:
     return p
 
 
+def warm_up() -> None:
+    """Lay out and write one throw-away page: the PDF backend's fonts and tables load now, not in the report."""
+    render_pdf(ReportRun(run_id="", samples=(), calibration={}), [], None)
+
+
 def render_pdf(run: ReportRun, sample_pngs: list[bytes | None], calibration_png: bytes | None) -> bytes:
     """The PDF: the run's page(s) (header, counts, calibration, summary), then one page per sample."""
     from .draw import _pyplot
