@@ -84,7 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch.manifest import run_manifest  # NumPy, Numba, SciPy: ~1 s, only for this command
+    from .batch.study import run_manifest  # NumPy, Numba, SciPy: ~1 s, only for this command
     from .store import default_db_path  # with the store's modules: only for the commands that use it
 
     return run_manifest(args.manifest, workers=args.workers, scheduler=args.scheduler, ship_files=args.ship_files,
