@@ -167,10 +167,13 @@ def run_key(row: ManifestRow, *, allow_outside: bool = False) -> str:
 
 
 def _sha_of(label: str, path: Path) -> str:
+    """The file's SHA-256; a tube the run cannot read is part of the key as such (the run fails that tube alone)."""
     try:
         return file_sha256(path)
     except OSError as exc:
-        raise ConfigError(f"{printable(path)}: cannot read {label.split('/')[0]} ({exc.strerror or exc})") from None
+        if label.startswith(("run_dir/", "worklist/file/")):
+            return f"unreadable: {exc.strerror or exc}"
+        raise ConfigError(f"{printable(path)}: cannot read the {label.split('/')[0]} ({exc.strerror or exc})") from None
 
 
 def outputs_digest(out_dir: str | os.PathLike) -> tuple[str, dict] | None:

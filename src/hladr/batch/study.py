@@ -88,8 +88,7 @@ def _one_row(row: ManifestRow, k: int, n: int, ledger: Ledger, summary: BatchSum
     try:
         key = run_key(row, allow_outside=allow)
     except (HladrError, OSError) as exc:
-        summary.failed.append((row.name, _one_line(exc)))
-        print(f"hladr batch: [{k}/{n}] {row.name}: failed: {_one_line(exc)}", file=sys.stderr)
+        _failed(summary, row, exc, f"[{k}/{n}]", quiet)
         return
     done = None if force else ledger.is_done(row, key)
     if done is not None:
@@ -107,8 +106,7 @@ def _one_row(row: ManifestRow, k: int, n: int, ledger: Ledger, summary: BatchSum
                             allow_outside_run_dir=allow, template_cache=run_args["template_cache"],
                             user=run_args["user"], reason=run_args["reason"], table=False)
     except (HladrError, OSError) as exc:
-        summary.failed.append((row.name, _one_line(exc)))
-        print(f"hladr batch: [{k}/{n}] {row.name}: failed: {_one_line(exc)}", file=sys.stderr)
+        _failed(summary, row, exc, f"[{k}/{n}]", quiet)
         return
     results = ledger.record(row, key, status=status)
     if results is None:  # cannot happen after run_folder returned; never count a run without its outputs
@@ -116,6 +114,13 @@ def _one_row(row: ManifestRow, k: int, n: int, ledger: Ledger, summary: BatchSum
         return
     summary.done += 1
     summary.add_samples(results)
+
+
+def _failed(summary: BatchSummary, row: ManifestRow, exc: BaseException, where: str, quiet: bool) -> None:
+    """Count the row as failed; say so now unless quiet (the summary lists it again)."""
+    summary.failed.append((row.name, _one_line(exc)))
+    if not quiet:
+        print(f"hladr batch: {where} {row.name}: failed: {_one_line(exc)}", file=sys.stderr)
 
 
 def _one_line(exc: BaseException) -> str:
