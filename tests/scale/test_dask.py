@@ -92,6 +92,23 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, capsys, monkeypat
     assert err.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
+def test_workers_of_another_hladr_version_are_refused(local_cluster, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "__version__", "0.0.0-other")  # this machine, as if it ran another version
+    with pytest.raises(cluster.ClusterError, match=r"the Dask workers run hladr \S+, this machine 0.0.0-other"):
+        run_folder(str(EXAMPLE), str(tmp_path / "out"), quiet=True, scheduler=local_cluster.scheduler_address)
+    assert not (tmp_path / "out").exists()  # refused on connecting, before any work
+
+
+def test_batch_with_an_unreachable_scheduler_does_not_start(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 0.5)
+    (tmp_path / "m.csv").write_text(f"run_dir,out_dir\n{EXAMPLE},out\n")
+    assert main(["batch", str(tmp_path / "m.csv"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hladr batch: error: --scheduler tcp://127.0.0.1:9: cannot reach") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.done.json").exists()
+
+
 def test_without_dask_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     wanted = r"needs Dask distributed, which is not installed: pip install 'hladr\[dask\]'"

@@ -12,7 +12,8 @@ A worker lost mid-run: the scheduler gives its tubes to another worker; results 
 tube index, each index once, so nothing is lost or duplicated. A tube that keeps killing
 workers (Dask's ``allowed-failures``) stops the run with one line. Threads: each tube gets
 ``threads = cores of its host // task slots of all workers on that host`` (at least 1), so that
-workers x threads <= cores.
+workers x threads <= cores. Workers must run the submitting machine's hladr version (every
+result records the version that made it): another version, or none, stops the run with one line.
 
 Dask is an optional dependency (``pip install 'hladr[dask]'``): it is imported only here,
 inside the functions that use it; ``import hladr.batch`` does not load it.
@@ -28,13 +29,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import ConfigError, HladrError
 from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
 
-__all__ = ["ClusterError", "DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_cores"]
+__all__ = ["ClusterError", "DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_cores",
+           "worker_facts"]
 
 CONNECT_TIMEOUT_S = 10.0
+WAIT_FOR_WORKERS_S = 300.0  # a cluster without workers yet: how long to wait for the first one
 TASK_RETRIES = 1  # an exception inside a task (not a lost worker: the scheduler reschedules those) is retried once
 
 
@@ -48,6 +52,13 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def worker_facts() -> tuple[int, str]:
+    """(usable cores, hladr version) of the process this runs in: what a worker tells the submitting machine."""
+    from .. import __version__
+
+    return usable_cores(), __version__
 
 
 def threads_plan(workers: Mapping[str, Mapping[str, Any]], cores: Mapping[str, int]) -> dict[str, int]:
@@ -115,10 +126,24 @@ class DaskSession:
         info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) \
             else self.client.scheduler_info()
         workers = info["workers"]
-        if not workers:
-            raise ClusterError(f"--scheduler {self.address}: the Dask cluster has no workers")
-        cores = self.client.run(usable_cores)
-        return threads_plan(workers, cores)
+        if not workers:  # an adaptive cluster (dask-jobqueue, Kubernetes) may start its workers on demand
+            try:
+                self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+            except TimeoutError:
+                raise ClusterError(f"--scheduler {self.address}: the Dask cluster has no workers "
+                                   f"(none joined in {WAIT_FOR_WORKERS_S:.0f} s)") from None
+            return self.plan()
+        try:
+            facts = self.client.run(worker_facts)
+        except Exception as exc:  # a worker without hladr cannot even unpickle the question
+            raise ClusterError(f"--scheduler {self.address}: the Dask workers cannot run hladr "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                               f"install hladr {__version__} on them") from None
+        other = sorted({v for _, v in facts.values() if v != __version__})
+        if other:  # every result records the version that made it: a run is made by one version
+            raise ClusterError(f"--scheduler {self.address}: the Dask workers run hladr {', '.join(other)}, "
+                               f"this machine {__version__}; install the same version on both")
+        return threads_plan(workers, {addr: cores for addr, (cores, _) in facts.items()})
 
     def analyse(self, inputs: list[SampleInput], calibration: Any, config: RunConfig,
                 on_done: Callable[[SampleResult], None], template_cache: Path | None = None) -> list[SampleResult]:
@@ -226,6 +251,8 @@ def connect(address: str, *, ship_files: bool = False, timeout: float | None = N
         raise ConfigError(f"--scheduler {address}: cannot reach the Dask scheduler ({why})") from None
     session = DaskSession(client, address, ship_files=ship_files)
     try:
+        if client.scheduler_info()["workers"]:
+            session.plan()  # workers that cannot run this hladr stop the run now, before any work
         yield session
     finally:
         session.close()
