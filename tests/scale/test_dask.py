@@ -21,6 +21,7 @@ from hladr.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example_fcs"
+TEMPLATE = REPO / "tests" / "data" / "monocytes_template.xml"
 
 
 def _samples(out: Path) -> list[dict]:
@@ -61,6 +62,28 @@ def test_shipped_bytes_give_the_same_results(serial, local_cluster, tmp_path):
     got = _samples(out)
     assert got == serial  # the same file names, SHA-256 and configuration digest as read in place
     assert all(len(s["sha256"]) == 64 for s in got)
+
+
+def test_a_template_shipped_with_the_bytes_gives_the_same_results(local_cluster, tmp_path):
+    """--gates and a per-tube ``gates`` column, the workers reading nothing of the run folder: the same results
+    (the same template name and SHA-256, the same configuration digest) as in place, serially."""
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = (EXAMPLE / "worklist.csv").read_text().splitlines()
+    keep = [lines[0] + ",gates", lines[1] + ",", lines[2] + ",", lines[3] + ",tube_gates.xml"]
+    (run / "worklist.csv").write_text("\n".join(keep) + "\n")
+    for name in ("beads.fcs", "P001_HLADR.fcs", "P002_HLADR.fcs"):
+        shutil.copy(EXAMPLE / name, run / name)
+    shutil.copy(TEMPLATE, run / "tube_gates.xml")
+    serial_out, shipped_out = tmp_path / "serial", tmp_path / "shipped"
+    for out, extra in ((serial_out, {}), (shipped_out, {"scheduler": local_cluster.scheduler_address,
+                                                           "ship_files": True})):
+        run_folder(str(run), str(out), quiet=True, gates_file=str(TEMPLATE), **extra)
+    got, want = _samples(shipped_out), _samples(serial_out)
+    assert got == want
+    assert [s["gate"]["template"] for s in got] == ["monocytes_template.xml", "tube_gates.xml"]
 
 
 def test_threads_per_tube_never_oversubscribe():

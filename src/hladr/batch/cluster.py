@@ -35,7 +35,7 @@ from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
 
 __all__ = ["ClusterError", "DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_cores",
-           "worker_facts"]
+           "worker_facts", "worker_cache"]
 
 CONNECT_TIMEOUT_S = 10.0
 WAIT_FOR_WORKERS_S = 300.0  # a cluster without workers yet: how long to wait for the first one
@@ -80,14 +80,31 @@ def _threads_here(plan: Mapping[str, int]) -> int:
     return plan.get(get_worker().address, 1)
 
 
+def worker_cache(folder: str | None) -> str | None:
+    """The parsed-template cache on a worker: the submitting machine's folder where this worker may write it
+    (a shared home), else a folder of its own in the temporary directory, else none (each tube parses again)."""
+    own = os.path.join(tempfile.gettempdir(), f"hladr-templates-{getattr(os, 'getuid', lambda: 0)()}")
+    for candidate in (folder, own):
+        if candidate:
+            try:
+                Path(candidate).mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(candidate, os.W_OK):
+                return candidate
+    return None
+
+
 def _analyze_task(inp: SampleInput, calibration: Any, config: RunConfig, plan: Mapping[str, int],
                   template_cache: str | None) -> SampleResult:
     """One tube on a worker, with the threads its host allows."""
-    return analyze_sample(inp, calibration, config, threads=_threads_here(plan), template_cache=template_cache)
+    cache = worker_cache(template_cache) if (inp.gates_file or config.gates_file) else None
+    return analyze_sample(inp, calibration, config, threads=_threads_here(plan), template_cache=cache)
 
 
 def analyze_shipped(inp: SampleInput, calibration: Any, config: RunConfig, tube: bytes,
-                    templates: Mapping[str, bytes], *, threads: int | None = None) -> SampleResult:
+                    templates: Mapping[str, bytes], *, threads: int | None = None,
+                    template_cache: str | Path | None = None) -> SampleResult:
     """``analyze_sample`` of a tube given as bytes (and its templates as bytes, by original path).
 
     The bytes are written under their own names into a private temporary folder; the result
@@ -106,13 +123,15 @@ def analyze_shipped(inp: SampleInput, calibration: Any, config: RunConfig, tube:
         here = replace(inp, path=tube_path, file_label=inp.file_label or os.path.basename(inp.path),
                        gates_file=local[inp.gates_file] if inp.gates_file else None)
         cfg = replace(config, gates_file=local[config.gates_file]) if config.gates_file else config
-        result = analyze_sample(here, calibration, cfg, threads=threads)
+        result = analyze_sample(here, calibration, cfg, threads=threads, template_cache=template_cache)
     return replace(result, config_sha256=config.digest())
 
 
 def _analyze_shipped_task(inp: SampleInput, calibration: Any, config: RunConfig, tube: bytes,
                           templates: Mapping[str, bytes], plan: Mapping[str, int]) -> SampleResult:
-    return analyze_shipped(inp, calibration, config, tube, templates, threads=_threads_here(plan))
+    cache = worker_cache(None) if templates else None  # parsed templates are keyed by their SHA-256
+    return analyze_shipped(inp, calibration, config, tube, templates, threads=_threads_here(plan),
+                           template_cache=cache)
 
 
 class DaskSession:
@@ -152,7 +171,7 @@ class DaskSession:
 
         plan = self.plan()
         slots = sum(max(1, n) for n in plan.values())
-        cache = str(template_cache) if template_cache is not None and not self.ship_files else None
+        cache = str(template_cache) if template_cache is not None else None
         templates = self._templates(inputs, config) if self.ship_files else {}
         results: list[SampleResult | None] = [None] * len(inputs)
         pending = iter(enumerate(inputs))
