@@ -34,7 +34,6 @@ LABELS = {"serial": "1 worker", "pool2": "2 workers", "cluster2": "LocalCluster 
 # Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at
 # 128 KiB: every array of a tube is then a fresh mmap and its pages faulted in again. The README advises workers
 # without it (keeping the nanny's thread pins); "cluster2-trim" keeps Dask's default to show what it costs.
-NO_TRIM = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 
 
 def _inputs(run_dir: Path, n: int):
@@ -67,7 +66,7 @@ def case(name: str, run_dir: Path, n: int) -> dict:
         from hladr.batch.cluster import connect
 
         if name == "cluster2":
-            dask.config.set({"distributed.nanny.pre-spawn-environ": NO_TRIM})
+            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None, worker_dashboard_address=None) as lc:
             t0 = time.perf_counter()

@@ -1,5 +1,5 @@
-"""batch.progress: a bar on a terminal (a pseudo-terminal here), plain lines on a pipe, nothing when quiet
-or for a run shorter than a second."""
+"""batch.progress: a bar on a terminal (a pseudo-terminal here), plain lines on a pipe (none for a run shorter
+than a second), nothing when quiet."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_a_bar_on_a_terminal():
     frames = [f for f in text.split("\r") if f.strip()]
     assert frames[-1].startswith("[" + "#" * 24 + "] 40/40 tubes, 4.0/s, ETA 0:00")
     assert text.endswith("\n") and text.count("\n") == 1  # one line redrawn in place, ended once
-    # nothing in the first second; then every redraw carries done/total, rate and ETA
-    assert frames[0].split("]")[1].strip().startswith("4/40 tubes, 4.0/s, ETA 0:09")
+    # from the first tube on, every redraw carries done/total, rate and ETA
+    assert frames[0].split("]")[1].strip().startswith("1/40 tubes, 4.0/s, ETA 0:10")
     assert all("/40 tubes" in f and "/s, ETA " in f for f in frames)
 
 
@@ -84,12 +84,19 @@ def test_plain_lines_at_least_every_ten_seconds():
 
 
 @pytest.mark.parametrize("quiet,step_s", [(True, 1.0), (False, DELAY_S / 20)])
-def test_nothing_when_quiet_or_under_a_second(quiet, step_s):
+def test_no_lines_when_quiet_or_under_a_second(quiet, step_s):
     r, w = os.pipe()
     stream = os.fdopen(w, "w")
     _drive(stream, Clock(), 10, step_s=step_s, quiet=quiet)
     assert _read_all(r) == ""
     os.close(r)
+
+
+def test_no_bar_when_quiet():
+    master, slave = pty.openpty()
+    _drive(os.fdopen(slave, "w"), Clock(), 10, step_s=1.0, quiet=True)
+    assert _read_all(master) == ""
+    os.close(master)
 
 
 def test_eta_format():

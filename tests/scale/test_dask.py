@@ -86,6 +86,24 @@ def test_a_template_shipped_with_the_bytes_gives_the_same_results(local_cluster,
     assert [s["gate"]["template"] for s in got] == ["monocytes_template.xml", "tube_gates.xml"]
 
 
+def test_an_unreadable_tube_fails_alone_when_shipping_too(local_cluster, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = (EXAMPLE / "worklist.csv").read_text().splitlines()
+    (run / "worklist.csv").write_text("\n".join(lines[:4]) + "\n")
+    for name in ("beads.fcs", "P002_HLADR.fcs"):  # P001's file is missing
+        shutil.copy(EXAMPLE / name, run / name)
+    serial_out, shipped_out = tmp_path / "serial", tmp_path / "shipped"
+    assert run_folder(str(run), str(serial_out), quiet=True) == 1
+    assert run_folder(str(run), str(shipped_out), quiet=True, scheduler=local_cluster.scheduler_address,
+                      ship_files=True) == 1
+    got = _samples(shipped_out)
+    assert got == _samples(serial_out)
+    assert [s["qc"] for s in got][0] == "fail" and got[1]["sha256"]
+
+
 def test_threads_per_tube_never_oversubscribe():
     workers = {"a": {"host": "n1", "nthreads": 1}, "b": {"host": "n1", "nthreads": 1},
                "c": {"host": "n2", "nthreads": 4}, "d": {"host": "n3", "nthreads": 8}}

@@ -178,19 +178,23 @@ class DaskSession:
         index: dict[str, int] = {}
 
         def submit_next() -> Any | None:
-            k_inp = next(pending, None)
-            if k_inp is None:
-                return None
-            k, inp = k_inp
-            if self.ship_files:
-                fut = self.client.submit(_analyze_shipped_task, inp, calibration, config, _read_bytes(inp.path),
-                                         {p: templates[p] for p in _templates_of(inp, config)}, plan,
-                                         pure=False, retries=TASK_RETRIES)
-            else:
-                fut = self.client.submit(_analyze_task, inp, calibration, config, plan, cache,
-                                         pure=False, retries=TASK_RETRIES)
-            index[fut.key] = k
-            return fut
+            for k, inp in pending:
+                if self.ship_files:
+                    try:
+                        tube = Path(inp.path).read_bytes()
+                    except OSError:  # as in a serial run: this tube fails alone, with the reader's flag
+                        results[k] = analyze_sample(inp, calibration, config, threads=1)
+                        on_done(results[k])
+                        continue
+                    fut = self.client.submit(_analyze_shipped_task, inp, calibration, config, tube,
+                                             {p: templates[p] for p in _templates_of(inp, config)}, plan,
+                                             pure=False, retries=TASK_RETRIES)
+                else:
+                    fut = self.client.submit(_analyze_task, inp, calibration, config, plan, cache,
+                                             pure=False, retries=TASK_RETRIES)
+                index[fut.key] = k
+                return fut
+            return None
 
         # shipped bytes are held by the client until a worker has them: keep only a few tubes in flight
         window = 2 * slots + 2 if self.ship_files else len(inputs)

@@ -1,10 +1,11 @@
 """Progress of a run's tubes on stderr: a bar on a terminal, plain log lines otherwise, nothing when quiet.
 
-A run shorter than ``DELAY_S`` shows nothing (a bar that flashes and vanishes helps no one). After
-that, a terminal gets one line redrawn in place (tubes done / total, rate, ETA) at most every
-``REDRAW_S``; a pipe or a file (lab automation logs) gets one plain line each time another tenth
-of the tubes is done or ``LOG_EVERY_S`` has passed, whichever comes first, and a last line when
-the tubes are all done. The clock and the stream are arguments so that tests drive them.
+A terminal gets one line redrawn in place (tubes done / total, rate, ETA) from the first tube on,
+at most every ``REDRAW_S`` (it costs nothing to the screen: a short run's bar simply ends full).
+A pipe or a file (lab automation logs) gets nothing for a run shorter than ``DELAY_S``, then one
+plain line each time another tenth of the tubes is done or ``LOG_EVERY_S`` has passed, whichever
+comes first, and a last line when the tubes are all done. The clock and the stream are arguments
+so that tests drive them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..safe_text import printable
 
 __all__ = ["Progress", "DELAY_S", "LOG_EVERY_S", "format_eta"]
 
-DELAY_S = 1.0  # nothing is shown for a run that ends sooner
+DELAY_S = 1.0  # no log line for a run that ends sooner
 REDRAW_S = 0.1  # a terminal's bar is redrawn at most this often
 LOG_EVERY_S = 10.0  # a plain log line at least this often (and at every tenth of the tubes)
 _BAR = 24
@@ -68,12 +69,10 @@ class Progress:
         if not self.enabled:
             return
         now = self.clock()
-        if now - self.started < DELAY_S:
-            return
         if self.tty:
             if self._last_shown is None or now - self._last_shown >= REDRAW_S or self.done == self.total:
                 self._draw(now)
-        else:
+        elif now - self.started >= DELAY_S:
             tenth = (10 * self.done) // self.total
             if self._last_shown is None or tenth > self._last_tenth or now - self._last_shown >= LOG_EVERY_S:
                 self._line(now)
