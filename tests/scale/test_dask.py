@@ -17,7 +17,7 @@ from hladr.batch import cluster
 from hladr.batch.cluster import DaskSession, threads_plan
 from hladr.batch.daily import run_folder
 from hladr.cli import main
-from hladr.errors import ConfigError
+from hladr.errors import ConfigError, HladrError
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example_fcs"
@@ -135,7 +135,7 @@ def test_an_unreachable_scheduler_is_one_line_exit_2(tmp_path, capsys, monkeypat
 
 def test_workers_of_another_hladr_version_are_refused(local_cluster, tmp_path, monkeypatch):
     monkeypatch.setattr(cluster, "__version__", "0.0.0-other")  # this machine, as if it ran another version
-    with pytest.raises(cluster.ClusterError, match=r"the Dask workers run hladr \S+, this machine 0.0.0-other"):
+    with pytest.raises(HladrError, match=r"the Dask workers run hladr \S+, this machine 0.0.0-other"):
         run_folder(str(EXAMPLE), str(tmp_path / "out"), quiet=True, scheduler=local_cluster.scheduler_address)
     assert not (tmp_path / "out").exists()  # refused on connecting, before any work
 

@@ -34,16 +34,12 @@ from ..errors import ConfigError, HladrError
 from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
 
-__all__ = ["ClusterError", "DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_cores",
+__all__ = ["DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_cores",
            "worker_facts", "worker_cache"]
 
 CONNECT_TIMEOUT_S = 10.0
 WAIT_FOR_WORKERS_S = 300.0  # a cluster without workers yet: how long to wait for the first one
 TASK_RETRIES = 1  # an exception inside a task (not a lost worker: the scheduler reschedules those) is retried once
-
-
-class ClusterError(HladrError):
-    """The cluster could not do the run's work (a tube that kills every worker it is given, a lost scheduler)."""
 
 
 def usable_cores() -> int:
@@ -149,18 +145,18 @@ class DaskSession:
             try:
                 self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
             except TimeoutError:
-                raise ClusterError(f"--scheduler {self.address}: the Dask cluster has no workers "
+                raise HladrError(f"--scheduler {self.address}: the Dask cluster has no workers "
                                    f"(none joined in {WAIT_FOR_WORKERS_S:.0f} s)") from None
             return self.plan()
         try:
             facts = self.client.run(worker_facts)
         except Exception as exc:  # a worker without hladr cannot even unpickle the question
-            raise ClusterError(f"--scheduler {self.address}: the Dask workers cannot run hladr "
+            raise HladrError(f"--scheduler {self.address}: the Dask workers cannot run hladr "
                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                                f"install hladr {__version__} on them") from None
         other = sorted({v for _, v in facts.values() if v != __version__})
         if other:  # every result records the version that made it: a run is made by one version
-            raise ClusterError(f"--scheduler {self.address}: the Dask workers run hladr {', '.join(other)}, "
+            raise HladrError(f"--scheduler {self.address}: the Dask workers run hladr {', '.join(other)}, "
                                f"this machine {__version__}; install the same version on both")
         return threads_plan(workers, {addr: cores for addr, (cores, _) in facts.items()})
 
@@ -217,7 +213,7 @@ class DaskSession:
             raise
         missing = [inputs[k].path for k, r in enumerate(results) if r is None]
         if missing:  # cannot happen while as_completed keeps its word; never report a partial run as whole
-            raise ClusterError(f"--scheduler {self.address}: no result for {len(missing)} tubes ({missing[0]}, ...)")
+            raise HladrError(f"--scheduler {self.address}: no result for {len(missing)} tubes ({missing[0]}, ...)")
         return [r for r in results if r is not None]
 
     def _result(self, fut: Any, inp: SampleInput) -> SampleResult:
@@ -227,10 +223,10 @@ class DaskSession:
         try:
             return fut.result()
         except KilledWorker:
-            raise ClusterError(f"{inp.path}: the Dask workers analysing this tube died every time it was "
+            raise HladrError(f"{inp.path}: the Dask workers analysing this tube died every time it was "
                                "given to one (out of memory?); the run is stopped") from None
         except CancelledError:
-            raise ClusterError(f"--scheduler {self.address}: the tube {inp.path} was cancelled "
+            raise HladrError(f"--scheduler {self.address}: the tube {inp.path} was cancelled "
                                "(scheduler restarted or connection lost)") from None
 
     @staticmethod
