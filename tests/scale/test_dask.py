@@ -104,6 +104,20 @@ def test_an_unreadable_tube_fails_alone_when_shipping_too(local_cluster, tmp_pat
     assert [s["qc"] for s in got][0] == "fail" and got[1]["sha256"]
 
 
+def test_a_batch_on_the_cluster_then_resumed(serial, local_cluster, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(EXAMPLE, tmp_path / "day")
+    (tmp_path / "m.csv").write_text("run_dir,out_dir\nday,out/day\n")
+    argv = ["batch", str(tmp_path / "m.csv"), "--quiet", "--scheduler", local_cluster.scheduler_address,
+            "--ship-files"]
+    assert main(argv) == 1  # the example's failed tube
+    assert _samples(tmp_path / "out" / "day") == serial
+    assert "runs: 1 done, 0 skipped, 0 failed; samples: 8 pass, 1 warn, 1 fail" in capsys.readouterr().err
+    assert main(argv) == 1
+    assert "runs: 0 done, 1 skipped, 0 failed; samples: 8 pass, 1 warn, 1 fail" in capsys.readouterr().err
+
+
 def test_threads_per_tube_never_oversubscribe():
     workers = {"a": {"host": "n1", "nthreads": 1}, "b": {"host": "n1", "nthreads": 1},
                "c": {"host": "n2", "nthreads": 4}, "d": {"host": "n3", "nthreads": 8}}
