@@ -2,8 +2,9 @@
 
 This is the imperative shell around :func:`hladr.pipeline.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
-sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.batch.checks`),
-writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
+sample tubes out (``--workers``; ``--scheduler``: a Dask cluster, :mod:`hladr.batch.cluster`)
+with their progress on stderr (:mod:`hladr.batch.progress`), checks across the tubes
+(:mod:`hladr.batch.checks`), writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
 (:mod:`hladr.batch.outputs`, one run id in all four) as one set switched in whole
 (OUT_DIR is checked before any work: :mod:`hladr.batch.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
