@@ -101,3 +101,20 @@ def test_no_bar_when_quiet():
 
 def test_eta_format():
     assert [format_eta(s) for s in (0, 9.4, 61, 3725)] == ["0:00", "0:09", "1:01", "1:02:05"]
+
+
+def test_a_broken_pipe_stops_the_progress_not_the_run():
+    r, w = os.pipe()
+    stream = os.fdopen(w, "w")
+    os.close(r)  # the reader is gone (hladr run ... 2>&1 | head)
+    clock = Clock()
+    p = Progress(10, stream=stream, clock=clock)
+    for _ in range(10):
+        clock.now += 1.0
+        p.step()  # BrokenPipeError inside: caught, progress off
+    p.close()
+    assert not p.enabled and p.done == 10
+    try:
+        stream.close()
+    except OSError:
+        pass

@@ -81,15 +81,21 @@ class Progress:
     def _draw(self, now: float) -> None:
         filled = (_BAR * self.done) // self.total
         bar = "#" * filled + "." * (_BAR - filled)
-        self.stream.write(f"\r[{bar}] {self._figures(now)}   ")
-        self.stream.flush()
+        self._write(f"\r[{bar}] {self._figures(now)}   ")
         self._last_shown = now
 
     def _line(self, now: float) -> None:
         pct = (100 * self.done) // self.total
-        self.stream.write(f"hladr: {self._figures(now)} ({pct} %)\n")
-        self.stream.flush()
+        self._write(f"hladr: {self._figures(now)} ({pct} %)\n")
         self._last_shown, self._shown_done = now, self.done
+
+    def _write(self, text: str) -> None:
+        """Write and flush; a closed or broken stderr stops the progress, never the run."""
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
 
     def close(self) -> None:
         """The tubes are done (or the run stops): end the bar's line, or log the last figures."""
@@ -98,7 +104,7 @@ class Progress:
         now = self.clock()
         if self.tty:
             self._draw(now)
-            self.stream.write("\n")
-            self.stream.flush()
+            if self.enabled:
+                self._write("\n")
         elif self._shown_done != self.done:
             self._line(now)
