@@ -104,6 +104,8 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=1, metavar="N",
                    help="tubes analysed at the same time, one per CPU core (default: 1)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    r.add_argument("--ship-files", action="store_true",
+                   help="with --scheduler: send the tubes' bytes to the Dask workers (they need no access to RUN_DIR)")
     r.add_argument("--db", metavar="FILE",
                    help="results store (SQLite) keeping the run, its calibration and every result "
                         "(default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
@@ -114,6 +116,8 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no table, no progress")
     r.add_argument("--allow-outside-run-dir", action="store_true",
                    help="let the worklist name files outside RUN_DIR (by default only files inside it are read)")
+
+    _add_batch(sub)
 
     c = sub.add_parser("calibrate", help="fit a QuantiBRITE bead tube")
     c.add_argument("beads", metavar="BEADS.fcs", help="the QuantiBRITE PE bead tube")
@@ -267,6 +271,35 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
                    help="blood picture of sample N alone (repeatable), e.g. 9=sepsis:monocytopenic or "
                         "10=severe-sepsis:left_shift; the other samples follow --profile")
     return p
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    """``hladr batch MANIFEST.csv``: many run folders, resumable (:mod:`hladr.batch.manifest`)."""
+    b = sub.add_parser(
+        "batch", help="re-process many run folders listed in a manifest (resumable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run 'hladr run' for every row of MANIFEST.csv (columns: run_dir, out_dir; optional:\n"
+                    "worklist, calibration, lot, lot_file, gates; paths relative to the manifest's folder).\n"
+                    "A run whose inputs (every file's SHA-256) and settings are unchanged since it was done,\n"
+                    "and whose outputs are complete, is skipped (the ledger MANIFEST.done.json beside the\n"
+                    "manifest). A run that cannot start fails alone, with one line; the others go on.",
+        epilog="exit status:\n  0  every run done or skipped, every sample pass or warn\n"
+               "  1  at least one sample failed, or at least one run failed (its reason is printed)\n"
+               "  2  the batch could not start (bad manifest, bad arguments, Dask scheduler unreachable)",
+    )
+    b.add_argument("manifest", metavar="MANIFEST.csv")
+    where = b.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int_at_least(1), default=1, metavar="N", help="local worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://HOST:PORT)")
+    b.add_argument("--ship-files", action="store_true", help="with --scheduler: send the tubes' bytes to the workers")
+    b.add_argument("--force", action="store_true", help="run every row again, even those already done")
+    b.add_argument("--db", metavar="FILE",
+                   help="results store (default: $HLADR_DB or ~/.local/share/hladr/hladr.sqlite)")
+    b.add_argument("--reason", metavar="TEXT", help="as for 'hladr run': why the tubes are analysed again")
+    b.add_argument("--user", metavar="NAME", help="who runs it, for the audit trail (default: the OS user)")
+    b.add_argument("--quiet", action="store_true", help="no progress, only the summary")
+    b.add_argument("--allow-outside-run-dir", action="store_true",
+                   help="let worklists name files outside their run folder")
 
 
 def iso_date(text: str) -> dt.date:

@@ -80,7 +80,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         template_cache=template_cache_dir(),
         user=args.user,
         reason=args.reason,
+        ship_files=args.ship_files,
     )
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch.study import run_manifest  # NumPy, Numba, SciPy: ~1 s, only for this command
+    from .store import default_db_path  # with the store's modules: only for the commands that use it
+
+    return run_manifest(args.manifest, workers=args.workers, scheduler=args.scheduler, ship_files=args.ship_files,
+                        force=args.force, db=args.db or str(default_db_path()), quiet=args.quiet,
+                        allow_outside_run_dir=args.allow_outside_run_dir, template_cache=template_cache_dir(),
+                        user=args.user, reason=args.reason)
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -214,6 +225,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "run": _cmd_run,
     "report": _cmd_report,
+    "batch": _cmd_batch,
     "calibrate": _cmd_calibrate,
     "inspect": _cmd_inspect,
     "gate": _cmd_gate,

@@ -133,7 +133,8 @@ def test_the_table_is_printed_unless_quiet(clean, run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(("change", "error", "words"), [
     ({"run_dir": "missing"}, ConfigError, "run folder not found"),
     ({"workers": 0}, ConfigError, "--workers must be at least 1, not 0"),
-    ({"scheduler": "tcp://127.0.0.1:8786"}, ConfigError, "--scheduler"),
+    ({"ship_files": True}, ConfigError, "--ship-files sends the files to Dask workers: it needs --scheduler"),
+    ({"scheduler": "tcp://127.0.0.1:9", "workers": 2}, ConfigError, "--workers and --scheduler: give one"),
     ({"lot_id": "00000"}, LotError, "unknown bead lot '00000'"),
 ])
 def test_refused_before_any_work(run_dir, tmp_path, change, error, words):

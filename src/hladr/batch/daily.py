@@ -2,8 +2,9 @@
 
 This is the imperative shell around :func:`hladr.pipeline.analyze_sample`: it reads
 the worklist, resolves the bead lot, fits (or loads) the calibration, fans the
-sample tubes out (``--workers``), checks across the tubes (:mod:`hladr.batch.checks`),
-writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
+sample tubes out (``--workers``; ``--scheduler``: a Dask cluster, :mod:`hladr.batch.cluster`)
+with their progress on stderr (:mod:`hladr.batch.progress`), checks across the tubes
+(:mod:`hladr.batch.checks`), writes ``results.csv``, ``results.json``, ``calibration.json`` and ``report.html``
 (:mod:`hladr.batch.outputs`, one run id in all four) as one set switched in whole
 (OUT_DIR is checked before any work: :mod:`hladr.batch.output_set`), and prints the table.
 One bad file gives that sample ``qc=fail``; the run completes. The one-file
@@ -23,7 +24,6 @@ from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
 
-from .. import __version__
 from .._atomic import write_atomic
 from .._workers import worker_pool
 from ..beads.detect import is_bead_file
@@ -36,9 +36,11 @@ from ..results import RunConfig, SampleInput, SampleResult
 from ..safe_text import printable
 from ..store import current_user
 from .checks import flag_run
+from .cluster import DaskSession, connect
 from .keeping import RunKeeper
 from .output_set import prepare_output, writable_path
 from .outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
+from .progress import Progress
 from .worklist import WORKLIST_COLUMNS, inside, read_worklist, tube_path
 
 __all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS", "results_csv", "write_outputs",
@@ -92,33 +94,13 @@ def _worklist_notes(run_dir: Path, rows: list[dict[str, str]]) -> list[str]:
     return notes
 
 
-# --------------------------------------------------------------------------- progress
-class _Progress:
-    """A one-line progress bar on stderr (only on a terminal, never with --quiet)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done = total, 0
-        self.enabled = enabled and sys.stderr.isatty() and total > 1
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = int(width * self.done / self.total)
-            label = printable(label)[:30]
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label:<30}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 # --------------------------------------------------------------------------- the run
 def _analyse_all(
     inputs: list[SampleInput], calibration: Calibration | None, config: RunConfig, workers: int,
-    on_done: Callable[[SampleResult], None], template_cache: Path | None = None,
+    on_done: Callable[[SampleResult], None], template_cache: Path | None = None, session: DaskSession | None = None,
 ) -> list[SampleResult]:
+    if session is not None:  # on a Dask cluster (batch/cluster.py)
+        return session.analyse(inputs, calibration, config, on_done, template_cache)
     if workers <= 1 or len(inputs) <= 1:
         out = []
         for inp in inputs:
@@ -184,6 +166,9 @@ def run_folder(
     template_cache: str | Path | None = None,
     user: str | None = None,
     reason: str | None = None,
+    ship_files: bool = False,
+    session: DaskSession | None = None,
+    table: bool = True,
 ) -> int:
     """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5.
 
@@ -203,18 +188,31 @@ def run_folder(
     gated with that file instead of the automated gate or ``gates_file`` (the correction
     workflow of ``hladr gates export``); every file is checked, and every id must be on the
     worklist, before any work.
+
+    ``scheduler`` (``tcp://HOST:PORT``) sends the per-tube work to that Dask cluster
+    (:mod:`hladr.batch.cluster`; ``ship_files``: the workers get the files' bytes instead of
+    reading them); ``session`` is an open cluster connection to use instead (``hladr batch``,
+    which also passes ``table=False``: notes and progress, no results table).
     """
     config = config or RunConfig()
     template_cache = Path(template_cache) if template_cache is not None else None
     rd = Path(run_dir)
     if not rd.is_dir():
         raise ConfigError(f"{rd}: run folder not found")
+    if ship_files and not (scheduler or session):
+        raise ConfigError("--ship-files sends the files to Dask workers: it needs --scheduler")
+    if scheduler and workers > 1:
+        raise ConfigError("--workers and --scheduler: give one (the cluster's workers do the work with --scheduler)")
+    if scheduler and session is None:  # one connection for the run; a scheduler that cannot be reached stops it now
+        with connect(scheduler, ship_files=ship_files) as opened:
+            return run_folder(run_dir, out_dir, worklist=worklist, lot_id=lot_id, lot_file=lot_file,
+                              calibration_file=calibration_file, gates_file=gates_file, db=db, quiet=quiet,
+                              config=config, allow_outside_run_dir=allow_outside_run_dir,
+                              template_cache=template_cache, user=user, reason=reason, session=opened, table=table)
     output = prepare_output(out_dir)  # a folder that cannot or must not be written stops the run before any work
     db = db or os.environ.get("HLADR_DB") or None
     if db:
         writable_path(db, what="--db")
-    if scheduler:
-        raise ConfigError(f"--scheduler (Dask) is not available in hladr {__version__} yet; use --workers N")
     if gates_file:
         load_monocyte_template(gates_file, cache_dir=template_cache)  # one that cannot be used stops the run now
         config = replace(config, gates_file=str(Path(gates_file).resolve()))
@@ -298,16 +296,18 @@ def run_folder(
 
     inputs = [replace(inp, gates_file=per_sample.get(inp.sample_id, inp.gates_file))
               for inp in _sample_inputs(rd, sample_rows, allow_outside=outside)]
-    progress = _Progress(len(inputs), enabled=not quiet)
+    progress = Progress(len(inputs), quiet=quiet)
     started = _dt.datetime.now(_dt.UTC)
     run_id = new_run_id(started)  # shared by every file of the output set
     if keeper is not None:
         keeper.begin(run_id=run_id, started_utc=started.isoformat(timespec="seconds"), run_dir=str(rd.resolve()),
                      config=config, calibration=outcome, notes=notes)
     t0 = time.perf_counter()
-    results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(r.sample_id),
-                           template_cache)
-    progress.close()
+    try:
+        results = _analyse_all(inputs, calibration, config, workers, lambda r: progress.step(), template_cache,
+                               session)
+    finally:
+        progress.close()  # the bar's line ends even when the run stops
     results = flag_run(results, config)  # checks across tubes: shared sample ids, the same file twice
     timings["analyse"] = 1000.0 * (time.perf_counter() - t0)
     for r in results:
@@ -323,6 +323,7 @@ def run_folder(
     if not quiet:
         for n in notes + (keeper.said if keeper is not None else []):
             print(f"note: {printable(n)}", file=sys.stderr)
+    if not quiet and table:
         print(format_table(results))
         print(f"\nwrote {printable(out / 'results.csv')}, results.json, calibration.json, report.html, report.pdf "
               f"(run {run_id})")
