@@ -287,7 +287,8 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
                "  1  at least one sample failed, or at least one run failed (its reason is printed)\n"
                "  2  the batch could not start (bad manifest, bad arguments, Dask scheduler unreachable)",
     )
-    b.add_argument("manifest", metavar="MANIFEST.csv")
+    b.add_argument("manifest", metavar="MANIFEST.csv",
+                   help="CSV of run folders: run_dir, out_dir (required), worklist, calibration, lot, lot_file, gates")
     where = b.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int_at_least(1), default=1, metavar="N", help="local worker processes")
     where.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://HOST:PORT)")
