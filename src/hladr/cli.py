@@ -60,6 +60,14 @@ def template_cache_dir() -> Path:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # the report's drawing process starts first: it readies matplotlib while this one loads Numba and analyses
+    from .report.background import BackgroundReport
+
+    with BackgroundReport() as report:
+        return _run(args, report)
+
+
+def _run(args: argparse.Namespace, report) -> int:
     from .batch.daily import run_folder  # NumPy, Numba, SciPy: ~1 s, only for this command
     from .store import default_db_path  # with the store's modules: only for the commands that use it
 
@@ -81,6 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         user=args.user,
         reason=args.reason,
         ship_files=args.ship_files,
+        report=report,
     )
 
 

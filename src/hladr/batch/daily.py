@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._atomic import write_atomic
 from .._workers import worker_pool
@@ -39,9 +40,12 @@ from .checks import flag_run
 from .cluster import DaskSession, connect
 from .keeping import RunKeeper
 from .output_set import prepare_output, writable_path
-from .outputs import RESULT_COLUMNS, format_table, new_run_id, results_csv, write_outputs
+from .outputs import RESULT_COLUMNS, calibration_record, format_table, new_run_id, results_csv, write_outputs
 from .progress import Progress
 from .worklist import WORKLIST_COLUMNS, inside, read_worklist, tube_path
+
+if TYPE_CHECKING:  # types only
+    from ..report.background import BackgroundReport
 
 __all__ = ["run_folder", "read_worklist", "write_atomic", "RESULT_COLUMNS", "results_csv", "write_outputs",
            "format_table"]
@@ -169,6 +173,7 @@ def run_folder(
     ship_files: bool = False,
     session: DaskSession | None = None,
     table: bool = True,
+    report: BackgroundReport | None = None,
 ) -> int:
     """``hladr run``: analyse a run folder; return the exit status of SPEC.md §5.
 
@@ -193,6 +198,9 @@ def run_folder(
     (:mod:`hladr.batch.cluster`; ``ship_files``: the workers get the files' bytes instead of
     reading them); ``session`` is an open cluster connection to use instead (``hladr batch``,
     which also passes ``table=False``: notes and progress, no results table).
+
+    ``report``: a drawing process readied while the tubes are analysed (the ``hladr`` command
+    starts one); None draws the report in this process at the end. The report is the same.
     """
     config = config or RunConfig()
     template_cache = Path(template_cache) if template_cache is not None else None
@@ -293,6 +301,8 @@ def run_folder(
         if not outcome.accepted:
             why = "; ".join(outcome.reasons) or "rejected"
             notes.append(f"bead calibration not accepted ({bead.name}): {why}")
+    if report is not None:  # drawn while the tubes are analysed
+        report.calibration(calibration_record(outcome), getattr(outcome.curve, "figure", None) or {})
 
     inputs = [replace(inp, gates_file=per_sample.get(inp.sample_id, inp.gates_file))
               for inp in _sample_inputs(rd, sample_rows, allow_outside=outside)]
@@ -318,7 +328,8 @@ def run_folder(
         keeper.keep(results, outcome, notes)  # each result in its own transaction, before the outputs
     previous = output.write(lambda folder: write_outputs(folder, results, outcome, notes=notes, started=started,
                                                          run_dir=str(rd), timings=timings, run_id=run_id,
-                                                         analysed_by=user or current_user()))
+                                                         analysed_by=user or current_user(),
+                                                         background=report))
     out = Path(out_dir)
     if not quiet:
         for n in notes + (keeper.said if keeper is not None else []):

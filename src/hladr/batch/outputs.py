@@ -32,6 +32,7 @@ from .worklist import PROVENANCE_COLUMNS, RUN_ID_COLUMN, SPEC_RESULT_COLUMNS
 
 if TYPE_CHECKING:  # types only
     from ..beads.record import Calibration, CalibrationFailure
+    from ..report.background import BackgroundReport
 
 __all__ = ["RESULT_COLUMNS", "NOT_IN_RESULTS_JSON", "new_run_id", "results_csv", "sample_record", "write_outputs",
            "format_table"]
@@ -115,7 +116,8 @@ def calibration_document(calibration: Calibration | CalibrationFailure, run_id: 
 
 def write_outputs(out: Path, results: list[SampleResult], calibration: Calibration | CalibrationFailure, *,
                   notes: list[str], started: _dt.datetime, run_dir: str, timings: dict[str, float] | None = None,
-                  run_id: str | None = None, analysed_by: str = "") -> None:
+                  run_id: str | None = None, analysed_by: str = "", background: BackgroundReport | None = None,
+                  ) -> None:
     """Write results.csv, results.json, calibration.json, figures.json, report.html and report.pdf
     into ``out`` (a staging folder).
 
@@ -138,7 +140,7 @@ def write_outputs(out: Path, results: list[SampleResult], calibration: Calibrati
     # the report is drawn from the records written here, as ``hladr report`` re-draws it from the files
     run = report_run(doc, results, calibration, analysed_by=analysed_by)
     t0 = time.perf_counter()
-    report_html, report_pdf = render_report(run)
+    report_html, report_pdf = background.render(run) if background is not None else render_report(run)
     timings["report"] = 1000.0 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     write_atomic(out / "results.csv", results_csv(results, run_id=run_id))
@@ -149,6 +151,11 @@ def write_outputs(out: Path, results: list[SampleResult], calibration: Calibrati
     timings["write"] = 1000.0 * (time.perf_counter() - t0)
     doc["timings_ms"] = {k: round(v, 1) for k, v in timings.items()}
     write_atomic(out / "results.json", _strict_json(doc) + "\n")
+
+
+def calibration_record(calibration: Calibration | CalibrationFailure) -> dict:
+    """The calibration.json record as the report reads it back (strict JSON), before the run has an id."""
+    return json.loads(_strict_json(calibration_document(calibration, "")))
 
 
 def report_run(doc: dict, results: list[SampleResult], calibration: Calibration | CalibrationFailure, *,
