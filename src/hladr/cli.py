@@ -48,7 +48,30 @@ class _Terminated(BaseException):
     """SIGTERM, raised in the main thread so that worker pools and staging folders are cleaned up."""
 
 
+def _at_fork_code() -> frozenset:
+    """Code of the Python callbacks that run around a fork in this process (logging's lock, taken before a
+    fork and released after it in the parent: private names, those of Python 3.11 to 3.13)."""
+    names = ("_acquireLock", "_releaseLock", "_prepareFork", "_afterFork")
+    return frozenset(f.__code__ for f in (getattr(logging, n, None) for n in names) if hasattr(f, "__code__"))
+
+
+_AT_FORK_CODE = _at_fork_code()
+_HANDLER_PID = [os.getpid()]  # the process that installed the handler (main())
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    """SIGTERM: raise :class:`_Terminated` in the main thread. Inside a callback that runs around a fork
+    (a worker or the report's drawing process starting), Python would print that exception and drop it,
+    and the run would go on: the signal is sent again a moment later, once the fork is done. In a
+    process forked from hladr that has not yet set its own handler (a worker stopped while it starts),
+    it ends that process quietly, as SIGTERM ends a worker once started (``hladr._workers``)."""
+    if os.getpid() != _HANDLER_PID[0]:
+        os._exit(128 + signum)
+    if getattr(frame, "f_code", None) in _AT_FORK_CODE:
+        again = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
+        return
     raise _Terminated()
 
 
@@ -272,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="hladr: %(levelname)s: %(message)s",
     )
     in_main_thread = threading.current_thread() is threading.main_thread()
+    _HANDLER_PID[0] = os.getpid()
     old_term = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _PrintableLog) for f in handler.filters):
