@@ -50,7 +50,7 @@ class Plan:
 
 
 QUICK = Plan("quick", 1, 2, (("healthy", 30_000), ("sepsis", 150_000), ("severe-sepsis", 200_000)))
-FULL = Plan("full", 2, 8, (("healthy", 50_000), ("sepsis", 150_000), ("severe-sepsis", 200_000)))
+FULL = Plan("full", 3, 8, (("healthy", 50_000), ("sepsis", 150_000), ("severe-sepsis", 200_000)))
 
 
 @dataclass(frozen=True)
