@@ -69,7 +69,7 @@ def _checks(pp: _Pages, record: Validation) -> None:
             p.text(f"{c.what}; limit: {c.limit}", size=7, x=1.15, width=125, color="#333333")
             if c.detail and not c.passed:
                 p.text(c.detail, size=7, x=1.15, width=125, color=_RED)
-            p.gap(0.03)
+            p.gap(0.07)
         pp.page.gap(0.1)
 
 
@@ -139,7 +139,11 @@ def render_pdf(record: Validation, json_sha256: str) -> bytes:
         p.text(verdict(record), size=12, bold=True, color=_GREEN if ok else _RED, width=80)
         p.gap(0.08)
         for label, value in fact_rows(record):
-            p.columns([label, value[:105]], [0.6, 2.3], size=7.5)
+            top = p.y
+            p.text(label, size=7.5)
+            below_label, p.y = p.y, top
+            p.text(value, size=7.5, x=2.3, width=105)
+            p.y = max(p.y, below_label)
         p.gap(0.15)
         _checks(pp, record)
         for t in record.tables:
