@@ -77,11 +77,11 @@ def _table(pp: _Pages, t: Table) -> None:
     cells = [list(t.head), *[list(r) for r in t.rows]]
     widths = [max(len(str(row[j])) for row in cells) for j in range(len(t.head))]
     size = 7.5
-    char = size / 72 * 0.5  # inches per character of Helvetica, about
+    char = size / 72 * 0.56  # inches per character of Helvetica (its digits are 0.556 em), about
     total = sum(w + 2 for w in widths) * char
     if total > 7.1:
         size *= 7.1 / total
-        char = size / 72 * 0.5
+        char = size / 72 * 0.56
     xs, x = [], 0.6
     for w in widths:
         xs.append(x)
@@ -107,15 +107,15 @@ def _sign_off(pp: _Pages, record: Validation) -> None:
     p = pp.room(4.2)
     p.gap(0.1)
     p.text("Sign-off", size=12, bold=True)
-    p.text("This record is complete only when signed. The software's verdict above is "
-           + ("PASSED." if record.passed else "FAILED: the installation must not be used to report results "
-                                                 "until the failed checks are resolved."), size=8.5, width=110)
+    p.text("This record is complete only when signed. The software's verdict: " + verdict(record)
+           + ("." if record.passed else ". The installation must not be used to report results until the failed "
+                                        "checks are resolved."), size=8.5, width=110)
     p.gap(0.15)
     for label in SIGN_OFF:
         prefill = str(record.facts.get("machine")) if label == "Machine" else ""
-        p.columns([label, prefill], [0.6, 2.4], size=9, bold=False)
+        p.columns([label, prefill], [0.6, 3.0], size=9, bold=False)
         y = 1 - (p.y + 0.02) / A4[1]
-        p.fig.add_artist(Line2D([2.35 / A4[0], 7.6 / A4[0]], [y, y], transform=p.fig.transFigure, color="#555555",
+        p.fig.add_artist(Line2D([2.95 / A4[0], 7.6 / A4[0]], [y, y], transform=p.fig.transFigure, color="#555555",
                                 linewidth=0.6))
         p.gap(0.3)
 
