@@ -213,7 +213,7 @@ def accuracy_checks(outcomes: Sequence[RunOutcome], rules: RuleSet) -> tuple[lis
         Check("oq.accuracy.abc", "OQ", f"reported AB/C within {v.abc_tolerance:.0%} of the true median AB/C",
               _share(total.abc_within, n_rep), f">= {v.min_abc_within_share:.0%} of reported tubes",
               n_rep > 0 and frac(total.abc_within, n_rep) >= v.min_abc_within_share,
-              "; ".join(off[:5]) if off else
+              f"{len(off)} outside: " + "; ".join(off[:5]) if off else
               (f"worst {total.worst:.1%}" if total.worst is not None else "none reported")),
         Check("oq.accuracy.monocytes", "OQ",
               f"gated monocytes within {v.monocyte_count_tolerance:.0%} of the true monocyte count",
@@ -227,7 +227,9 @@ def accuracy_checks(outcomes: Sequence[RunOutcome], rules: RuleSet) -> tuple[lis
               "; ".join(wrong[:5])),
         Check("oq.accuracy.fails", "OQ", f"QC fails among tubes with >= {rules.monocytes_fail_below} true monocytes",
               _share(total.fail_enough, n_enough), f"<= {v.max_fail_share:.0%}",
-              n_enough > 0 and frac(total.fail_enough, n_enough) <= v.max_fail_share, "; ".join(failed[:5])),
+              n_enough > 0 and frac(total.fail_enough, n_enough) <= v.max_fail_share,
+              (f"failed: {'; '.join(failed[:5])}" + (f"; and {len(failed) - 5} more" if len(failed) > 5 else ""))
+              if failed else ""),
     ]
     return checks, table
 
