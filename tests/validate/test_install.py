@@ -38,6 +38,8 @@ def fresh(tmp_path_factory) -> Path:
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         listed = z.read("hladr/_files.sha256").decode().splitlines()
+    assert {"hladr/data/validation/fcs/manifest.json", "hladr/data/validation/gatingml/data1.fcs",
+            "hladr/calibration/96597.toml"} <= names  # no .gitignore pattern drops the shipped cases
     assert {line.split("  ", 1)[1] for line in listed} == {
         n for n in names if n.startswith("hladr/") and n != "hladr/_files.sha256"}
     venv = tmp / "venv"
