@@ -46,7 +46,7 @@ def test_rule_table_has_the_spec_values():
     assert RULES.reversal_hladr_abc == 8000
     assert RULES.reversal_ferritin_ng_ml == 4420
     assert RULES.mals_improving_drop == 0.15
-    assert RULES.label == "immunosep-2025@4"
+    assert RULES.label == "immunosep-2025@5"
 
 
 @pytest.mark.parametrize("module", [phenotype, ferritin_module], ids=lambda m: m.__name__)
@@ -249,7 +249,7 @@ def test_pmol_factor_comes_from_the_rules():
 def test_call_phenotype_table(hladr, text, unit, label):
     result = call(hladr, text, unit)
     assert result.label == label
-    assert result.ruleset == "immunosep-2025@4"
+    assert result.ruleset == "immunosep-2025@5"
     assert result.reasons  # every call says why
 
 
@@ -399,7 +399,7 @@ def test_reversal(hladr, text, unit, expected):
     assert isinstance(result, FollowUp)
     assert result.immunoparalysis_reversed is expected
     assert result.mals_improving is None
-    assert result.ruleset == "immunosep-2025@4"
+    assert result.ruleset == "immunosep-2025@5"
     assert result.reasons
 
 

@@ -270,6 +270,28 @@ def build_parser(description: str = DESCRIPTION) -> argparse.ArgumentParser:
     s.add_argument("--sample-profile", action="append", default=None, metavar="N=PROFILE[:SCENARIO+...]",
                    help="blood picture of sample N alone (repeatable), e.g. 9=sepsis:monocytopenic or "
                         "10=severe-sepsis:left_shift; the other samples follow --profile")
+    va = sub.add_parser(
+        "validate", help="installation and operational qualification: check this installation, write the record",
+        description="Check this installation of hladr (IQ: versions, dependencies, the installed files against the "
+                    "SHA-256 list shipped in the wheel, the rule set, the bead lots) and its operation (OQ: simulated "
+                    "runs with ground truth analysed by the real pipeline against the rule table's acceptance limits, "
+                    "the bead calibration against truth, the Gating-ML engine, the phenotype rule at its boundaries, "
+                    "FCS reading, bad inputs), and write DIR/validation.json, validation.html and validation.pdf "
+                    "(the archive copy, with the sign-off fields). No network, no repository needed.",
+        epilog="exit status: 0 every check passed; 1 at least one failed (named on stderr and in the record); "
+               "2 could not run (bad arguments, DIR already holds a record, unreadable --rules)")
+    va.add_argument("--out", required=True, metavar="DIR", help="folder for the record (never replaces one)")
+    va.add_argument("--quick", action="store_true",
+                    help="fewer, smaller simulated runs (about a minute): after every update; the full run by default")
+    va.add_argument("--seed", type=int_at_least(0), default=None, metavar="N",
+                    help="seed of the simulated runs for a lab's extra runs (default: the release's fixed seed, so "
+                         "that two validations of one version give the same figures)")
+    va.add_argument("--allow-development", action="store_true",
+                    help="let a development (editable) install pass the file check; the record says so")
+    va.add_argument("--rules", metavar="FILE",
+                    help="testing the validation itself: judge with this rule table instead of the installed one; "
+                         "the record names it and fails its rule-set check, so it never qualifies an installation")
+    va.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 

@@ -254,6 +254,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .validate.command import validate_command  # the whole pipeline and matplotlib: only for this command
+
+    return validate_command(args.out, quick=args.quick, seed=args.seed, rules_file=args.rules,
+                            allow_development=args.allow_development, quiet=args.quiet)
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "report": _cmd_report,
@@ -268,6 +275,7 @@ _COMMANDS = {
     "export": _cmd_export,
     "results": _cmd_results,
     "audit": _cmd_audit,
+    "validate": _cmd_validate,
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["RuleSet", "GatingRules", "load_rules", "rules_from_table", "DEFAULT_RULESET"]
+__all__ = ["RuleSet", "GatingRules", "ValidationLimits", "load_rules", "rules_from_table", "DEFAULT_RULESET"]
 
 DEFAULT_RULESET = "immunosep-2025"
 
@@ -43,6 +43,25 @@ class GatingRules:
 
 
 @dataclass(frozen=True)
+class ValidationLimits:
+    """Acceptance limits of ``hladr validate`` on simulated runs with ground truth (``[validation]``).
+
+    Tolerances are fractions (``abc_tolerance = 0.05``: within 5 %) except the calibration's, which
+    are in the fit's own units (slope; intercept in log10 PE per bead). Shares are of tubes, 0-1.
+    """
+
+    abc_tolerance: float
+    min_abc_within_share: float
+    monocyte_count_tolerance: float
+    min_count_within_share: float
+    min_phenotype_agreement: float
+    max_wrong_calls: int
+    max_fail_share: float
+    slope_tolerance: float
+    intercept_tolerance: float
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """Thresholds of one rule-set version (see ``data/rules/<id>.toml``)."""
 
@@ -65,6 +84,7 @@ class RuleSet:
     cal_min_levels: int
     cal_max_days: int
     cal_expired_lot: str
+    validation: ValidationLimits
 
     @property
     def label(self) -> str:
@@ -146,10 +166,35 @@ def rules_from_table(table: Mapping[str, Any], *, name: str) -> RuleSet:
         cal_min_levels=get("calibration", "min_levels", int),
         cal_max_days=get("calibration", "max_days_beads_to_sample", int),
         cal_expired_lot=get("calibration", "expired_lot", str),
+        validation=ValidationLimits(
+            abc_tolerance=num("validation", "abc_tolerance"),
+            min_abc_within_share=num("validation", "min_abc_within_share"),
+            monocyte_count_tolerance=num("validation", "monocyte_count_tolerance"),
+            min_count_within_share=num("validation", "min_count_within_share"),
+            min_phenotype_agreement=num("validation", "min_phenotype_agreement"),
+            max_wrong_calls=get("validation", "max_wrong_calls", int),
+            max_fail_share=num("validation", "max_fail_share"),
+            slope_tolerance=num("validation", "slope_tolerance"),
+            intercept_tolerance=num("validation", "intercept_tolerance"),
+        ),
     )
     if rules.cal_expired_lot not in ("warn", "fail"):
         raise ConfigError(f"rule set {name!r}: calibration.expired_lot must be 'warn' or 'fail'")
+    _check_validation(rules.validation, name)
     return rules
+
+
+def _check_validation(v: ValidationLimits, name: str) -> None:
+    """Shares are fractions in [0, 1], tolerances positive, wrong calls a count (a limit that can never
+    fail, or never pass, is a typing error, refused with its key)."""
+    for key in ("min_abc_within_share", "min_count_within_share", "min_phenotype_agreement", "max_fail_share"):
+        if not 0 <= getattr(v, key) <= 1:
+            raise ConfigError(f"rule set {name!r}: validation.{key} must be a share from 0 to 1, not {getattr(v, key)}")
+    for key in ("abc_tolerance", "monocyte_count_tolerance", "slope_tolerance", "intercept_tolerance"):
+        if not getattr(v, key) > 0:
+            raise ConfigError(f"rule set {name!r}: validation.{key} must be greater than 0, not {getattr(v, key)}")
+    if v.max_wrong_calls < 0:
+        raise ConfigError(f"rule set {name!r}: validation.max_wrong_calls must be 0 or more, not {v.max_wrong_calls}")
 
 
 _KINDS = {float: "a finite number", int: "a whole number", str: "text"}

@@ -50,7 +50,7 @@ def test_outputs_and_columns(small_run, tmp_path, capsys):
         assert "," not in r["hladr_abc"] and float(r["hladr_abc"]) > 0
     doc = json.loads((out / "results.json").read_text())
     s = doc["samples"][0]
-    assert len(s["sha256"]) == 64 and s["ruleset"] == "immunosep-2025@4" and s["software_version"]
+    assert len(s["sha256"]) == 64 and s["ruleset"] == "immunosep-2025@5" and s["software_version"]
     assert s["calibration_id"] == doc["calibration"]["id"]
     cal = json.loads((out / "calibration.json").read_text())
     for key in ("fit", "accepted", "levels", "flags", "lot", "inputs"):

@@ -57,7 +57,7 @@ def test_user_lot_folder(tmp_path, monkeypatch):
 
 def test_rule_table_holds_the_spec_thresholds():
     r = load_rules()
-    assert r.label == "immunosep-2025@4"
+    assert r.label == "immunosep-2025@5"
     assert (r.mals_ferritin_ng_ml, r.immunoparalysis_hladr_abc) == (4420, 5000)
     assert (r.monocytes_fail_below, r.monocytes_warn_below) == (1000, 3000)
     assert (r.cal_r2_min, r.cal_slope_min, r.cal_slope_max, r.cal_saturation_sd, r.cal_min_levels) == (

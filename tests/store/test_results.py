@@ -63,7 +63,7 @@ def test_every_result_is_kept_with_its_provenance(kept):
         assert tube["voltages"][cal["pe_channel"]] == cal["settings"]["pe_voltage"]
         ((serial, voltages),) = _rows(db, "SELECT serial, voltages_json FROM tubes WHERE sha256 = ?", (r.sha256,))
         assert serial == tube["serial"] and json.loads(voltages) == tube["voltages"]
-        assert r.record["gate"] and r.ruleset == sample["ruleset"] == "immunosep-2025@4"
+        assert r.record["gate"] and r.ruleset == sample["ruleset"] == "immunosep-2025@5"
         ((gate_sha,),) = _rows(db, "SELECT gate_sha256 FROM results WHERE result_id = ?", (r.result_id,))
         assert gate_sha == hashlib.sha256(canonical_json(sample["gate"]).encode()).hexdigest()
         assert r.content["software"]["hladr"] == __version__ and r.content["software"]["numpy"]

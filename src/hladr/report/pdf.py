@@ -8,74 +8,15 @@ it is drawn once, on whichever process drew it for the HTML, and the PDF only la
 from __future__ import annotations
 
 import io
-import textwrap
 
-import numpy as np
-
-from ..safe_text import printable
 from .model import ReportRun
+from .page import A4 as _A4
+from .page import Page as _Page
 from .words import check_rows, flag_lines, gate_kind, number, qc_counts, result_sentence, review_order, run_facts
 
 __all__ = ["render_pdf"]
 
-_A4 = (8.27, 11.69)
 _ROWS_PER_PAGE = 38
-
-
-_PLAIN = str.maketrans({"≥": ">=", "≤": "<=", "×": "x", "—": "-", "–": "-", "²": "2", "³": "3", "−": "-",
-                        "→": "->", "’": "'"})
-
-
-def _t(text: object) -> str:
-    """Text for a page in the PDF's built-in Helvetica (Windows-1252): the report's own symbols spelled
-    out, any other character outside it as U+XXXX (a sample id in another script stays exact, if not
-    pretty); $ escaped, which matplotlib would take for mathematics."""
-    s = printable(text).translate(_PLAIN)
-    out = []
-    for ch in s:
-        try:
-            ch.encode("cp1252")
-            out.append(ch)
-        except UnicodeEncodeError:
-            out.append(f"U+{ord(ch):04X}")
-    return "".join(out).replace("$", r"\$")
-
-
-class _Page:
-    """A page written top-down in inches from the top-left corner."""
-
-    def __init__(self, plt) -> None:
-        self.fig = plt.figure(figsize=_A4)
-        self.y = 0.6
-
-    def text(self, s: str, *, size: float = 9, bold: bool = False, x: float = 0.6, width: int = 110,
-             color: str = "black", family: str | None = None) -> None:
-        for line in textwrap.wrap(s, width=width) or [""]:
-            self.fig.text(x / _A4[0], 1 - self.y / _A4[1], _t(line), fontsize=size, va="top",
-                          weight="bold" if bold else "medium", color=color, family=family)
-            self.y += size / 72 * 1.35
-
-    def columns(self, cells: list[str], xs: list[float], *, size: float = 8, bold: bool = False,
-                color: str = "black") -> None:
-        for cell, x in zip(cells, xs, strict=False):
-            self.fig.text(x / _A4[0], 1 - self.y / _A4[1], _t(cell), fontsize=size, va="top",
-                          weight="bold" if bold else "medium", color=color)
-        self.y += size / 72 * 1.4
-
-    def image(self, png: bytes, width_in: float) -> None:
-        from PIL import Image  # matplotlib's own PNG reader; uint8 keeps the PDF backend off its float path
-
-        with Image.open(io.BytesIO(png)) as im:
-            img = np.asarray(im.convert("RGB"))
-        h_in = width_in * img.shape[0] / img.shape[1]
-        ax = self.fig.add_axes(((_A4[0] - width_in) / 2 / _A4[0], 1 - (self.y + h_in) / _A4[1],
-                                width_in / _A4[0], h_in / _A4[1]))
-        ax.imshow(img, interpolation="none")
-        ax.set_axis_off()
-        self.y += h_in + 0.1
-
-    def gap(self, inches: float = 0.12) -> None:
-        self.y += inches
 
 
 _QC_COLOUR = {"fail": "#a00000", "warn": "#7a5a00", "pass": "#115511"}
