@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._parallel import usable_cores
 from ..errors import ConfigError, HladrError
 from ..pipeline import analyze_sample
 from ..results import RunConfig, SampleInput, SampleResult
@@ -40,14 +41,6 @@ __all__ = ["DaskSession", "connect", "threads_plan", "analyze_shipped", "usable_
 CONNECT_TIMEOUT_S = 10.0
 WAIT_FOR_WORKERS_S = 300.0  # a cluster without workers yet: how long to wait for the first one
 TASK_RETRIES = 1  # an exception inside a task (not a lost worker: the scheduler reschedules those) is retried once
-
-
-def usable_cores() -> int:
-    """Cores this process may use (its CPU affinity where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def worker_facts() -> tuple[int, str]:
