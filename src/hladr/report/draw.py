@@ -35,12 +35,16 @@ def _pyplot():
 
 
 def _png(fig) -> bytes:
-    buf = io.BytesIO()
+    """The figure as an 8-bit RGB PNG (the figure is opaque): the PDF places such a PNG as it is."""
+    from PIL import Image  # matplotlib's own PNG writer; used directly to leave out the alpha channel
+
     with warnings.catch_warnings():
         # a sample id in a script the bundled DejaVu font lacks draws as boxes; the id is in the HTML
         # text, readable in the browser's fonts (no other warning is silenced)
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from (current )?font", category=UserWarning)
-        fig.savefig(buf, format="png")
+        fig.canvas.draw()
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).save(buf, format="png")
     return buf.getvalue()
 
 

@@ -1,17 +1,16 @@
 """The report as a PDF for the paper archive: the run's page(s), then one page per sample.
 
-Drawn with matplotlib's PDF backend (A4 portrait, TrueType fonts so that the text can be searched
-and copied). Each sample's picture is the PNG the HTML shows, placed on its page as an image:
-it is drawn once, on whichever process drew it for the HTML, and the PDF only lays out pages.
+Written by :mod:`hladr.report.pdfdoc` (A4 portrait, the PDF's built-in Helvetica, so that the text
+can be searched and copied). Each sample's picture is the PNG the HTML shows, placed on its page
+as it is: it is drawn once, on whichever process drew it for the HTML, and the PDF only lays out pages.
 """
 
 from __future__ import annotations
 
-import io
-
 from .model import ReportRun
 from .page import A4 as _A4
 from .page import Page as _Page
+from .pdfdoc import PdfDoc
 from .words import check_rows, flag_lines, gate_kind, number, qc_counts, result_sentence, review_order, run_facts
 
 __all__ = ["render_pdf"]
@@ -22,10 +21,10 @@ _ROWS_PER_PAGE = 38
 _QC_COLOUR = {"fail": "#a00000", "warn": "#7a5a00", "pass": "#115511"}
 
 
-def _run_pages(plt, run: ReportRun, cal_png: bytes | None) -> list:
+def _run_pages(doc: PdfDoc, run: ReportRun, cal_png: bytes | None) -> list:
     recs = [s.record for s in run.samples]
     counts = qc_counts(recs)
-    p = _Page(plt)
+    p = _Page(doc)
     p.text("HLA-DR run report", size=16, bold=True)
     p.gap(0.05)
     for label, value in run_facts(run):
@@ -54,7 +53,7 @@ def _run_pages(plt, run: ReportRun, cal_png: bytes | None) -> list:
     p.columns(head, xs, bold=True)
     for k in review_order(recs):
         if p.y > _A4[1] - 0.7:
-            p = _Page(plt)
+            p = _Page(doc)
             pages.append(p)
             p.text("Summary, continued", size=10, bold=True)
             p.columns(head, xs, bold=True)
@@ -67,9 +66,9 @@ def _run_pages(plt, run: ReportRun, cal_png: bytes | None) -> list:
     return pages
 
 
-def _sample_page(plt, run: ReportRun, k: int, s, png: bytes | None) -> _Page:
+def _sample_page(doc: PdfDoc, run: ReportRun, k: int, s, png: bytes | None) -> _Page:
     r = s.record
-    p = _Page(plt)
+    p = _Page(doc)
     p.text(f"{r.get('sample_id')}   QC {r.get('qc')}", size=15, bold=True, color=_QC_COLOUR.get(r.get("qc"), "black"))
     who = ", ".join(x for x in (f"subject {r['subject_id']}" if r.get("subject_id") else "",
                                 f"visit {r['visit']}" if r.get("visit") else "", f"file {r.get('file')}") if x)
@@ -102,30 +101,15 @@ def _sample_page(plt, run: ReportRun, k: int, s, png: bytes | None) -> _Page:
 
 
 def warm_up() -> None:
-    """Lay out and write one throw-away page: the PDF backend's fonts and tables load now, not in the report."""
+    """Lay out and write one throw-away page (kept for the report's drawing process; the writer loads nothing)."""
     render_pdf(ReportRun(run_id="", samples=(), calibration={}), [], None)
 
 
 def render_pdf(run: ReportRun, sample_pngs: list[bytes | None], calibration_png: bytes | None) -> bytes:
-    """The PDF: the run's page(s) (header, counts, calibration, summary), then one page per sample."""
-    from .draw import _pyplot
-
-    plt = _pyplot()
-    import matplotlib
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    buf = io.BytesIO()
-    # the PDF's built-in Helvetica: searchable text with no font to embed (subsetting and embedding
-    # a TrueType font took ~1 s a document); no creation date, so the same run gives the same bytes
-    with matplotlib.rc_context({"pdf.use14corefonts": True, "font.family": "sans-serif",
-                                "pdf.compression": 6}), \
-            PdfPages(buf, metadata={"Title": f"hladr run report {run.run_id}", "Creator": "hladr",
-                                    "CreationDate": None}) as pdf:
-        for page in _run_pages(plt, run, calibration_png):
-            pdf.savefig(page.fig)
-            plt.close(page.fig)
-        for k, (s, png) in enumerate(zip(run.samples, sample_pngs, strict=True)):
-            page = _sample_page(plt, run, k, s, png)
-            pdf.savefig(page.fig)
-            plt.close(page.fig)
-    return buf.getvalue()
+    """The PDF: the run's page(s) (header, counts, calibration, summary), then one page per sample; the
+    PNGs placed as they are (:mod:`hladr.report.pdfdoc`), so the same run gives the same bytes."""
+    doc = PdfDoc(title=f"hladr run report {run.run_id}", creator="hladr")
+    _run_pages(doc, run, calibration_png)
+    for k, (s, png) in enumerate(zip(run.samples, sample_pngs, strict=True)):
+        _sample_page(doc, run, k, s, png)
+    return doc.tobytes()

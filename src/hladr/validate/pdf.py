@@ -8,9 +8,8 @@ validation.json it was drawn from, so that a printed page can be matched with it
 
 from __future__ import annotations
 
-import io
-
 from ..report.page import A4, Page
+from ..report.pdfdoc import PdfDoc
 from .html import SIGN_OFF, fact_rows, verdict
 from .record import SECTIONS, Table, Validation
 
@@ -20,24 +19,15 @@ _BOTTOM = A4[1] - 0.8  # where a page's text stops (the footer is below)
 _GREEN, _RED = "#115511", "#a00000"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 class _Pages:
     """Pages written one after another; a new page when the next block does not fit."""
 
-    def __init__(self, plt, heading: str) -> None:
-        self.plt, self.heading, self.pages = plt, heading, []
+    def __init__(self, doc: PdfDoc, heading: str) -> None:
+        self.doc, self.heading, self.pages = doc, heading, []
         self.new()
 
     def new(self) -> Page:
-        p = Page(self.plt)
+        p = Page(self.doc)
         if self.pages:
             p.text(self.heading, size=8, color="#444444")
             p.gap(0.05)
@@ -102,8 +92,6 @@ def _table(pp: _Pages, t: Table) -> None:
 
 
 def _sign_off(pp: _Pages, record: Validation) -> None:
-    from matplotlib.lines import Line2D
-
     p = pp.room(4.2)
     p.gap(0.1)
     p.text("Sign-off", size=12, bold=True)
@@ -114,49 +102,40 @@ def _sign_off(pp: _Pages, record: Validation) -> None:
     for label in SIGN_OFF:
         prefill = str(record.facts.get("machine")) if label == "Machine" else ""
         p.columns([label, prefill], [0.6, 3.0], size=9, bold=False)
-        y = 1 - (p.y + 0.02) / A4[1]
-        p.fig.add_artist(Line2D([2.95 / A4[0], 7.6 / A4[0]], [y, y], transform=p.fig.transFigure, color="#555555",
-                                linewidth=0.6))
+        p.y += 0.02
+        p.line(2.95, 7.6, color="#555555", width=0.6)
+        p.y -= 0.02
         p.gap(0.3)
 
 
 def render_pdf(record: Validation, json_sha256: str) -> bytes:
     """The PDF's bytes (no creation date: the same record gives the same bytes)."""
-    plt = _pyplot()
-    import matplotlib
-    from matplotlib.backends.backend_pdf import PdfPages
-
     f = record.facts
-    with matplotlib.rc_context({"pdf.use14corefonts": True, "font.family": "sans-serif", "pdf.compression": 6}):
-        pp = _Pages(plt, f"hladr validation record, hladr {f.get('hladr_version')}, {f.get('mode')} run of "
-                         f"{f.get('started')}")
-        p = pp.page
-        p.text("hladr validation record", size=16, bold=True)
-        p.text("Installation qualification (IQ) and operational qualification (OQ) on this installation "
-               "(hladr validate)", size=9)
-        p.gap(0.1)
-        ok = record.passed
-        p.text(verdict(record), size=12, bold=True, color=_GREEN if ok else _RED, width=80)
-        p.gap(0.08)
-        for label, value in fact_rows(record):
-            top = p.y
-            p.text(label, size=7.5)
-            below_label, p.y = p.y, top
-            p.text(value, size=7.5, x=2.3, width=105)
-            p.y = max(p.y, below_label)
-        p.gap(0.15)
-        _checks(pp, record)
-        for t in record.tables:
-            _table(pp, t)
-        _sign_off(pp, record)
-        n = len(pp.pages)
-        buf = io.BytesIO()
-        with PdfPages(buf, metadata={"Title": f"hladr validation record {f.get('hladr_version')}",
-                                     "Creator": "hladr validate", "CreationDate": None}) as pdf:
-            for k, page in enumerate(pp.pages, 1):
-                page.y = A4[1] - 0.45
-                page.text(f"hladr {f.get('hladr_version')} validation record, page {k} of {n}; validation.json "
-                          f"SHA-256 {json_sha256}", size=6.5, color="#555555", width=200)
-                pdf.savefig(page.fig)
-                plt.close(page.fig)
-    return buf.getvalue()
+    doc = PdfDoc(title=f"hladr validation record {f.get('hladr_version')}", creator="hladr validate")
+    pp = _Pages(doc, f"hladr validation record, hladr {f.get('hladr_version')}, {f.get('mode')} run of "
+                     f"{f.get('started')}")
+    p = pp.page
+    p.text("hladr validation record", size=16, bold=True)
+    p.text("Installation qualification (IQ) and operational qualification (OQ) on this installation "
+           "(hladr validate)", size=9)
+    p.gap(0.1)
+    ok = record.passed
+    p.text(verdict(record), size=12, bold=True, color=_GREEN if ok else _RED, width=80)
+    p.gap(0.08)
+    for label, value in fact_rows(record):
+        top = p.y
+        p.text(label, size=7.5)
+        below_label, p.y = p.y, top
+        p.text(value, size=7.5, x=2.3, width=105)
+        p.y = max(p.y, below_label)
+    p.gap(0.15)
+    _checks(pp, record)
+    for t in record.tables:
+        _table(pp, t)
+    _sign_off(pp, record)
+    n = len(pp.pages)
+    for k, page in enumerate(pp.pages, 1):
+        page.y = A4[1] - 0.45
+        page.text(f"hladr {f.get('hladr_version')} validation record, page {k} of {n}; validation.json "
+                  f"SHA-256 {json_sha256}", size=6.5, color="#555555", width=200)
+    return doc.tobytes()
