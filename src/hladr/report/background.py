@@ -24,8 +24,17 @@ __all__ = ["BackgroundReport"]
 
 
 def _warm() -> bool:
-    """In the drawing process: import and build what every report needs, once."""
+    """In the drawing process: import and build what every report needs, once, at a lower priority than the
+    analysis it runs beside (it has until the analysis ends)."""
+    import os
+
     from .draw import warm_up
+
+    if hasattr(os, "nice"):
+        try:
+            os.nice(5)
+        except OSError:
+            pass
 
     warm_up()
     return True
