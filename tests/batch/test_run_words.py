@@ -203,3 +203,29 @@ def test_a_failed_gate_is_mals_from_ferritin_and_says_why_hladr_was_not_measured
         assert r.qc == "fail" and r.hladr_abc is None and r.phenotype == label
         assert failed and all(f.message.startswith("gating failed: ") for f in failed)
         assert f"HLA-DR not measured ({'; '.join(f.message for f in failed)})" in r.phenotype_reasons
+
+
+def test_a_second_bead_tube_is_named_as_not_analysed(run_dir, tmp_path):
+    """Without a worklist, every tube that looks like beads is kept out of the samples: the ones not used are
+    named, so that no tube of the run disappears without a word."""
+    run = _copy(run_dir, tmp_path)
+    (run / "worklist.csv").unlink()
+    shutil.copy(run / "beads.fcs", run / "beads_repeat.fcs")
+    out = tmp_path / "out"
+    run_folder(str(run), str(out), quiet=True)
+    table, doc = _outputs(out)
+    assert "2 files look like bead tubes: using beads.fcs; not used and not analysed: beads_repeat.fcs" in doc["notes"]
+    assert sorted(table) == ["P001", "P002", "P003"]
+
+
+def test_a_second_bead_row_of_the_worklist_is_named_as_not_used(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path)
+    shutil.copy(run / "beads.fcs", run / "beads_repeat.fcs")
+    rows = _worklist(run)
+    bead = next(r for r in rows if r["role"] == "beads")
+    rows.append({**bead, "file": "beads_repeat.fcs"})
+    _write_worklist(run, rows)
+    out = tmp_path / "out"
+    run_folder(str(run), str(out), quiet=True)
+    _, doc = _outputs(out)
+    assert "2 bead tubes in the worklist: using beads.fcs; not used: beads_repeat.fcs" in doc["notes"]

@@ -241,7 +241,8 @@ def run_folder(
         sample_rows = [r for r in rows if r["role"] == "sample"]
         bead_paths = [tube_path(rd, r["file"], allow_outside=outside) for r in bead_rows]
         if len(bead_paths) > 1:
-            notes.append(f"{len(bead_paths)} bead tubes in the worklist: using {bead_rows[0]['file']}")
+            notes.append(f"{len(bead_paths)} bead tubes in the worklist: using {bead_rows[0]['file']}; "
+                         f"not used: {', '.join(r['file'] for r in bead_rows[1:])}")
         worklist_lot = (bead_rows[0].get("lot") or None) if bead_rows else None
         notes.extend(_worklist_notes(rd, rows))
     else:
@@ -250,7 +251,8 @@ def run_folder(
             raise ConfigError(f"{rd}: no FCS files (.fcs, .lmd) in the run folder")
         bead_paths = [] if calibration_file else [f for f in files if is_bead_file(f)]
         if len(bead_paths) > 1:
-            notes.append(f"{len(bead_paths)} files look like bead tubes: using {bead_paths[0].name}")
+            notes.append(f"{len(bead_paths)} files look like bead tubes: using {bead_paths[0].name}; "
+                         f"not used and not analysed: {', '.join(f.name for f in bead_paths[1:])}")
         sample_rows = [{"file": f.name} for f in files if f not in bead_paths]
         worklist_lot = None
         notes.append(NO_WORKLIST_FERRITIN)
