@@ -28,6 +28,11 @@ def _tube(levels=LEVELS, *, sd=0.03, per_level=1000, marker="HLA-DR", pe_name="P
                   pns=("", "", marker), pnr=(262_144.0,) * 3, keywords={})
 
 
+def _like(tube: Events, data: np.ndarray) -> Events:
+    """``tube``'s channels over other events."""
+    return Events(data, pnn=tube.pnn, pns=tube.pns, pnr=tube.pnr, keywords={})
+
+
 def test_four_narrow_levels_are_a_bead_tube():
     assert looks_like_bead_tube(_tube())
 
@@ -70,7 +75,7 @@ def test_a_narrow_peak_with_its_neighbours_close_is_not_a_level():
     tube = _tube(LEVELS[:3], sd=0.02, per_level=1000, seed=3)
     shoulder = 10.0 ** (np.repeat(LEVELS[:3], 1000) + rng.choice([-1, 1], 3000) * rng.uniform(0.09, 0.2, 3000))
     data = np.vstack([tube.data, np.column_stack([tube.data[:, 0], tube.data[:, 1], shoulder]).astype(np.float32)])
-    assert not looks_like_bead_tube(Events(data, pnn=tube.pnn, pns=tube.pns, pnr=tube.pnr, keywords={}))
+    assert not looks_like_bead_tube(_like(tube, data))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -79,7 +84,7 @@ def test_an_integer_channel_of_few_values_is_not_beads(seed):
     tube = _tube((1.0, 1.3, 1.6, 1.9), sd=0.15, per_level=120, seed=seed)
     data = tube.data.copy()
     data[:, 2] = np.round(data[:, 2])
-    assert not looks_like_bead_tube(Events(data, pnn=tube.pnn, pns=tube.pns, pnr=tube.pnr, keywords={}))
+    assert not looks_like_bead_tube(_like(tube, data))
 
 
 def test_a_saturated_top_level_counts_even_with_another_level_lost(tmp_path):

@@ -90,9 +90,10 @@ def looks_like_bead_tube(events: Events) -> bool:
     if len(pops) < MIN_NARROW_LEVELS:
         return False
     log_pe = np.log10(pe[pe > 0])
+    # a population's members are events of positive PE only (find_pe_peaks bounds their log10)
+    levels = [(centre, np.log10(pe[member])) for centre, member in pops]
     narrow, covered = 0, 0
-    for centre, member in _merge_shallow(pops, pe, log_pe):
-        x = np.log10(pe[member & (pe > 0)])
+    for centre, x in _merge_shallow(levels, log_pe):
         if x.size and robust_sd(x) < MAX_LEVEL_SD_DECADES and _stands_alone(x, centre, log_pe):
             narrow += 1
             covered += x.size
@@ -100,31 +101,30 @@ def looks_like_bead_tube(events: Events) -> bool:
 
 
 def _near(log_pe: np.ndarray, at: float) -> int:
+    """Events within ``EDGE_DECADES`` of ``at`` (log10 PE)."""
     return int(np.count_nonzero(np.abs(log_pe - at) < EDGE_DECADES))
 
 
-def _merge_shallow(pops: list[tuple[float, np.ndarray]], pe: np.ndarray,
-                   log_pe: np.ndarray) -> list[tuple[float, np.ndarray]]:
-    """Neighbouring populations with a shallow valley between them, merged into one (centre: its fullest peak).
+def _merge_shallow(levels: list[tuple[float, np.ndarray]], log_pe: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """Neighbouring populations (centre, log10 PE of its events) with a shallow valley between them, merged into
+    one (centre: its fullest peak).
 
     A valley is shallow where the events within ``EDGE_DECADES`` of it exceed ``MAX_EDGE_SHARE`` of those
     near the lower of the two peaks: a bead level split by sampling noise is one level again, and a broad
     population split into many small peaks is broad again.
     """
-    merged: list[tuple[float, np.ndarray, int]] = []  # centre, members, events near the centre
-    for centre, member in pops:
+    merged: list[tuple[float, np.ndarray, int]] = []  # centre, log10 PE of its events, events near the centre
+    for centre, x in levels:
         near = _near(log_pe, centre)
-        here = member & (pe > 0)
-        if merged and here.any() and (merged[-1][1] & (pe > 0)).any():
-            last_centre, last_member, last_near = merged[-1]
-            # the valley: midway across the gap between the two populations' nearest events
-            valley = 0.5 * float(np.log10(pe[last_member & (pe > 0)].max()) + np.log10(pe[here].min()))
+        if merged and x.size and merged[-1][1].size:
+            last_centre, last_x, last_near = merged[-1]
+            valley = 0.5 * float(last_x.max() + x.min())  # midway across the gap between their nearest events
             if _near(log_pe, valley) > MAX_EDGE_SHARE * min(near, last_near):
                 keep = (last_centre, last_near) if last_near >= near else (centre, near)
-                merged[-1] = (keep[0], last_member | member, keep[1])
+                merged[-1] = (keep[0], np.concatenate([last_x, x]), keep[1])
                 continue
-        merged.append((centre, member, near))
-    return [(c, m) for c, m, _ in merged]
+        merged.append((centre, x, near))
+    return [(c, x) for c, x, _ in merged]
 
 
 def _stands_alone(x: np.ndarray, centre: float, log_pe: np.ndarray) -> bool:
@@ -133,11 +133,10 @@ def _stands_alone(x: np.ndarray, centre: float, log_pe: np.ndarray) -> bool:
     saturated = values[-1] == log_pe.max() and np.count_nonzero(x == values[-1]) >= x.size / 2
     if values.size < MIN_DISTINCT_VALUES and not saturated:  # a level piled up at the top is still one
         return False
-    lo, hi = float(x.min()), float(x.max())
-    at_centre = np.count_nonzero(np.abs(log_pe - centre) < EDGE_DECADES)
+    lo, hi = float(values[0]), float(values[-1])
     below = np.count_nonzero((log_pe >= lo - EDGE_DECADES) & (log_pe < lo))
     above = np.count_nonzero((log_pe > hi) & (log_pe <= hi + EDGE_DECADES))
-    return max(below, above) <= MAX_EDGE_SHARE * at_centre
+    return max(below, above) <= MAX_EDGE_SHARE * _near(log_pe, centre)
 
 
 def is_bead_file(path: str | os.PathLike) -> bool:
