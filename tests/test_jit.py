@@ -113,9 +113,10 @@ def test_gml_kernels_use_numbas_njit_and_still_run():
         import numba
         import numpy as np
         from hladr.gating.gatingml import _kernels as _gml_kernels
+        from hladr.gating.gatingml._transform_params import transform_params
         from hladr import _jit
         from hladr import _kernels
-        p = _gml_kernels.transform_params(_gml_kernels.XF_LINEAR, 100.0)
+        p = transform_params(_gml_kernels.XF_LINEAR, 100.0)
         print(_gml_kernels.njit is _kernels.njit is _jit.njit is numba.njit,
               float(_gml_kernels.gml_transform(np.array([50.0]), _gml_kernels.XF_LINEAR, p)[0]))
     """)

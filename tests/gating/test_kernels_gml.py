@@ -9,6 +9,7 @@ from hladr.events import Events
 from hladr.gating.gatingml import _kernels as K
 from hladr.gating.gatingml._static import static_arrays
 from hladr.gating.gatingml._template import Dimension, Ratio, TemplateGate, Transform
+from hladr.gating.gatingml._transform_params import transform_params
 from hladr.gating.gatingml.engine import GateTemplate, evaluate
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -38,7 +39,7 @@ def _awkward(rng: np.random.Generator, n: int) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
 def test_transform_kernel_agrees_with_reference(name, n):
     kind, (t, w, m, a) = TRANSFORMS[name]
-    p = K.transform_params(kind, t, w, m, a)
+    p = transform_params(kind, t, w, m, a)
     x = _awkward(np.random.default_rng(n), n)
     got, ref = K.gml_transform(x, kind, p), K.gml_transform_ref(x, kind, p)
     assert got.shape == ref.shape == (n,)
@@ -58,7 +59,7 @@ def test_transform_kernel_matches_flowutils(name):
     kind, (t, w, m, a) = TRANSFORMS[name]
     x = _awkward(np.random.default_rng(7), 5000)
     x = x[np.isfinite(x)]
-    got = K.gml_transform(x, kind, K.transform_params(kind, t, w, m, a))
+    got = K.gml_transform(x, kind, transform_params(kind, t, w, m, a))
     if kind == K.XF_ASINH:
         np.testing.assert_allclose(got, flowutils.transforms.asinh(x, None, t=t, m=m, a=a), rtol=1e-14, atol=1e-15)
         return
@@ -136,7 +137,7 @@ def test_gate_kernels_agree_with_reference(n):
 def test_raw_thresholds_are_exact_near_limits():
     """Events within a hair of the mapped-back limits: the shortcut never changes a membership."""
     tpl = _random_template()
-    params = {t.kind: K.transform_params(K.__dict__[f"XF_{t.kind.upper()}"], t.t, t.w, t.m, t.a)
+    params = {t.kind: transform_params(K.__dict__[f"XF_{t.kind.upper()}"], t.t, t.w, t.m, t.a)
               for t in (_LOGICLE, _HYPER, _ASINH, _LOG, _LIN)}
     from hladr.gating.gatingml._static import _inverse
 
@@ -178,8 +179,8 @@ def test_polygon_band_tables_are_exact_near_edges():
     from hladr.gating.gatingml._static import _inverse
 
     rng = np.random.default_rng(5)
-    p_l = K.transform_params(K.XF_LOGICLE, _LOGICLE.t, _LOGICLE.w, _LOGICLE.m, _LOGICLE.a)
-    p_a = K.transform_params(K.XF_ASINH, _ASINH.t, _ASINH.w, _ASINH.m, _ASINH.a)
+    p_l = transform_params(K.XF_LOGICLE, _LOGICLE.t, _LOGICLE.w, _LOGICLE.m, _LOGICLE.a)
+    p_a = transform_params(K.XF_ASINH, _ASINH.t, _ASINH.w, _ASINH.m, _ASINH.a)
     inv_l, inv_a = (lambda y: _inverse(_LOGICLE, p_l, y)), (lambda y: _inverse(_ASINH, p_a, y))
     wedge = ((0.0, 0.0), (250000.0, 200000.0), (250000.0, 240000.0), (0.0, 1.0))
     mono = ((0.45, 0.3), (0.9, 0.32), (0.95, 0.7), (0.6, 0.85), (0.5, 0.6))

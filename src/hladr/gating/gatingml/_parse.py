@@ -38,6 +38,7 @@ from . import _kernels as K
 from ._cache import cache_key, write_cache_file
 from ._check import precheck, read_template
 from ._template import Dimension, GateTemplate, Ratio, SpectrumMatrix, TemplateGate, Transform
+from ._transform_params import transform_params
 
 __all__ = ["load_template", "parse_template"]
 
@@ -120,7 +121,7 @@ def _computable(xf: Transform) -> bool:
              "hyperlog": K.XF_HYPERLOG}
     try:
         with np.errstate(all="raise"):
-            p = K.transform_params(codes[xf.kind], xf.t, xf.w, xf.m, xf.a)
+            p = transform_params(codes[xf.kind], xf.t, xf.w, xf.m, xf.a)
     except (ArithmeticError, ValueError):
         return False
     return bool(np.all(np.isfinite(p)))

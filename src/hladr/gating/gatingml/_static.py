@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _kernels as K
 from ._template import Dimension, TemplateGate, Transform
+from ._transform_params import transform_params
 
 __all__ = ["static_arrays", "Static"]
 
@@ -81,7 +82,7 @@ def static_arrays(g: TemplateGate) -> Static:
     for d, dim in enumerate(g.dimensions):
         xf = dim.transform
         code = _XF_CODES[xf.kind] if xf else K.XF_NONE
-        p = K.transform_params(code, *((xf.t, xf.w, xf.m, xf.a) if xf else (1.0, 0.0, 0.0, 0.0)))
+        p = transform_params(code, *((xf.t, xf.w, xf.m, xf.a) if xf else (1.0, 0.0, 0.0, 0.0)))
         p.flags.writeable = False
         params.append(p)
         if g.kind == "rectangle":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _cache, _static
+from . import _cache, _static, _transform_params
 from . import _kernels as K
 from ._static import Static, static_arrays
 from ._template import TemplateGate
@@ -37,12 +37,12 @@ _TABLE_C = math.prod(_TABLE[1])
 def _code_digest() -> np.ndarray:
     """SHA-256 of the code that computes the static arrays: a cache written by other code is ignored.
 
-    That code is ``_static.py``, this module (the packing) and ``_kernels.py`` (``transform_params``,
-    ``gml_transform``, ``BANDS``, ``MAX_ZONES``, the ``CELL_*`` classes, ``_polygon_ref``).
+    That code is ``_static.py``, this module (the packing), ``_transform_params.py`` and ``_kernels.py``
+    (``gml_transform``, the parameter slots, ``BANDS``, ``MAX_ZONES``, the ``CELL_*`` classes, ``_polygon_ref``).
     """
     h = hashlib.sha256()
     try:
-        for f in (_static.__file__, __file__, K.__file__):
+        for f in (_static.__file__, __file__, _transform_params.__file__, K.__file__):
             h.update(Path(f).read_bytes())
     except (OSError, TypeError):
         h.update(b"unknown")
